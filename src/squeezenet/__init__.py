@@ -1,0 +1,39 @@
+"""squeezenet: every SqueezeNet of the paper, trained, compressed, exported and benchmarked.
+
+    >>> import squeezenet
+    >>> model = squeezenet.create_model("squeezenet1_1", num_classes=10)
+    >>> squeezenet.list_models("*bypass*")
+"""
+
+from .checkpoint import CheckpointError, load_model, load_state_dict_checked, save_model
+from .models import (
+    FireConfig,
+    SqueezeNet,
+    SqueezeNetConfig,
+    create_model,
+    from_metaparameters,
+    get_model_config,
+    list_models,
+    register_model,
+)
+from .summary import ModelSummary, summarize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "FireConfig",
+    "ModelSummary",
+    "SqueezeNet",
+    "SqueezeNetConfig",
+    "__version__",
+    "create_model",
+    "from_metaparameters",
+    "get_model_config",
+    "list_models",
+    "load_model",
+    "load_state_dict_checked",
+    "register_model",
+    "save_model",
+    "summarize",
+]

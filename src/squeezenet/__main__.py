@@ -1,0 +1,3 @@
+from squeezenet.cli import main
+
+main()

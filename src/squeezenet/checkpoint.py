@@ -1,0 +1,240 @@
+"""Save and load models: our safetensors files, torchvision `.pth` files, run folders, `.sqz`.
+
+Our weights file is a single safetensors file whose metadata holds the model config and the
+model's `meta` (class names, preprocessing), so it describes its own architecture. Loading
+never unpickles arbitrary objects: `.pth` files go through `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import safe_open
+from safetensors.torch import save as st_save
+
+from .files import atomic_write_bytes
+from .models import FireConfig, SqueezeNet, SqueezeNetConfig, get_model_config
+
+FORMAT_NAME = "squeezenet"
+FORMAT_VERSION = "1"
+# ImageNet preprocessing of torchvision's published checkpoints.
+IMAGENET_META: dict[str, Any] = {
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+    "input_size": 224,
+    "resize_size": 256,
+}
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "model_state", "weights")
+_PREFIXES = ("module.", "_orig_mod.")  # DDP and torch.compile wrappers
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be read or does not fit the model."""
+
+
+def save_model(model: SqueezeNet, path: str | os.PathLike, meta: Mapping[str, Any] | None = None) -> Path:
+    """Write `model` as safetensors with its config and `meta` in the header, atomically.
+
+    Args:
+        model: the model to save.
+        path: destination, conventionally `*.safetensors`.
+        meta: JSON-serialisable extras (class_names, mean, std, input_size, ...); defaults
+            to `model.meta` when the model has one.
+    """
+    meta = dict(meta if meta is not None else getattr(model, "meta", {}) or {})
+    tensors = {k: v.detach().cpu().contiguous() for k, v in strip_prefixes(model.state_dict()).items()}
+    header = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "config": json.dumps(model.config.to_dict()),
+        "meta": json.dumps(meta),
+    }
+    return atomic_write_bytes(path, st_save(tensors, metadata=header))
+
+
+def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove DDP (`module.`) and torch.compile (`_orig_mod.`) prefixes from every key."""
+    out = {}
+    for key, value in state_dict.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in _PREFIXES:
+                if key.startswith(prefix):
+                    key, changed = key[len(prefix):], True
+        out[key] = value
+    return out
+
+
+def load_state_dict_checked(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Load `state_dict` into `model` strictly, naming the first key that does not fit."""
+    state_dict = strip_prefixes(state_dict)
+    expected = model.state_dict()
+    name = getattr(getattr(model, "config", None), "name", type(model).__name__)
+    for key, tensor in expected.items():
+        if key not in state_dict:
+            raise CheckpointError(f"checkpoint does not fit {name}: key {key!r} is missing")
+        got = state_dict[key]
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(tensor.shape):
+            got_shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            raise CheckpointError(
+                f"checkpoint does not fit {name}: key {key!r} has shape {got_shape} in the "
+                f"checkpoint but {tuple(tensor.shape)} in the model"
+            )
+    extra = [k for k in state_dict if k not in expected]
+    if extra:
+        raise CheckpointError(f"checkpoint does not fit {name}: unexpected key {extra[0]!r}")
+    model.load_state_dict(state_dict, strict=True)
+
+
+def load_model(
+    path: str | os.PathLike, *, model: str | None = None, map_location: str = "cpu", **overrides: Any
+) -> SqueezeNet:
+    """Load a model from a file or run folder; the architecture comes from the file itself.
+
+    Accepts our `.safetensors` weights, a run folder (its `weights/best.safetensors`), a
+    `.sqz` compressed model, or a torchvision-layout `.pth`/`.pt` checkpoint (architecture
+    inferred from its tensor shapes, or given as `model=` with config `overrides`).
+    The returned model is in eval mode and has a `meta` dict (class names, preprocessing).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such model file or run folder: {path}")
+    if path.is_dir():
+        return load_model(_run_weights(path), model=model, map_location=map_location, **overrides)
+    suffix = path.suffix.lower()
+    if suffix == ".sqz":
+        from .compress.format import load_sqz  # optional layer: imported only when needed
+
+        net = load_sqz(path)
+    elif suffix in (".pth", ".pt", ".bin", ".ckpt"):
+        net = _load_torch_file(path, model, overrides)
+    else:
+        net = _load_safetensors(path, model, overrides)
+    return net.to(map_location).eval()
+
+
+def _run_weights(run_dir: Path) -> Path:
+    for name in ("best.safetensors", "last.safetensors"):
+        candidate = run_dir / "weights" / name
+        if candidate.is_file():
+            return candidate
+    raise CheckpointError(
+        f"{run_dir} is not a run folder: no weights/best.safetensors or weights/last.safetensors"
+    )
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The config and meta stored in one of our safetensors files."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    if metadata.get("format") != FORMAT_NAME:
+        return {"config": None, "meta": {}}
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: weights format version {version!r}, expected {FORMAT_VERSION}")
+    try:
+        return {"config": json.loads(metadata["config"]), "meta": json.loads(metadata.get("meta", "{}"))}
+    except (KeyError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: corrupt header ({e})") from None
+
+
+def _load_safetensors(path: Path, model: str | None, overrides: dict[str, Any]) -> SqueezeNet:
+    header = read_header(path)
+    try:
+        state = st_load(path.read_bytes())
+    except (SafetensorError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    if model is not None:
+        config = get_model_config(model, **overrides)
+    elif header["config"] is not None:
+        try:
+            config = SqueezeNetConfig.from_dict(header["config"])
+        except ValueError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+    else:
+        config = config_from_state_dict(state, **overrides)
+    net = SqueezeNet(config)
+    load_state_dict_checked(net, state)
+    net.meta = dict(header["meta"])
+    return net
+
+
+def _load_torch_file(path: Path, model: str | None, overrides: dict[str, Any]) -> SqueezeNet:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for foreign or malicious pickles
+        raise CheckpointError(f"{path}: cannot load as a weights-only torch checkpoint ({e})") from None
+    state = _unwrap_state_dict(obj, path)
+    config = get_model_config(model, **overrides) if model else config_from_state_dict(state, **overrides)
+    net = SqueezeNet(config)
+    load_state_dict_checked(net, state)
+    net.meta = dict(IMAGENET_META) if config.num_classes == 1000 else {}
+    return net
+
+
+def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(obj, Mapping):
+        for key in _WRAPPER_KEYS:
+            if isinstance(obj.get(key), Mapping):
+                return _unwrap_state_dict(obj[key], path)
+        if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return strip_prefixes(obj)
+    raise CheckpointError(f"{path}: no state_dict of tensors found in the checkpoint")
+
+
+_FIRE_KEY = re.compile(r"^features\.(\d+)\.squeeze\.weight$")
+
+
+def config_from_state_dict(state: Mapping[str, torch.Tensor], **overrides: Any) -> SqueezeNetConfig:
+    """Infer a SqueezeNet config from a torchvision-layout state_dict's keys and shapes.
+
+    The stem kernel, Fire sizes, pool positions (gaps between Fire indices), complex
+    bypasses, BatchNorm and class count are all visible in the weights. Identity (simple)
+    bypasses leave no trace: pass `model=` to `load_model` for those.
+    """
+    state = strip_prefixes(state)
+    try:
+        stem = state["features.0.weight"]
+        head = state["classifier.1.weight"]
+    except KeyError as e:
+        raise CheckpointError(f"not a SqueezeNet state_dict: key {e.args[0]!r} is missing") from None
+    indices = sorted(int(m.group(1)) for k in state if (m := _FIRE_KEY.match(k)))
+    if not indices or indices[0] != 3:
+        raise CheckpointError("not a SqueezeNet state_dict: no Fire modules at features.3...")
+    fires, pool_after = [], []
+    for n, idx in enumerate(indices):
+        p = f"features.{idx}."
+        fires.append(
+            FireConfig(
+                squeeze=state[p + "squeeze.weight"].shape[0],
+                expand1x1=state[p + "expand1x1.weight"].shape[0],
+                expand3x3=state[p + "expand3x3.weight"].shape[0],
+                bypass="complex" if p + "bypass.0.weight" in state else "none",
+            )
+        )
+        if n + 1 < len(indices) and indices[n + 1] == idx + 2:
+            pool_after.append(n)
+    fields: dict[str, Any] = {
+        "name": "squeezenet1_0" if stem.shape[-1] == 7 else "squeezenet1_1",
+        "stem_channels": stem.shape[0],
+        "stem_kernel": stem.shape[-1],
+        "fires": tuple(fires),
+        "pool_after": tuple(pool_after),
+        "num_classes": head.shape[0],
+        "in_channels": stem.shape[1],
+        "batch_norm": "features.1.bn.weight" in state,
+    }
+    fields.update(overrides)
+    return SqueezeNetConfig(**fields)

@@ -1,0 +1,89 @@
+"""`squeezenet list` and `squeezenet summary`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..checkpoint import load_model
+from ..models import SqueezeNet, create_model, get_model_config, list_models
+from ..summary import ModelSummary, format_count, summarize
+from .app import app, console
+
+
+@app.command("list")
+def list_command(
+    pattern: Annotated[str, typer.Argument(help="shell-style filter, e.g. '*bypass*'")] = "*",
+) -> None:
+    """List the registered models with their parameter counts (1000 classes)."""
+    table = Table("model", "params", "Fire modules", "conv1", title="registered models")
+    for name in list_models(pattern):
+        cfg = get_model_config(name)
+        params = sum(p.numel() for p in SqueezeNet(cfg).parameters())
+        table.add_row(name, f"{params:,}", str(len(cfg.fires)), f"{cfg.stem_kernel}x{cfg.stem_kernel}")
+    console.print(table)
+
+
+def model_from_arg(model: str, num_classes: int | None = None, **overrides) -> SqueezeNet:
+    """A registered name builds a fresh model; an existing path loads one."""
+    if Path(model).exists():
+        net = load_model(model)
+        if num_classes is not None and num_classes != net.num_classes:
+            net.reset_classifier(num_classes)
+        return net
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    return create_model(model, **overrides)
+
+
+@app.command("summary")
+def summary_command(
+    model: Annotated[str, typer.Argument(help="a registered name or a weights file / run folder")],
+    input_size: Annotated[int, typer.Option(help="square input side in pixels")] = 224,
+    num_classes: Annotated[int | None, typer.Option(help="classifier outputs")] = None,
+    in_channels: Annotated[int | None, typer.Option(help="image channels")] = None,
+    small_input: Annotated[bool, typer.Option(help="3x3/1 stem for 28-32 px images")] = False,
+    batch_norm: Annotated[bool, typer.Option(help="BatchNorm after every conv")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Per-layer table (the paper's Table 1): shapes, filters, parameters, MACs, bytes."""
+    overrides = {"small_input": small_input, "batch_norm": batch_norm}
+    if in_channels is not None:
+        overrides["in_channels"] = in_channels
+    if Path(model).exists():
+        overrides = {}
+    net = model_from_arg(model, num_classes, **overrides)
+    summary = summarize(net, input_size)
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        console.print(summary_table(summary))
+
+
+def summary_table(s: ModelSummary) -> Table:
+    """Render a `ModelSummary` as a rich table with a totals row."""
+    table = Table(
+        "layer", "output (CxHxW)", "s1x1", "e1x1", "e3x3", "bypass", "params", "MACs", "fp32 bytes",
+        title=f"{s.model} @ {s.in_channels}x{s.input_size}x{s.input_size}, {s.num_classes} classes",
+        caption="MACs: multiply-accumulates of conv layers (FLOPs = 2 x MACs), "
+        "counted with torch.utils.flop_counter",
+    )  # fmt: skip
+    for col in table.columns[2:]:
+        col.justify = "right"
+    for r in s.rows:
+        table.add_row(
+            r.name, "x".join(map(str, r.output_shape)),
+            *(str(v) if v is not None else "" for v in (r.squeeze, r.expand1x1, r.expand3x3)),
+            r.bypass if r.bypass not in (None, "none") else "",
+            f"{r.params:,}", format_count(r.macs), f"{r.fp32_bytes:,}",
+        )  # fmt: skip
+    table.add_section()
+    table.add_row(
+        "total", "", "", "", "", "", f"{s.total_params:,}",
+        f"{s.total_macs / 1e9:.3f}G", f"{s.fp32_bytes:,}", style="bold",
+    )  # fmt: skip
+    return table

@@ -1,0 +1,59 @@
+"""`squeezenet list` / `summary` and how the CLI reports errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from squeezenet.cli import main
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_list_shows_every_model(capsys) -> None:
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    assert "squeezenet1_0_complex_bypass" in out and "1,248,424" in out
+
+
+def test_summary_table_and_json(capsys) -> None:
+    code, out, _ = run_cli(capsys, "summary", "squeezenet1_1")
+    assert code == 0 and "fire9" in out and "1,235,496" in out and "0.349G" in out
+    code, out, _ = run_cli(capsys, "summary", "squeezenet1_0", "--json", "--num-classes", "10",
+                           "--input-size", "32", "--small-input", "--in-channels", "1")  # fmt: skip
+    data = json.loads(out)
+    assert code == 0 and data["num_classes"] == 10 and data["in_channels"] == 1
+    assert data["rows"][0]["output_shape"] == [96, 32, 32]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["summary", "squeezenet1_2"], "did you mean squeezenet1_1"),
+        (["summary", "squeezenet1_0", "--input-size", "12"], "input size 12 is too small"),
+        (["summary", "squeezenet1_0", "--num-classes", "0"], "num_classes"),
+        (["summary", "squeezenet1_0", "--input-size", "abc"], "--input-size"),
+    ],
+)
+def test_errors_name_the_bad_argument(capsys, args, message) -> None:
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2
+    assert message in " ".join((out + err).split())
+
+
+def test_console_entry_point_runs() -> None:
+    proc = subprocess.run([sys.executable, "-m", "squeezenet", "list", "*1_1"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "squeezenet1_1" in proc.stdout and "squeezenet1_0 " not in proc.stdout
