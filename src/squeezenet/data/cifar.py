@@ -57,9 +57,15 @@ def load_cifar10(
         DatasetError: If the data is missing, or a file is malformed.
     """
     names = _BATCHES["train" if check_split(split) == "train" else "test"]
-    source = _locate(Path(path).expanduser() if path is not None else default_cache_dir("cifar10"), download)
+    source = _locate(
+        Path(path).expanduser() if path is not None else default_cache_dir("cifar10"), download
+    )
     if source.is_dir():
-        blobs = {name: _read_file(source / name) for name in (*names, META_NAME) if (source / name).is_file()}
+        blobs = {
+            name: _read_file(source / name)
+            for name in (*names, META_NAME)
+            if (source / name).is_file()
+        }
     else:
         blobs = _read_archive(source, {*names, META_NAME})
     missing = [name for name in names if name not in blobs]
@@ -94,7 +100,8 @@ def parse_cifar_batch(
     if len(data) == 0 or len(data) % _RECORD:
         raise DatasetError(
             f"CIFAR batch {where} has {len(data)} bytes, not a positive multiple of the "
-            f"{_RECORD}-byte record (1 label + 3072 pixels); the file is truncated or not CIFAR-10 binary"
+            f"{_RECORD}-byte record (1 label + 3072 pixels); the file is truncated or is "
+            "not CIFAR-10 binary"
         )
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, _RECORD)
     labels = torch.from_numpy(records[:, 0].astype(np.int64))

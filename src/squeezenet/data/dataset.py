@@ -39,12 +39,14 @@ class InMemoryDataset:
         labels: int64 tensor (N,), values in ``range(len(class_names))``.
         class_names: Label index -> name.
         name: Short dataset name used in run folders and checkpoints.
+        skipped_paths: Files left out because they could not be decoded.
     """
 
     images: torch.Tensor  # (N, C, H, W) uint8
     labels: torch.Tensor  # (N,) int64
     class_names: list[str]
     name: str
+    skipped_paths: list[Path] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.images, torch.Tensor) or self.images.dtype != torch.uint8:
@@ -52,7 +54,8 @@ class InMemoryDataset:
             raise DatasetError(f"dataset {self.name!r}: images must be a uint8 tensor, got {got}")
         if self.images.dim() != 4:
             raise DatasetError(
-                f"dataset {self.name!r}: images must be (N, C, H, W), got shape {tuple(self.images.shape)}"
+                f"dataset {self.name!r}: images must be (N, C, H, W), "
+                f"got shape {tuple(self.images.shape)}"
             )
         if not isinstance(self.labels, torch.Tensor) or self.labels.dtype != torch.int64:
             got = getattr(self.labels, "dtype", type(self.labels).__name__)
@@ -74,6 +77,11 @@ class InMemoryDataset:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    @property
+    def num_skipped(self) -> int:
+        """Number of undecodable files left out when loading."""
+        return len(self.skipped_paths)
 
     @property
     def num_classes(self) -> int:

@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from squeezenet.data.errors import BadImageError
 
@@ -90,22 +90,26 @@ def _stream_name(stream: BinaryIO) -> str:
 def _reason(exc: Exception) -> str:
     if isinstance(exc, FileNotFoundError):
         return "no such file"
-    if isinstance(exc, Image.UnidentifiedImageError):
+    if isinstance(exc, UnidentifiedImageError):
         return "not an image file, or a format Pillow cannot read"
     text = str(exc) or type(exc).__name__
-    return f"{text} (the file is truncated or corrupt)" if "truncated" in text else text
+    if "truncated" in text:
+        return f"{text}; the file is incomplete (interrupted download or copy?)"
+    return text
 
 
 def _convert(img: Image.Image, mode: str) -> Image.Image:
     """Convert any Pillow mode to 8-bit ``mode`` (RGB or L)."""
-    if img.mode in ("1", "L", "RGB"):
+    # P, L and RGB PNGs can mark one colour/index transparent (tRNS) instead of alpha.
+    keyed = img.mode in ("P", "L", "RGB") and "transparency" in img.info
+    if img.mode in _ALPHA_MODES or keyed:
+        flat = _composite_on_white(img)
+    elif img.mode in ("1", "L", "RGB"):
         flat = img
     elif img.mode in _INT16_MODES or img.mode == "I":
         flat = _int_to_l(img)
     elif img.mode == "F":
         flat = _float_to_l(img)
-    elif img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info):
-        flat = _composite_on_white(img)
     else:  # P, CMYK, YCbCr, LAB, HSV, RGBX, ...
         flat = img.convert("RGB")
     return flat if flat.mode == mode else flat.convert(mode)
@@ -115,7 +119,7 @@ def _composite_on_white(img: Image.Image) -> Image.Image:
     rgba = img.convert("RGBA")
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     out = Image.alpha_composite(white, rgba).convert("RGB")
-    return out.convert("L") if img.mode in ("LA", "La") else out
+    return out.convert("L") if img.mode in ("L", "LA", "La") else out
 
 
 def _int_to_l(img: Image.Image) -> Image.Image:

@@ -15,15 +15,20 @@ import dataclasses
 import os
 from pathlib import Path
 
-import torch
-
 from squeezenet.data.dataset import InMemoryDataset
 from squeezenet.data.download import default_cache_dir, download_file
 from squeezenet.data.errors import DatasetError
 from squeezenet.data.idx import read_idx_images, read_idx_labels
 from squeezenet.data.splits import check_split
 
-__all__ = ["FASHION_MNIST", "MNIST", "IdxDatasetSpec", "load_fashion_mnist", "load_idx_dataset", "load_mnist"]
+__all__ = [
+    "FASHION_MNIST",
+    "MNIST",
+    "IdxDatasetSpec",
+    "load_fashion_mnist",
+    "load_idx_dataset",
+    "load_mnist",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,9 +67,17 @@ FASHION_MNIST = IdxDatasetSpec(
         "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
     },
     class_names=(
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-    ),  # fmt: skip
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
     system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
     apt_package="dataset-fashion-mnist",
 )
