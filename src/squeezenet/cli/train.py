@@ -1,0 +1,132 @@
+"""`squeezenet train` and `squeezenet eval`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import torch
+import typer
+from rich.table import Table
+
+from ..checkpoint import load_model
+from ..data import load_dataset
+from ..engine import NonFiniteLossError, TrainConfig, evaluate, fit, load_run_config
+from ..engine.recipes import RECIPES, recipe
+from .app import app, console, err_console
+
+Opt = typer.Option
+
+
+@app.command("train")
+def train_command(
+    model: Annotated[str | None, Opt(help="registered model name (see `squeezenet list`)")] = None,
+    data: Annotated[str | None, Opt(help="fashion-mnist | mnist | cifar10:PATH | folder:PATH")] = None,
+    out: Annotated[str | None, Opt(help="run folder (default runs/<model>)")] = None,
+    recipe_name: Annotated[str | None, Opt("--recipe", help=f"preset: {', '.join(RECIPES)}")] = None,
+    epochs: Annotated[int | None, Opt(help="training epochs")] = None,
+    batch_size: Annotated[int | None, Opt(help="global batch size")] = None,
+    lr: Annotated[float | None, Opt(help="peak learning rate")] = None,
+    optimizer: Annotated[str | None, Opt(help="sgd | adamw")] = None,
+    schedule: Annotated[str | None, Opt(help="cosine | onecycle | constant")] = None,
+    warmup_epochs: Annotated[float | None, Opt(help="linear warmup length")] = None,
+    momentum: Annotated[float | None, Opt(help="SGD momentum")] = None,
+    nesterov: Annotated[bool | None, Opt("--nesterov/--no-nesterov", help="Nesterov momentum")] = None,
+    weight_decay: Annotated[float | None, Opt(help="decay on conv weights")] = None,
+    label_smoothing: Annotated[float | None, Opt(help="cross-entropy label smoothing")] = None,
+    grad_clip: Annotated[float | None, Opt(help="clip gradient norm to this")] = None,
+    augment: Annotated[str | None, Opt(help="none | flip | crop-flip | rrc-flip")] = None,
+    image_size: Annotated[int | None, Opt(help="resize images to this side")] = None,
+    batch_norm: Annotated[bool | None, Opt("--batch-norm/--no-batch-norm", help="BN after convs")] = None,
+    small_input: Annotated[bool | None, Opt("--small-input/--no-small-input", help="3x3/1 stem")] = None,
+    dropout: Annotated[float | None, Opt(help="dropout before conv10")] = None,
+    channels_last: Annotated[bool | None, Opt("--channels-last/--no-channels-last")] = None,
+    amp: Annotated[str | None, Opt(help="none | bf16 autocast")] = None,
+    compile_model: Annotated[bool | None, Opt("--compile/--no-compile", help="torch.compile")] = None,
+    val_fraction: Annotated[float | None, Opt(help="hold out this much of train for validation")] = None,
+    data_dir: Annotated[str | None, Opt(help="where to look for / download the data")] = None,
+    skip_bad_images: Annotated[bool, Opt(help="skip undecodable images (counted)")] = False,
+    seed: Annotated[int | None, Opt(help="random seed")] = None,
+    device: Annotated[str | None, Opt(help="auto | cpu | cuda")] = None,
+    threads: Annotated[int | None, Opt(help="CPU threads for torch")] = None,
+    resume: Annotated[bool, Opt(help="continue the run in --out from its checkpoint")] = False,
+) -> None:
+    """Train a SqueezeNet; writes a run folder with metrics, plots, weights and a checkpoint."""
+    if threads:
+        torch.set_num_threads(threads)
+    if resume:
+        if out is None:
+            raise ValueError("--resume needs --out RUN_FOLDER")
+        config = load_run_config(out)
+    else:
+        config = _config_from_flags(recipe_name, locals())
+    try:
+        result = fit(config, resume=resume)
+    except NonFiniteLossError as e:
+        err_console.print(f"[bold red]error:[/] {e}")
+        raise typer.Exit(3) from None
+    console.print(f"best val top-1 {result.best_top1:.4f} after {result.epochs_run} epochs, "
+                  f"{result.wall_time_s:.0f}s; run folder: {result.run_dir}")  # fmt: skip
+
+
+_MODEL_FLAGS = ("batch_norm", "small_input", "dropout")
+_SKIP = {"recipe_name", "threads", "resume", "compile_model", *_MODEL_FLAGS}
+
+
+def _config_from_flags(recipe_name: str | None, flags: dict[str, Any]) -> TrainConfig:
+    """Recipe settings, overridden by every flag the user gave."""
+    settings = recipe(recipe_name) if recipe_name else {}
+    model_kwargs = dict(settings.get("model_kwargs", {}))
+    for key in _MODEL_FLAGS:
+        if flags[key] is not None:
+            model_kwargs[key] = flags[key]
+    settings["model_kwargs"] = model_kwargs
+    for key, value in flags.items():
+        if key not in _SKIP and value is not None and key != "skip_bad_images":
+            settings[key] = value
+    if flags["compile_model"] is not None:
+        settings["compile"] = flags["compile_model"]
+    settings["skip_bad_images"] = flags["skip_bad_images"]
+    settings.setdefault("out", f"runs/{settings.get('model', TrainConfig.model)}")
+    return TrainConfig(**settings)
+
+
+@app.command("eval")
+def eval_command(
+    weights: Annotated[Path, typer.Argument(help="weights file (.safetensors/.pth/.sqz) or run folder")],
+    data: Annotated[str | None, Opt(help="dataset spec; default: the one the model was trained on")] = None,
+    split: Annotated[str, Opt(help="train | val | test")] = "test",
+    data_dir: Annotated[str | None, Opt(help="where to look for the data")] = None,
+    batch_size: Annotated[int, Opt(help="evaluation batch size")] = 512,
+    as_json: Annotated[bool, Opt("--json", help='print {"top1", "top5", "n"} as JSON')] = False,
+) -> None:
+    """Top-1, top-5, per-class accuracy and confusion matrix of a model on a dataset split."""
+    model = load_model(weights)
+    spec = data or model.meta.get("dataset")
+    if not spec:
+        raise ValueError(f"{weights} does not record its dataset; pass --data")
+    size = model.meta.get("input_size")
+    dataset = load_dataset(spec, split, data_dir=data_dir)
+    if size and spec.startswith("folder:"):
+        dataset = load_dataset(spec, split, data_dir=data_dir, image_size=size)
+    result = evaluate(model, dataset, batch_size=batch_size)
+    if as_json:
+        print(json.dumps({"top1": result.top1, "top5": result.top5, "n": result.n}))
+        return
+    table = Table("class", "accuracy", title=f"{weights} on {spec} ({split}, n={result.n})")
+    for name, acc in result.per_class.items():
+        table.add_row(name, f"{acc:.4f}")
+    table.add_section()
+    table.add_row("top-1", f"{result.top1:.4f}", style="bold")
+    table.add_row("top-5", f"{result.top5:.4f}", style="bold")
+    console.print(table)
+    console.print(_confusion_table(result.confusion, dataset.class_names))
+
+
+def _confusion_table(confusion: list[list[int]], names: list[str]) -> Table:
+    short = [n[:8] for n in names]
+    table = Table("true \\ pred", *short, title="confusion matrix")
+    for name, row in zip(short, confusion):
+        table.add_row(name, *map(str, row))
+    return table

@@ -1,0 +1,72 @@
+"""Optimizers and learning-rate schedules by name."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "onecycle", "constant")
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Decay conv weights only: biases and BatchNorm parameters are not regularised."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim > 1 else no_decay).append(p)
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(
+    model: nn.Module,
+    name: str,
+    lr: float,
+    *,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    weight_decay: float = 5e-4,
+) -> torch.optim.Optimizer:
+    """SGD (momentum, optional Nesterov) or AdamW, with decay on conv weights only."""
+    groups = param_groups(model, weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov and momentum > 0)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}")
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
+    """Multiplier of the base LR at `step`: linear warmup, then cosine/constant decay."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer,
+    name: str,
+    *,
+    total_steps: int,
+    warmup_steps: int,
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """A per-step schedule: "cosine" (warmup + cosine), "onecycle" or "constant"."""
+    if name == "onecycle":
+        max_lrs = [g["lr"] for g in optimizer.param_groups]
+        pct = min(0.5, max(warmup_steps, 1) / max(total_steps, 1))
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=max_lrs, total_steps=total_steps, pct_start=pct
+        )
+    if name not in SCHEDULES:
+        raise ValueError(f"unknown schedule {name!r}; choose one of {SCHEDULES}")
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total_steps, warmup_steps, name)
+    )

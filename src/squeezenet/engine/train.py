@@ -1,0 +1,392 @@
+"""Training, readable top to bottom: config -> data -> model -> optimizer -> epochs.
+
+`fit(TrainConfig(...))` is what `squeezenet train` runs. Each epoch: train on augmented
+batches, evaluate on the validation split, write metrics/weights/checkpoint atomically.
+A resumed run (`resume=True`) continues from the checkpoint and, on CPU with the same seed,
+ends with exactly the weights of an uninterrupted run: the batch order and augmentations are
+pure functions of (seed, epoch), and the global RNG state is saved with the checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..checkpoint import save_model
+from ..data import (
+    BatchLoader,
+    Compose,
+    InMemoryDataset,
+    Normalize,
+    RandomCropWithPadding,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    compute_mean_std,
+    load_dataset,
+)
+from ..models import SqueezeNet, create_model, get_model_config
+from . import distributed as dist
+from .evaluate import EvalResult, evaluate
+from .optim import build_optimizer, build_scheduler
+from .plots import plot_confusion, plot_curves
+from .progress import EpochProgress
+from .run import RunDir
+
+AUGMENTS = ("none", "flip", "crop-flip", "rrc-flip")
+AMP_CHOICES = ("none", "bf16")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stopped and its last good checkpoint stays."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved as the run's `config.json`."""
+
+    model: str = "squeezenet1_1"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # batch_norm, small_input, ...
+    data: str = "fashion-mnist"
+    data_dir: str | None = None
+    image_size: int | None = None  # resize the dataset (None: native size)
+    skip_bad_images: bool = False
+    val_fraction: float = 0.0  # > 0: hold out part of train; 0: validate on the test split
+    out: str = "runs/exp"
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    grad_clip: float | None = None
+    augment: str = "crop-flip"
+    channels_last: bool = True
+    amp: str = "none"
+    compile: bool = False
+    seed: int = 0
+    device: str = "auto"
+    eval_batch_size: int = 512
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+            "label_smoothing": 0 <= self.label_smoothing < 1, "warmup_epochs": self.warmup_epochs >= 0,
+            "val_fraction": 0 <= self.val_fraction < 1, "weight_decay": self.weight_decay >= 0,
+            "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+        }  # fmt: skip
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"invalid {name}: {getattr(self, name)!r}")
+        for name, value, choices in (
+            ("augment", self.augment, AUGMENTS), ("amp", self.amp, AMP_CHOICES),
+            ("optimizer", self.optimizer, ("sgd", "adamw")),
+            ("schedule", self.schedule, ("cosine", "onecycle", "constant")),
+        ):  # fmt: skip
+            if value not in choices:
+                raise ValueError(f"invalid {name} {value!r}; choose one of {choices}")
+        get_model_config(self.model, **self.model_kwargs)  # fail fast on a bad model or option
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class FitResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    best_top1: float
+    last: EvalResult
+    epochs_run: int
+    wall_time_s: float
+    history: list[dict[str, Any]]
+
+
+Hook = Callable[[dict[str, Any]], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_augment(kind: str, size: int) -> Compose | None:
+    """Batch augmentation: random crop with padding (size/8) and/or flip, or random resized crop."""
+    if kind == "none":
+        return None
+    steps: list = []
+    if kind == "crop-flip":
+        steps.append(RandomCropWithPadding(size, padding=max(1, size // 8)))
+    elif kind == "rrc-flip":
+        steps.append(RandomResizedCrop(size, scale=(0.35, 1.0)))
+    steps.append(RandomHorizontalFlip())
+    return Compose(steps)
+
+
+def split_train_val(
+    train: InMemoryDataset, test: InMemoryDataset, fraction: float, seed: int
+) -> tuple[InMemoryDataset, InMemoryDataset]:
+    """Hold out `fraction` of train for validation, or validate on the test split."""
+    if fraction <= 0:
+        return train, test
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, int(len(train) * fraction))
+    return train.subset(order[n_val:]), train.subset(order[:n_val])
+
+
+def build_model(config: TrainConfig, data: InMemoryDataset) -> SqueezeNet:
+    """The model for this data: classes and channels from the dataset, small stem for small images."""
+    kwargs = dict(config.model_kwargs)
+    kwargs.setdefault("num_classes", len(data.class_names))
+    kwargs.setdefault("in_channels", data.images.shape[1])
+    kwargs.setdefault("small_input", data.images.shape[-1] < 64)
+    return create_model(config.model, **kwargs)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: BatchLoader,
+    optimizer: torch.optim.Optimizer,
+    *,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    loss_fn: nn.Module | None = None,
+    device: torch.device | str = "cpu",
+    amp: str = "none",
+    grad_clip: float | None = None,
+    after_backward: Callable[[nn.Module], None] | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
+    progress: EpochProgress | None = None,
+    shard: tuple[int, int] = (0, 1),
+) -> dict[str, float]:
+    """One pass over `loader`; returns mean loss, top-1 and images/s on the training batches.
+
+    `after_backward(model)` may edit gradients (e.g. masks) before the step and
+    `after_step(model)` may edit weights after it. `shard=(rank, world)` takes this
+    process's slice of every global batch (distributed training).
+    """
+    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    model.train()
+    rank, world = shard
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    correct, seen, start = 0, 0, time.perf_counter()
+    for step, (images, labels) in enumerate(loader, start=1):
+        images, labels = images[rank::world].to(device), labels[rank::world].to(device)
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16,
+                            enabled=amp == "bf16"):  # fmt: skip
+            logits = model(images)  # (B, num_classes)
+            loss = loss_fn(logits.float(), labels)
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"loss is {loss.item()} at step {step}; stopped. The last good checkpoint is kept. "
+                "Lower --lr, set --grad-clip, or check the data."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if after_backward is not None:
+            after_backward(model)
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        if after_step is not None:
+            after_step(model)
+        loss_sum += loss.detach().double() * labels.numel()
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += labels.numel()
+        if progress is not None:
+            progress.update(step, loss_sum.item() / seen, correct / seen)
+    elapsed = time.perf_counter() - start
+    return {
+        "train_loss": loss_sum.item() / max(seen, 1),
+        "train_top1": correct / max(seen, 1),
+        "train_images_per_s": seen * world / max(elapsed, 1e-9),
+    }
+
+
+def _model_meta(data: InMemoryDataset, normalize: Normalize, config: TrainConfig) -> dict:
+    return {
+        "class_names": list(data.class_names),
+        "mean": list(normalize.mean),
+        "std": list(normalize.std),
+        "input_size": int(data.images.shape[-1]),
+        "in_channels": int(data.images.shape[1]),
+        "dataset": config.data,
+    }
+
+
+def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()) -> FitResult:
+    """Train `config.model` on `config.data`; see the module docstring for the run folder.
+
+    Args:
+        config: the run's settings.
+        resume: continue the run in `config.out` from its checkpoint (settings must match).
+        hooks: called after each epoch's files are written with a dict holding `epoch`,
+            `model`, `metrics`; raising from a hook stops the run (the checkpoint stays).
+    """
+    t0 = time.perf_counter()
+    rank, world = dist.setup()
+    device = dist.device_for(resolve_device(config.device))
+    run = RunDir(config.out)
+    torch.manual_seed(config.seed)
+
+    # ---- data: uint8 tensors in memory, normalised with statistics of the training split
+    load = dict(data_dir=config.data_dir, image_size=config.image_size,
+                skip_bad_images=config.skip_bad_images)  # fmt: skip
+    train_data, val_data = split_train_val(
+        load_dataset(config.data, "train", **load), load_dataset(config.data, "test", **load),
+        config.val_fraction, config.seed,
+    )  # fmt: skip
+    normalize = Normalize(*compute_mean_std(train_data.images))
+    size = train_data.images.shape[-1]
+    loader = BatchLoader(
+        train_data, config.batch_size, shuffle=True, augment=build_augment(config.augment, size),
+        normalize=normalize, drop_last=True, seed=config.seed, channels_last=config.channels_last,
+    )  # fmt: skip
+
+    # ---- model, optimizer, per-step schedule
+    model = build_model(config, train_data).to(device)
+    model.meta = _model_meta(train_data, normalize, config)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(
+        model, config.optimizer, config.lr, momentum=config.momentum,
+        nesterov=config.nesterov, weight_decay=config.weight_decay,
+    )  # fmt: skip
+    steps = len(loader)
+    scheduler = build_scheduler(
+        optimizer, config.schedule, total_steps=config.epochs * steps,
+        warmup_steps=round(config.warmup_epochs * steps),
+    )  # fmt: skip
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    # ---- resume, or start a fresh run folder
+    start_epoch, best_top1, history = 0, -1.0, []
+    if resume:
+        start_epoch, best_top1, history = _resume(run, config, model, optimizer, scheduler)
+    elif dist.is_main(rank):
+        run.write_json(run.config, config.to_dict())
+    step_model = dist.wrap(model, device)
+    if config.compile:
+        step_model = torch.compile(step_model)
+
+    for epoch in range(start_epoch, config.epochs):
+        loader.set_epoch(epoch)
+        t_epoch = time.perf_counter()
+        bar = EpochProgress(epoch, config.epochs, steps, enabled=config.progress and dist.is_main(rank))
+        try:
+            stats = train_one_epoch(
+                step_model, loader, optimizer, scheduler=scheduler, loss_fn=loss_fn, device=device,
+                amp=config.amp, grad_clip=config.grad_clip, progress=bar, shard=(rank, world),
+            )  # fmt: skip
+        finally:
+            bar.close()
+        if not dist.is_main(rank):
+            dist.barrier()
+            continue
+        val = evaluate(model, val_data, batch_size=config.eval_batch_size, normalize=normalize,
+                       device=device, channels_last=config.channels_last)  # fmt: skip
+        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **stats,
+               "val_loss": val.loss, "val_top1": val.top1, "val_top5": val.top5,
+               "epoch_time_s": time.perf_counter() - t_epoch}  # fmt: skip
+        history.append(row)
+        best_top1 = _write_epoch(run, model, optimizer, scheduler, config, history, val, best_top1)
+        if config.progress:
+            print(f"epoch {epoch + 1}/{config.epochs} train_loss {row['train_loss']:.4f} "
+                  f"val_top1 {val.top1:.4f} val_top5 {val.top5:.4f} "
+                  f"({row['epoch_time_s']:.0f}s, {row['train_images_per_s']:.0f} img/s)", flush=True)  # fmt: skip
+        dist.barrier()
+        for hook in hooks:
+            hook({"epoch": epoch + 1, "model": model, "metrics": row})
+
+    result = _finish(run, model, val_data, normalize, config, history, best_top1, t0, rank)
+    dist.cleanup()
+    return result
+
+
+def _write_epoch(run, model, optimizer, scheduler, config, history, val, best_top1) -> float:
+    """Persist one finished epoch: weights, metrics, curves, then the resume checkpoint last."""
+    save_model(model, run.last)
+    if val.top1 > best_top1:
+        best_top1 = val.top1
+        save_model(model, run.best)
+    run.write_metrics(history)
+    plot_curves(history, run.curves)
+    run.save_checkpoint({
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": len(history),
+        "best_top1": best_top1,
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "history": history,
+        "config": json.dumps(config.to_dict()),
+    })  # fmt: skip
+    return best_top1
+
+
+def _resume(run, config, model, optimizer, scheduler) -> tuple[int, float, list]:
+    state = run.load_checkpoint()
+    saved = json.loads(state["config"])
+    changed = [k for k, v in config.to_dict().items() if saved.get(k) != v and k != "progress"]
+    if changed:
+        raise ValueError(
+            f"cannot resume {run.root}: settings differ from the original run: "
+            + ", ".join(f"{k}={saved.get(k)!r} -> {getattr(config, k)!r}" for k in changed)
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    if state["epoch"] >= config.epochs:
+        raise ValueError(f"{run.root} already finished all {config.epochs} epochs")
+    return int(state["epoch"]), float(state["best_top1"]), list(state["history"])
+
+
+def _finish(run, model, val_data, normalize, config, history, best_top1, t0, rank) -> FitResult:
+    """Evaluate the best weights, draw their confusion matrix and write results.json."""
+    from ..checkpoint import load_model
+
+    last = history[-1] if history else {}
+    wall = time.perf_counter() - t0
+    if not dist.is_main(rank):
+        return FitResult(run.root, best_top1, None, len(history), wall, history)  # type: ignore[arg-type]
+    best = load_model(run.best)
+    best_eval = evaluate(best, val_data, batch_size=config.eval_batch_size, normalize=normalize)
+    plot_confusion(best_eval.confusion, val_data.class_names, run.confusion)
+    params = sum(p.numel() for p in model.parameters())
+    run.write_json(run.results, {
+        "model": config.model, "params": params, "best": best_eval.to_dict(),
+        "last_val_top1": last.get("val_top1"), "epochs": len(history), "wall_time_s": wall,
+        "val_split": "test" if config.val_fraction <= 0 else f"{config.val_fraction:.0%} of train",
+    })  # fmt: skip
+    return FitResult(run.root, best_top1, best_eval, len(history), wall, history)
+
+
+def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """The TrainConfig an existing run folder was started with (for `--resume`)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot resume: {path} does not exist")
+    try:
+        return TrainConfig(**json.loads(path.read_text()))
+    except (TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a valid run config ({e})") from None

@@ -1,0 +1,63 @@
+"""`squeezenet train` / `eval` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from squeezenet.cli import main
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str]:
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    captured = capsys.readouterr()
+    return code, " ".join((captured.out + captured.err).split())
+
+
+def test_train_then_eval_json(tiny_fashion: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    code, text = run_cli(capsys, "train", "--model", "squeezenet1_1", "--data", "fashion-mnist",
+                         "--data-dir", tiny_fashion, "--epochs", "1", "--batch-size", "16",
+                         "--out", out, "--batch-norm")  # fmt: skip
+    assert code == 0, text
+    assert "best val top-1" in text
+    code, text = run_cli(capsys, "eval", out, "--data-dir", tiny_fashion, "--json")
+    assert code == 0, text
+    result = json.loads(text)
+    assert set(result) == {"top1", "top5", "n"} and result["n"] == 40
+    assert 0 <= result["top1"] <= result["top5"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "imagenet-22k"], "unknown dataset spec 'imagenet-22k'"),
+        (["--model", "squeezenet1_2"], "did you mean squeezenet1_1"),
+        (["--augment", "twirl"], "invalid augment 'twirl'"),
+        (["--recipe", "fastest"], "unknown recipe 'fastest'"),
+        (["--epochs", "many"], "--epochs"),
+    ],
+)
+def test_train_errors_name_the_bad_argument(tiny_fashion: Path, tmp_path: Path, capsys,
+                                            args: list[str], message: str) -> None:  # fmt: skip
+    base = ["train", "--data-dir", tiny_fashion, "--out", tmp_path / "run", "--epochs", "1",
+            "--batch-size", "16"]
+    code, text = run_cli(capsys, *base, *args)
+    assert code == 2
+    assert message in text
+
+
+def test_eval_refuses_mismatched_data(tiny_fashion: Path, tmp_path: Path, capsys) -> None:
+    from squeezenet import create_model, save_model
+
+    weights = save_model(create_model("squeezenet1_1", num_classes=3, in_channels=1),
+                         tmp_path / "w.safetensors")  # fmt: skip
+    code, text = run_cli(capsys, "eval", weights, "--data", "fashion-mnist",
+                         "--data-dir", tiny_fashion)  # fmt: skip
+    assert code == 2 and "model has 3 classes but dataset" in text

@@ -1,0 +1,136 @@
+"""Training: loss goes down, runs resume exactly, NaN stops cleanly, files are complete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from squeezenet import create_model, load_model
+from squeezenet.data import BatchLoader, InMemoryDataset, Normalize
+from squeezenet.engine import (
+    NonFiniteLossError,
+    TrainConfig,
+    build_optimizer,
+    fit,
+    train_one_epoch,
+)
+from squeezenet.engine.run import RunDir
+
+
+def tiny_config(data_dir: Path, out: Path, **overrides) -> TrainConfig:
+    settings = dict(
+        model="squeezenet1_1", model_kwargs={"batch_norm": True, "dropout": 0.3},
+        data="fashion-mnist", data_dir=str(data_dir), out=str(out), epochs=3, batch_size=16,
+        lr=0.05, warmup_epochs=0.5, progress=False, seed=3,
+    )  # fmt: skip
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_a_few_steps_lower_the_loss() -> None:
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(32) % 4
+    images = torch.randint(0, 50, (32, 1, 28, 28), generator=g, dtype=torch.uint8)
+    for i, y in enumerate(labels):
+        images[i, 0, 6 * y : 6 * y + 5] = 230
+    data = InMemoryDataset(images, labels, ["a", "b", "c", "d"], "toy")
+    loader = BatchLoader(data, 32, shuffle=False, augment=None, normalize=Normalize([0.2], [0.3]))
+    model = create_model("squeezenet1_1", num_classes=4, in_channels=1, small_input=True,
+                         batch_norm=True, classifier_relu=False)  # fmt: skip
+    opt = build_optimizer(model, "sgd", 0.05)
+    first = train_one_epoch(model, loader, opt)["train_loss"]
+    for _ in range(15):
+        last = train_one_epoch(model, loader, opt)["train_loss"]
+    assert last < 0.5 * first
+
+
+def test_run_folder_has_every_file(tiny_fashion: Path, tmp_path: Path) -> None:
+    result = fit(tiny_config(tiny_fashion, tmp_path / "run", epochs=2))
+    run = RunDir(result.run_dir)
+    for path in (run.config, run.metrics, run.curves, run.confusion, run.best, run.last,
+                 run.checkpoint, run.results):  # fmt: skip
+        assert path.is_file() and path.stat().st_size > 0, path
+    assert run.curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = run.metrics.read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 3
+    state = torch.load(run.checkpoint, weights_only=True)  # plain types and tensors only
+    assert state["epoch"] == 2
+    model = load_model(result.run_dir)
+    assert model.meta["class_names"][0] == "T-shirt/top" and model.meta["input_size"] == 28
+    assert not any(p.name.endswith(".tmp") for p in run.root.rglob("*"))
+
+
+def test_resume_gives_identical_weights(tiny_fashion: Path, tmp_path: Path) -> None:
+    fit(tiny_config(tiny_fashion, tmp_path / "straight"))
+
+    def stop_after_two(state: dict) -> None:
+        if state["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    config = tiny_config(tiny_fashion, tmp_path / "stopped")
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, hooks=[stop_after_two])
+    assert torch.load(RunDir(config.out).checkpoint, weights_only=True)["epoch"] == 2
+    fit(config, resume=True)
+    a = load_file(tmp_path / "straight" / "weights" / "last.safetensors")
+    b = load_file(tmp_path / "stopped" / "weights" / "last.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    rows = (tmp_path / "stopped" / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 4
+
+
+def test_resume_refuses_changed_settings(tiny_fashion: Path, tmp_path: Path) -> None:
+    fit(tiny_config(tiny_fashion, tmp_path / "run", epochs=1))
+    with pytest.raises(ValueError, match="lr=0.05 -> 0.5"):
+        fit(tiny_config(tiny_fashion, tmp_path / "run", epochs=1, lr=0.5), resume=True)
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        fit(tiny_config(tiny_fashion, tmp_path / "fresh"), resume=True)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_fashion: Path, tmp_path: Path) -> None:
+    def poison(state: dict) -> None:
+        if state["epoch"] == 1:
+            with torch.no_grad():
+                state["model"].features[0].weight.fill_(float("nan"))
+
+    config = tiny_config(tiny_fashion, tmp_path / "run")
+    with pytest.raises(NonFiniteLossError, match="loss is nan"):
+        fit(config, hooks=[poison])
+    run = RunDir(config.out)
+    state = torch.load(run.checkpoint, weights_only=True)
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert len(run.metrics.read_text().strip().splitlines()) == 2
+
+
+def test_interrupted_checkpoint_write_keeps_the_old_file(tiny_fashion: Path, tmp_path: Path,
+                                                        monkeypatch) -> None:  # fmt: skip
+    config = tiny_config(tiny_fashion, tmp_path / "run", epochs=1)
+    fit(config)
+    run = RunDir(config.out)
+    before = run.checkpoint.read_bytes()
+
+    def broken_save(obj, f, *args, **kwargs):
+        Path(f).write_bytes(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        run.save_checkpoint({"epoch": 99})
+    assert run.checkpoint.read_bytes() == before
+    assert not list(run.root.glob(".checkpoint.pt.*"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [({"epochs": 0}, "invalid epochs"), ({"augment": "twirl"}, "invalid augment 'twirl'"),
+     ({"lr": -1.0}, "invalid lr"), ({"schedule": "linear"}, "invalid schedule")],
+)  # fmt: skip
+def test_invalid_settings(overrides: dict, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=message):
+        tiny_config(tmp_path, tmp_path / "run", **overrides)
