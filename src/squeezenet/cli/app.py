@@ -25,6 +25,7 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 # Each module registers its subcommands on `app` at import time.
 from . import models as _models  # noqa: E402,F401
+from . import train as _train  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
