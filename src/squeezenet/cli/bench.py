@@ -1,0 +1,143 @@
+"""`squeezenet bench`: latency and throughput per backend, against the machine's sgemm rate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..files import atomic_write_text
+from .app import app, console, err_console
+
+
+def parse_list(value: str, what: str) -> list[str]:
+    """'a, b,c' -> ['a', 'b', 'c'], rejecting an empty list."""
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise ValueError(f"{what} must be a comma-separated list, got {value!r}")
+    return items
+
+
+def parse_batches(value: str) -> list[int]:
+    """'1,32' -> [1, 32]; every batch size must be a positive integer."""
+    try:
+        batches = [int(v) for v in parse_list(value, "--batch")]
+    except ValueError:
+        raise ValueError(f"--batch must be positive integers like 1,32, got {value!r}") from None
+    if any(b < 1 for b in batches):
+        raise ValueError(f"--batch sizes must be >= 1, got {value!r}")
+    return batches
+
+
+@app.command("bench")
+def bench_command(
+    model: Annotated[str, typer.Argument(
+        help="registered model name (random weights), weights, run folder, .sqz or .onnx")],
+    backend: Annotated[str, typer.Option(
+        help="comma-separated: eager, channels_last, compile, onnxruntime, onnxruntime-int8, "
+        "onnxruntime-plain (the baseline)")] = "all",
+    batch: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,32",
+    input_size: Annotated[int | None, typer.Option(
+        help="square input side (default: the model's own, 224 for a registered name)")] = None,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="threads for PyTorch and onnxruntime (default: PyTorch's)")] = None,
+    rounds: Annotated[int, typer.Option(min=1, help="interleaved timing rounds")] = 15,
+    calib_data: Annotated[str | None, typer.Option(
+        help="dataset spec to calibrate INT8 on (default: synthetic images, timing only)")] = None,
+    output: Annotated[Path | None, typer.Option(help="also write the JSON report here")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Measure p50/p90 latency, throughput and achieved GFLOP/s of each backend after
+    warm-up, next to this machine's measured sgemm GFLOP/s (all in the same run)."""
+    from ..inference.backends import BACKENDS, check_backend_names
+    from ..inference.benchmark import run_benchmark
+
+    if backend == "all":
+        names = list(BACKENDS)
+    else:
+        names = check_backend_names(parse_list(backend, "--backend"))
+    batches = parse_batches(batch)
+    net, onnx_path = _load(model)
+    calib = _calibration(net, calib_data, input_size) if calib_data else None
+    report = run_benchmark(
+        net, names, batches, input_size, threads, onnx_path=onnx_path, rounds=rounds,
+        calib_images=calib, progress=lambda msg: err_console.print(f"[dim]{escape(msg)}[/]"),
+    )  # fmt: skip
+    data = report.to_dict()
+    if output is not None:
+        atomic_write_text(output, json.dumps(data, indent=2) + "\n")
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        console.print(bench_table(report))
+
+
+def _load(model: str) -> tuple[Any, Path | None]:
+    if Path(model).suffix.lower() == ".onnx":
+        if not Path(model).is_file():
+            raise FileNotFoundError(f"no such ONNX file: {model}")
+        return None, Path(model)
+    from .models import model_from_arg
+
+    return model_from_arg(model), None
+
+
+def _calibration(net: Any, spec: str, input_size: int | None) -> Any:
+    from ..export import calibration_inputs
+    from ..inference import Preprocess
+    from .export import load_splits
+
+    if net is None:
+        raise ValueError("--calib-data needs a PyTorch model; pass the weights, not the .onnx")
+    preprocess = Preprocess.from_model(net, input_size=input_size)
+    train, _ = load_splits(spec, None, preprocess.input_size)
+    return calibration_inputs(train, preprocess)
+
+
+def bench_table(report: Any) -> Table:
+    """Render a `BenchReport` with ratios against onnxruntime on a plain export."""
+    from ..inference.backends import PEER_BACKEND
+
+    m = report.machine
+    sgemm = m.get("sgemm_gflops")
+    table = Table(
+        "backend", "batch", "p50 ms", "p90 ms", "images/s", "GFLOP/s", "% of sgemm",
+        f"p50 / {PEER_BACKEND}",
+        title=f"{report.model['name']} @ {report.model['input_size']}px, {m['threads']} threads",
+        caption=_caption(report),
+    )  # fmt: skip
+    for col in table.columns[1:]:
+        col.justify = "right"
+    for r in report.results:
+        frac = report.sgemm_fraction(r)
+        ratio = report.ratio(r.backend, r.batch)
+        table.add_row(
+            r.backend, str(r.batch), f"{r.p50_ms:.2f}", f"{r.p90_ms:.2f}", f"{r.images_per_s:.1f}",
+            f"{r.gflops:.1f}", f"{100 * frac:.0f}%" if frac is not None else "",
+            f"{ratio:.2f}x" if ratio is not None else "",
+        )  # fmt: skip
+    if sgemm:
+        table.add_section()
+        table.add_row("sgemm (PyTorch)", "", "", "", "", f"{sgemm:.1f}", "100%", "")
+        mlas = m.get("sgemm_gflops_onnxruntime")
+        if mlas:
+            table.add_row("sgemm (onnxruntime)", "", "", "", "", f"{mlas:.1f}",
+                          f"{100 * mlas / sgemm:.0f}%", "")  # fmt: skip
+    return table
+
+
+def _caption(report: Any) -> str:
+    m = report.machine
+    load = m.get("load_average_1m_at_start")
+    lines = [
+        f"{m['cpu']}, {m['logical_cpus']} logical CPUs"
+        + (f", load average {load:.2f} at start" if load is not None else "")
+        + f"; torch {m['torch']}, onnxruntime {m['onnxruntime']}",
+        "GFLOP/s: model FLOPs (torch.utils.flop_counter) x batch / p50",
+    ]
+    lines += [f"unavailable: {name}: {reason}" for name, reason in report.unavailable.items()]
+    return escape("\n".join(lines))

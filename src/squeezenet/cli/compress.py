@@ -1,0 +1,130 @@
+"""`squeezenet compress` (Deep Compression into a .sqz file) and `squeezenet sqz-info`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+
+from ..checkpoint import load_model
+from ..compress import (
+    PRESETS,
+    CompressConfig,
+    FinetuneConfig,
+    PruneConfig,
+    build_report,
+    compress_model,
+    load_sqz,
+    report_table,
+    save_sqz,
+)
+from ..compress.layers import parse_rules
+from ..compress.prune import SPARSITY_PRESETS
+from ..compress.quantize import BITS_PRESETS
+from .app import app, console
+
+Opt = typer.Option
+
+
+def _default_out(source: Path) -> Path:
+    """RUN/compressed.sqz for a run folder, else the weights file with a .sqz suffix."""
+    return source / "compressed.sqz" if source.is_dir() else source.with_suffix(".sqz")
+
+
+def _config(
+    preset: str, sparsity: str | None, bits: str | None, rounds: int | None,
+    prune_epochs: float | None, share_epochs: float | None, lr: float | None,
+    share_lr: float | None, batch_size: int | None, bias_dtype: str | None,
+) -> CompressConfig:  # fmt: skip
+    """The preset, overridden by every option given."""
+    config = CompressConfig.preset(preset)
+    if sparsity is not None:
+        rules = SPARSITY_PRESETS.get(sparsity) or parse_rules(sparsity, "sparsity", float)
+        config = dataclasses.replace(config, prune=PruneConfig(rules))
+    share = config.share
+    if bits is not None:
+        share = dataclasses.replace(share, bits=BITS_PRESETS.get(bits) or parse_rules(bits, "bits", int))
+    if bias_dtype is not None:
+        share = dataclasses.replace(share, bias_dtype=bias_dtype)
+    config = dataclasses.replace(config, share=share, rounds=rounds or config.rounds)
+    for phase, epochs, phase_lr in (("prune_finetune", prune_epochs, lr), ("share_finetune", share_epochs, share_lr)):
+        ft = getattr(config, phase) or FinetuneConfig()
+        changes = {k: v for k, v in (("epochs", epochs), ("lr", phase_lr), ("batch_size", batch_size)) if v is not None}
+        config = dataclasses.replace(config, **{phase: dataclasses.replace(ft, **changes)})
+    return config
+
+
+def _load_split(spec: str, split: str, data_dir: str | None, size: int | None):
+    from ..data import load_dataset  # only needed with data
+
+    # Image folders have no native size: read them at the model's input size.
+    image_size = size if spec.startswith("folder:") else None
+    return load_dataset(spec, split, data_dir=data_dir, image_size=image_size)
+
+
+@app.command("compress")
+def compress_command(
+    source: Annotated[str, typer.Argument(help="run folder, .safetensors, or torchvision-layout .pth")],
+    data: Annotated[str | None, Opt(help="dataset spec for retraining and accuracy (fashion-mnist, "
+                                         "cifar10:PATH, folder:PATH); omit to compress without data")] = None,
+    data_dir: Annotated[str | None, Opt(help="where to look for the dataset")] = None,
+    out: Annotated[str | None, Opt(help="the .sqz file (default: beside SOURCE)")] = None,
+    report: Annotated[str | None, Opt(help="report JSON (default: OUT with .json suffix)")] = None,
+    preset: Annotated[str, Opt(help=f"recipe: {' | '.join(PRESETS)}")] = "paper",
+    sparsity: Annotated[str | None, Opt(help="per-layer sparsity, e.g. 'conv10=0.8,*.expand3x3=0.67,*=0' "
+                                             f"or a preset ({', '.join(SPARSITY_PRESETS)})")] = None,
+    bits: Annotated[str | None, Opt(help="per-layer bits (1-8, 32 = unshared), e.g. 'conv1=8,*=6' "
+                                         f"or a preset ({', '.join(BITS_PRESETS)})")] = None,
+    rounds: Annotated[int | None, Opt(help="iterative pruning rounds")] = None,
+    prune_epochs: Annotated[float | None, Opt(help="masked retraining epochs per round")] = None,
+    share_epochs: Annotated[float | None, Opt(help="centroid fine-tuning epochs")] = None,
+    lr: Annotated[float | None, Opt(help="masked retraining learning rate")] = None,
+    share_lr: Annotated[float | None, Opt(help="centroid fine-tuning learning rate")] = None,
+    batch_size: Annotated[int | None, Opt(help="fine-tuning batch size")] = None,
+    bias_dtype: Annotated[str | None, Opt(help="float16 | float32")] = None,
+    threads: Annotated[int | None, Opt(help="CPU threads for torch")] = None,
+    as_json: Annotated[bool, Opt("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Prune, share weights and Huffman-code a model into a .sqz file, with a size/accuracy report."""
+    if threads:
+        torch.set_num_threads(threads)
+    config = _config(preset, sparsity, bits, rounds, prune_epochs, share_epochs, lr, share_lr,
+                     batch_size, bias_dtype)  # fmt: skip
+    model = load_model(source)
+    train = test = None
+    if data is not None:
+        train, test = (_load_split(data, split, data_dir, model.meta.get("input_size")) for split in ("train", "test"))
+    log = None if as_json else (lambda msg: console.print(msg, highlight=False))
+    compressed, result = compress_model(model, train, test, config, log=log)
+    out_path = save_sqz(compressed, out or _default_out(Path(source)))
+    result.sqz_bytes = os.path.getsize(out_path)  # the size we report is the file's
+    result.path = str(out_path)
+    report_path = result.save(report or out_path.with_suffix(".json"))
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    console.print(report_table(result))
+    console.print(f"wrote {out_path} ({result.sqz_bytes:,} bytes) and {report_path}", highlight=False)
+
+
+@app.command("sqz-info")
+def sqz_info_command(
+    path: Annotated[str, typer.Argument(help="a .sqz file")],
+    as_json: Annotated[bool, Opt("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    """Per-layer sizes of a .sqz file: density, bits, codebook, index and position bytes."""
+    import time
+
+    data = Path(path).read_bytes()
+    start = time.perf_counter()
+    model = load_sqz(path)
+    result = build_report(model, data, decode_seconds=time.perf_counter() - start, path=str(path))
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        console.print(report_table(result))

@@ -1,0 +1,149 @@
+"""`squeezenet export`: ONNX (checked against PyTorch) and calibrated INT8."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from .app import app, console
+from .models import model_from_arg
+
+FORMATS = ("onnx",)
+
+
+def require_export() -> None:
+    """Fail with a clear message when the optional ONNX dependencies are missing."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as e:
+        raise ValueError(
+            f"ONNX export needs onnx and onnxruntime ({e.name} is missing): "
+            "pip install 'squeezenet[export]'"
+        ) from None
+
+
+def default_output(model: str, suffix: str = ".onnx") -> Path:
+    """Where an export of `model` goes by default: beside the weights, or in the run folder."""
+    path = Path(model)
+    if path.is_dir():
+        return path / f"model{suffix}"
+    if path.exists():
+        return path.with_suffix(suffix)
+    return Path(f"{model}{suffix}")  # a registered name: the current folder
+
+
+def load_splits(spec: str, data_dir: Path | None, image_size: int) -> tuple[Any, Any]:
+    """The train split (to calibrate on) and test split (to check and evaluate on) of `spec`."""
+    from ..data import load_dataset
+
+    # Image folders are decoded straight to the model's size; the fixed-size datasets are
+    # kept native and resized by the model's own preprocessing, as in evaluation.
+    size = image_size if spec.startswith("folder:") else None
+    train = load_dataset(spec, "train", data_dir=data_dir, image_size=size)
+    return train, load_dataset(spec, "test", data_dir=data_dir, image_size=size)
+
+
+@app.command("export")
+def export_command(
+    model: Annotated[str, typer.Argument(
+        help="run folder, weights (.safetensors/.pth), .sqz file, or a registered model name")],
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="ONNX file to write (default: beside the weights)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="export format: onnx")] = "onnx",
+    input_size: Annotated[int | None, typer.Option(
+        help="square input side (default: the model's own)")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset (>= 10 for ceil-mode pooling)")] = 17,
+    int8: Annotated[bool, typer.Option(
+        "--int8", help="also write a calibrated INT8 model (*.int8.onnx)")] = False,
+    calib_data: Annotated[str | None, typer.Option(
+        help="dataset spec to calibrate (train split) and evaluate (test split) on, e.g. "
+        "fashion-mnist or folder:PATH")] = None,
+    calib_images: Annotated[int, typer.Option(help="training images to calibrate on")] = 512,
+    calibration: Annotated[str, typer.Option(
+        help="activation range calibration: minmax, entropy or percentile")] = "minmax",
+    eval_limit: Annotated[int | None, typer.Option(
+        help="evaluate on at most this many test images")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="folder holding the datasets")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
+) -> None:
+    """Export to a single ONNX file (dynamic batch, class names and preprocessing in its
+    metadata), checked against PyTorch; with --int8, also a calibrated INT8 model and the
+    test accuracy before and after."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    if int8 and calib_data is None:
+        raise ValueError(
+            "--int8 needs calibration images: pass --calib-data SPEC (e.g. fashion-mnist, "
+            "folder:PATH) with the data the model was trained on"
+        )
+    require_export()
+    from ..export import calibration_inputs, evaluate_onnx, export_onnx, quantize_int8
+    from ..inference import Preprocess
+
+    net = model_from_arg(model)
+    preprocess = Preprocess.from_model(net, input_size=input_size)
+    train = test = None
+    if calib_data is not None:
+        train, test = load_splits(calib_data, data_dir, preprocess.input_size)
+    check = preprocess.batch(test.images[:16]) if test is not None else None
+    out = output or default_output(model)
+    report = export_onnx(net, out, input_size=input_size, opset=opset, check_inputs=check)
+    result: dict[str, Any] = {"onnx": _export_summary(report)}
+    if test is not None:
+        result["onnx"]["top1"] = evaluate_onnx(out, test, limit=eval_limit)
+    if int8:
+        int8_path = out.with_name(out.name.removesuffix(".onnx") + ".int8.onnx")
+        calib = calibration_inputs(train, preprocess, count=calib_images)
+        quantize_int8(out, int8_path, calib, method=calibration)  # type: ignore[arg-type]
+        result["int8"] = {
+            "path": str(int8_path),
+            "file_bytes": int8_path.stat().st_size,
+            "calibration": calibration,
+            "calibration_images": int(calib.shape[0]),
+            "top1": evaluate_onnx(int8_path, test, limit=eval_limit),
+        }
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print_result(result)
+
+
+def _export_summary(report: Any) -> dict[str, Any]:
+    return {
+        "path": str(report.path),
+        "file_bytes": report.file_bytes,
+        "input_size": report.input_size,
+        "opset": report.opset,
+        "max_abs_diff": report.max_abs_diff,
+        "tolerance": report.tolerance,
+        "check_images": report.check_images,
+        "check_source": report.check_source,
+    }
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    fp32 = result["onnx"]
+    size = fp32["input_size"]
+    console.print(
+        f"wrote [bold]{escape(fp32['path'])}[/] ({fp32['file_bytes'] / 1e6:.2f} MB, "
+        f"opset {fp32['opset']}, {size}x{size}, dynamic batch)"
+    )
+    console.print(
+        f"  onnxruntime vs PyTorch on {fp32['check_images']} {fp32['check_source']} images: "
+        f"max |diff| {fp32['max_abs_diff']:.2e} (tolerance {fp32['tolerance']:.1e})"
+    )
+    if "top1" in fp32:
+        console.print(f"  fp32 top-1: {100 * fp32['top1']:.2f}%")
+    if "int8" in result:
+        q = result["int8"]
+        console.print(
+            f"wrote [bold]{escape(q['path'])}[/] ({q['file_bytes'] / 1e6:.2f} MB, INT8 QDQ, "
+            f"{q['calibration']} calibration on {q['calibration_images']} training images)"
+        )
+        change = 100 * (q["top1"] - fp32["top1"])
+        console.print(f"  int8 top-1: {100 * q['top1']:.2f}% ({change:+.2f} points vs fp32)")

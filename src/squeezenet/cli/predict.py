@@ -1,0 +1,104 @@
+"""`squeezenet predict`: top-k classes for image files and folders."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .app import app, console, err_console
+
+PLAIN_PROGRESS_EVERY_S = 10.0
+
+
+@app.command("predict")
+def predict_command(
+    model: Annotated[str, typer.Argument(
+        help="run folder, weights (.safetensors/.pth), .sqz or .onnx file")],
+    inputs: Annotated[list[Path], typer.Argument(help="image files and/or folders")],
+    topk: Annotated[int, typer.Option(min=1, help="classes to show per image")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    backend: Annotated[str, typer.Option(
+        help="auto (fastest float32 here), eager, channels_last, compile, onnxruntime, "
+        "onnxruntime-int8")] = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, help="images per model run")] = 32,
+    threads: Annotated[int | None, typer.Option(min=1, help="inference threads")] = None,
+) -> None:
+    """Classify images with the model's own preprocessing and class names.
+
+    Any image mode works and EXIF orientation is applied. A file that cannot be read gets
+    an error line on stderr (and the exit code is 1); the other files are still classified.
+    """
+    from ..inference.predictor import PredictionError, Predictor, collect_image_paths
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)  # the PyTorch backends; onnxruntime gets it below
+    predictor = Predictor.load(model, backend=backend, threads=threads)
+    items = collect_image_paths(inputs)
+    if not items:
+        raise ValueError("no images found in the given folders")
+    with _progress(len(items), batch_size) as advance:
+        results = list(
+            predictor.predict_paths(items, topk=topk, batch_size=batch_size, on_progress=advance)
+        )
+    errors = [r for r in results if isinstance(r, PredictionError)]
+    for error in errors:
+        err_console.print(f"[bold red]error:[/] {escape(error.error)}", highlight=False)
+    if as_json:
+        payload = {"model": model, "backend": predictor.backend,
+                   "results": [r.to_dict() for r in results]}  # fmt: skip
+        print(json.dumps(payload, indent=2))
+    else:
+        console.print(_table(results, predictor.backend))
+    if errors:
+        raise typer.Exit(1)
+
+
+def _table(results: list, backend: str) -> Table:
+    table = Table("image", "top-1", "probability", "next", title=f"predictions ({backend})")
+    for r in results:
+        if hasattr(r, "error"):
+            table.add_row(escape(r.path), "[red]error[/]", "", "")
+            continue
+        rest = ", ".join(
+            f"{escape(label)} {p:.1%}" for label, p in zip(r.labels[1:], r.probabilities[1:])
+        )
+        table.add_row(escape(r.path), escape(r.labels[0]), f"{r.probabilities[0]:.1%}", rest)
+    return table
+
+
+@contextmanager
+def _progress(total: int, batch_size: int) -> Iterator[Callable[[int], None]]:
+    """A live bar on a terminal; on a pipe, a plain line every few seconds (nothing if quick)."""
+    if total <= batch_size:
+        yield lambda _done: None
+        return
+    if sys.stderr.isatty():
+        columns = (TextColumn("predicting"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn())  # fmt: skip
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task("predict", total=total)
+            yield lambda done: bar.update(task, completed=done)
+        return
+    start = last = time.monotonic()
+
+    def report(done: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PLAIN_PROGRESS_EVERY_S:
+            print(f"predicted {done}/{total} images ({done / (now - start):.0f}/s)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            last = now
+
+    yield report

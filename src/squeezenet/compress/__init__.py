@@ -1,0 +1,66 @@
+"""Deep Compression for SqueezeNet: pruning, k-means weight sharing, Huffman coding, `.sqz`.
+
+torchao style: a compression step is a frozen config plus an in-place transform::
+
+    prune_(model, PruneConfig.preset("paper"))        # masks, exact per-layer sparsity
+    share_weights_(model, ShareConfig(bits=(("*", 6),)))  # codebooks, trainable centroids
+    finalize_(model)                                   # a plain SqueezeNet again
+    save_sqz(model, "model.sqz")                       # entropy-coded file
+    squeezenet.load_model("model.sqz")                 # decodes it
+
+or all of it, with retraining and a report: `compress_model(model, train, test, config)`.
+"""
+
+from .finetune import FinetuneConfig, finetune_
+from .fold import fold_batch_norm
+from .format import (
+    FORMAT_VERSION,
+    LayerEncoding,
+    SqzFormatError,
+    decode_model,
+    encode_model,
+    layer_encodings,
+    load_sqz,
+    save_sqz,
+)
+from .layers import CompressError, conv_layers, paper_names
+from .pipeline import PRESETS, CompressConfig, compress_model
+from .prune import SPARSITY_PRESETS, PruneConfig, magnitude_mask, masks_of, prune_, sparsity_of
+from .quantize import BITS_PRESETS, ShareConfig, codebooks_of, finalize_, kmeans_1d, share_weights_
+from .report import CompressionReport, LayerReport, build_report, report_table
+
+__all__ = [
+    "BITS_PRESETS",
+    "FORMAT_VERSION",
+    "PRESETS",
+    "SPARSITY_PRESETS",
+    "CompressConfig",
+    "CompressError",
+    "CompressionReport",
+    "FinetuneConfig",
+    "LayerEncoding",
+    "LayerReport",
+    "PruneConfig",
+    "ShareConfig",
+    "SqzFormatError",
+    "build_report",
+    "codebooks_of",
+    "compress_model",
+    "conv_layers",
+    "decode_model",
+    "encode_model",
+    "finalize_",
+    "finetune_",
+    "fold_batch_norm",
+    "kmeans_1d",
+    "layer_encodings",
+    "load_sqz",
+    "magnitude_mask",
+    "masks_of",
+    "paper_names",
+    "prune_",
+    "report_table",
+    "save_sqz",
+    "share_weights_",
+    "sparsity_of",
+]

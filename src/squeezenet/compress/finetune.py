@@ -1,0 +1,118 @@
+"""Masked retraining and centroid fine-tuning: short training runs on the engine's loop.
+
+Masks and codebooks are parametrizations (see prune.py, quantize.py), so a plain training
+step already keeps pruned weights at zero and trains centroids by the summed gradients of
+their weights: this module only builds the optimizer, schedule and loader for a budget
+given in (possibly fractional) epochs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..data import BatchLoader, InMemoryDataset
+from ..data.dataset import resize_images
+from ..engine import build_augment, build_optimizer, build_scheduler, train_one_epoch
+from ..engine.evaluate import check_compatible, normalizer_for
+from ..engine.progress import EpochProgress
+from .layers import CompressError
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """One retraining phase.
+
+    Attributes:
+        epochs: passes over the training data (fractions allowed: 0.25 = a quarter epoch).
+        lr: peak learning rate (cosine decay to zero over the phase).
+        optimizer: "sgd" or "adamw".
+        momentum: SGD momentum.
+        weight_decay: on conv weights only (codebooks and biases are 1-D: not decayed).
+        batch_size: training batch size.
+        augment: "crop-flip", "rrc-flip" or "none".
+        label_smoothing: cross-entropy label smoothing.
+        seed: shuffling and augmentation seed.
+    """
+
+    epochs: float = 1.0
+    lr: float = 0.01
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    augment: str = "crop-flip"
+    label_smoothing: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.epochs >= 0:
+            raise CompressError(f"fine-tune epochs must be >= 0, got {self.epochs!r}")
+        if not self.lr > 0:
+            raise CompressError(f"fine-tune lr must be > 0, got {self.lr!r}")
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise CompressError(f"fine-tune batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise CompressError(f"fine-tune optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
+
+
+def _fit_input_size(model: nn.Module, data: InMemoryDataset) -> InMemoryDataset:
+    size = (getattr(model, "meta", {}) or {}).get("input_size")
+    if size and size != data.images.shape[-1]:
+        return InMemoryDataset(resize_images(data.images, size), data.labels, data.class_names, data.name)
+    return data
+
+
+def finetune_(
+    model: nn.Module, train: InMemoryDataset, config: FinetuneConfig, *, log: Log | None = None
+) -> dict[str, float]:
+    """Train `model` in place for `config.epochs` epochs; returns the last pass's statistics.
+
+    With `log`, progress (steps, loss, ETA) is shown as the engine shows it for training.
+
+    Raises:
+        CompressError: if the data does not fit the model (classes, channels, class names).
+    """
+    try:
+        check_compatible(model, train)
+    except ValueError as e:
+        raise CompressError(str(e)) from None
+    train = _fit_input_size(model, train)
+    batch = min(config.batch_size, len(train))
+    steps_per_epoch = len(train) // batch
+    total = max(1, round(config.epochs * steps_per_epoch)) if config.epochs > 0 else 0
+    if total == 0:
+        return {}
+    optimizer = build_optimizer(
+        model, config.optimizer, config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    scheduler = build_scheduler(optimizer, "cosine", total_steps=total, warmup_steps=0)
+    size = train.images.shape[-1]
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    normalize = normalizer_for(model, train)
+    generator = torch.Generator().manual_seed(config.seed)
+    stats: dict[str, float] = {}
+    done, epoch = 0, 0
+    while done < total:
+        steps = min(total - done, steps_per_epoch)
+        # A partial epoch trains on a random subset of exactly `steps` batches.
+        part = train if steps == steps_per_epoch else train.subset(torch.randperm(len(train), generator=generator)[: steps * batch])
+        loader = BatchLoader(part, batch, shuffle=True, augment=build_augment(config.augment, size),
+                             normalize=normalize, drop_last=True, seed=config.seed)  # fmt: skip
+        loader.set_epoch(epoch)
+        passes = -(-total // steps_per_epoch)
+        progress = EpochProgress(epoch, passes, steps, enabled=log is not None)
+        try:
+            stats = train_one_epoch(model, loader, optimizer, scheduler=scheduler, loss_fn=loss_fn, progress=progress)
+        finally:
+            progress.close()
+        done, epoch = done + steps, epoch + 1
+        if log is not None:
+            log(f"  {done}/{total} steps, loss {stats['train_loss']:.4f}, top-1 {100 * stats['train_top1']:.2f}%")
+    model.eval()
+    return stats

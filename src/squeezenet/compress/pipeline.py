@@ -1,0 +1,177 @@
+"""Deep Compression end to end: fold BN, prune + retrain, share + fine-tune, encode.
+
+    >>> model, report = compress_model(model, train, test, CompressConfig.preset("aggressive"))
+    >>> save_sqz(model, "model.sqz")
+
+Without data, the model is pruned, shared and encoded with no retraining and no accuracy
+(e.g. for ImageNet weights held without the dataset).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import save_model
+from ..data import InMemoryDataset
+from ..engine import evaluate
+from ..models import SqueezeNet
+from .finetune import FinetuneConfig, Log, finetune_
+from .fold import fold_batch_norm
+from .format import decode_model, encode_model
+from .layers import CompressError
+from .prune import PruneConfig, prune_
+from .quantize import ShareConfig, finalize_, share_weights_
+from .report import CompressionReport, build_report
+
+PRESETS = ("paper", "paper8", "aggressive")
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """A whole compression recipe.
+
+    Attributes:
+        prune: per-layer sparsity.
+        share: per-layer bits and bias storage.
+        rounds: iterative pruning rounds; round r prunes to sparsity 1 - (1 - s)^(r/rounds)
+            and retrains (the paper's iterative pruning).
+        prune_finetune: retraining after each pruning round (None: no retraining).
+        share_finetune: centroid fine-tuning after sharing (None: none).
+        eval_batch_size: batch size of the accuracy evaluations.
+    """
+
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    share: ShareConfig = field(default_factory=ShareConfig)
+    rounds: int = 1
+    prune_finetune: FinetuneConfig | None = field(default_factory=FinetuneConfig)
+    share_finetune: FinetuneConfig | None = field(
+        default_factory=lambda: FinetuneConfig(lr=1e-4, optimizer="adamw", weight_decay=0.0)
+    )
+    eval_batch_size: int = 512
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.rounds, int) and self.rounds >= 1):
+            raise CompressError(f"rounds must be a positive integer, got {self.rounds!r}")
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> CompressConfig:
+        """'paper' (Table 1 sparsity, 6 bits), 'paper8' (8 bits) or 'aggressive'
+        (Fashion-MNIST-tuned: ~85% sparse, 4-6 bits, 2 pruning rounds)."""
+        if name not in PRESETS:
+            raise CompressError(f"unknown compression preset {name!r}; valid: {', '.join(PRESETS)}")
+        if name == "aggressive":
+            base = cls(PruneConfig.preset("aggressive"), ShareConfig.preset("aggressive"), rounds=2)
+        else:
+            base = cls(PruneConfig.preset("paper"), ShareConfig.preset(name))
+        return dataclasses.replace(base, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _top1(model: SqueezeNet, data: InMemoryDataset | None, batch_size: int) -> float | None:
+    return None if data is None else evaluate(model, data, batch_size=batch_size).top1
+
+
+def _check_data(model: SqueezeNet, *datasets: InMemoryDataset | None) -> None:
+    from ..engine.evaluate import check_compatible
+
+    for data in datasets:
+        if data is not None:
+            try:
+                check_compatible(model, data)
+            except ValueError as e:
+                raise CompressError(f"cannot compress with this data: {e}") from None
+
+
+def safetensors_size(model: SqueezeNet) -> int:
+    """Bytes of `model` saved as our fp32 safetensors file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return save_model(model, Path(tmp) / "model.safetensors").stat().st_size
+
+
+def compress_model(
+    model: SqueezeNet,
+    train_data: InMemoryDataset | None = None,
+    test_data: InMemoryDataset | None = None,
+    config: CompressConfig | None = None,
+    *,
+    log: Log | None = None,
+) -> tuple[SqueezeNet, CompressionReport]:
+    """Prune, share and entropy-code a copy of `model`; the input model is left untouched.
+
+    Args:
+        model: a trained SqueezeNet (BatchNorm is folded into the convs first).
+        train_data: data for masked retraining and centroid fine-tuning (None: none).
+        test_data: data for top-1 before/after (None: no accuracy in the report).
+        config: the recipe; defaults to the paper's.
+        log: called with progress lines.
+
+    Returns:
+        (the compressed model, exactly what the `.sqz` file decodes to; its report).
+
+    Raises:
+        CompressError: if the data does not fit the model or a setting is invalid.
+    """
+    config = config or CompressConfig()
+    say = log or (lambda _msg: None)
+    _check_data(model, train_data, test_data)
+    start = time.perf_counter()
+    net = fold_batch_norm(model).eval()
+    top1 = {"top1_before": _top1(net, test_data, config.eval_batch_size)}
+    say(f"uncompressed top-1: {_fmt(top1['top1_before'])}")
+    _prune_and_retrain(net, train_data, config, log)
+    top1["top1_pruned"] = _top1(net, test_data, config.eval_batch_size)
+    say(f"pruned top-1: {_fmt(top1['top1_pruned'])}")
+    _share_and_finetune(net, train_data, config, log)
+    sqz = encode_model(net)
+    t0 = time.perf_counter()
+    decoded = decode_model(sqz)
+    decode_seconds = time.perf_counter() - t0
+    _check_round_trip(net, decoded)
+    top1["top1_after"] = _top1(decoded, test_data, config.eval_batch_size)
+    say(f".sqz top-1: {_fmt(top1['top1_after'])}")
+    report = build_report(
+        decoded, sqz, safetensors_bytes=safetensors_size(model), decode_seconds=decode_seconds,
+        config={**config.to_dict(), "seconds": time.perf_counter() - start}, **top1,
+    )  # fmt: skip
+    return decoded, report
+
+
+def _prune_and_retrain(net: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig,
+                       log: Log | None) -> None:  # fmt: skip
+    for r in range(1, config.rounds + 1):
+        prune_(net, config.prune.scaled(r / config.rounds))
+        if train is not None and config.prune_finetune is not None:
+            if log is not None:
+                log(f"pruning round {r}/{config.rounds}: masked retraining")
+            finetune_(net, train, config.prune_finetune, log=log)
+
+
+def _share_and_finetune(net: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig,
+                        log: Log | None) -> None:  # fmt: skip
+    share_weights_(net, config.share)
+    if train is not None and config.share_finetune is not None:
+        if log is not None:
+            log("weight sharing: centroid fine-tuning")
+        finetune_(net, train, config.share_finetune, log=log)
+    finalize_(net, config.share.bias_dtype)
+
+
+def _check_round_trip(model: SqueezeNet, decoded: SqueezeNet) -> None:
+    """The decoded model must hold exactly the encoded tensors (a bug guard, cheap)."""
+    ours, theirs = model.state_dict(), decoded.state_dict()
+    for key, value in ours.items():
+        if not torch.equal(value.cpu(), theirs[key]):
+            raise RuntimeError(f".sqz round trip changed {key}; this is a bug, please report it")
+
+
+def _fmt(top1: float | None) -> str:
+    return "n/a (no data)" if top1 is None else f"{100 * top1:.2f}%"

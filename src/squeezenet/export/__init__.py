@@ -1,0 +1,39 @@
+"""Deployment formats: ONNX export with PyTorch parity, and calibrated INT8.
+
+Needs the optional `export` dependencies (onnx, onnxruntime): `pip install 'squeezenet[export]'`.
+
+    >>> report = export_onnx(model, "model.onnx")             # checked against PyTorch
+    >>> quantize_int8("model.onnx", "model.int8.onnx", calibration_inputs(train, pre))
+    >>> evaluate_onnx("model.int8.onnx", test)                  # top-1 accuracy
+"""
+
+from .int8 import CALIBRATION_METHODS, calibration_inputs, is_quantized, quantize_int8
+from .onnx import (
+    DEFAULT_OPSET,
+    ExportError,
+    ExportReport,
+    check_parity,
+    evaluate_onnx,
+    export_onnx,
+    model_from_metadata,
+    ort_session,
+    read_metadata,
+    run_session,
+)
+
+__all__ = [
+    "CALIBRATION_METHODS",
+    "DEFAULT_OPSET",
+    "ExportError",
+    "ExportReport",
+    "calibration_inputs",
+    "check_parity",
+    "evaluate_onnx",
+    "export_onnx",
+    "is_quantized",
+    "model_from_metadata",
+    "ort_session",
+    "quantize_int8",
+    "read_metadata",
+    "run_session",
+]

@@ -1,0 +1,72 @@
+"""`squeezenet export` end to end on a generated image-folder dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import squeezenet
+from squeezenet.cli import main
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def weights(tmp_path: Path) -> Path:
+    model = squeezenet.create_model("squeezenet1_1", num_classes=2, small_input=True)
+    model.meta = {"class_names": ["cat", "dog"], "mean": [0.5] * 3, "std": [0.25] * 3,
+                  "input_size": 16, "in_channels": 3}  # fmt: skip
+    return squeezenet.save_model(model, tmp_path / "model" / "tiny.safetensors")
+
+
+@pytest.fixture
+def folder_data(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    for split in ("train", "test"):
+        for label, colour in (("cat", (200, 40, 40)), ("dog", (40, 40, 200))):
+            (root / split / label).mkdir(parents=True)
+            for i in range(4):
+                Image.new("RGB", (20, 20), tuple(c + 10 * i for c in colour)).save(
+                    root / split / label / f"{i}.png"
+                )
+    return root
+
+
+def test_export_int8_with_calibration_and_accuracy(capsys, weights, folder_data, tmp_path) -> None:
+    out = tmp_path / "out" / "m.onnx"
+    code, stdout, err = _run(capsys, "export", str(weights), "--format", "onnx", "--int8",
+                             "--calib-data", f"folder:{folder_data}", "-o", str(out), "--json")  # fmt: skip
+    assert code == 0, err
+    report = json.loads(stdout)
+    fp32, int8 = report["onnx"], report["int8"]
+    assert fp32["max_abs_diff"] <= 1e-4 and fp32["check_source"] == "given"
+    assert Path(int8["path"]) == tmp_path / "out" / "m.int8.onnx"
+    assert int8["file_bytes"] < fp32["file_bytes"] and int8["calibration_images"] == 8
+    assert 0 <= int8["top1"] <= 1 and 0 <= fp32["top1"] <= 1
+
+
+def test_export_defaults_and_human_output(capsys, weights) -> None:
+    code, stdout, _ = _run(capsys, "export", str(weights))
+    assert code == 0 and (weights.parent / "tiny.onnx").is_file()
+    assert "max |diff|" in stdout and "dynamic batch" in stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--int8"], "--calib-data"), (["--format", "tflite"], "unknown format"),
+     (["--input-size", "4"], "too small")],
+)  # fmt: skip
+def test_export_errors_are_one_line(capsys, weights, args: list[str], message: str) -> None:
+    code, _, err = _run(capsys, "export", str(weights), *args)
+    assert code == 2 and message in err and "Traceback" not in err

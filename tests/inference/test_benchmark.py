@@ -1,0 +1,106 @@
+"""bench: every available backend runs, unavailable ones are reported, JSON is well formed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from squeezenet.cli import main
+from squeezenet.export import export_onnx
+from squeezenet.inference import benchmark as bench_mod
+from squeezenet.inference import run_benchmark
+from squeezenet.inference.backends import BACKENDS
+
+from .conftest import tiny_model
+
+ROW_KEYS = {"backend", "batch", "input_size", "threads", "p50_ms", "p90_ms", "images_per_s",
+            "gflops"}  # fmt: skip
+QUICK = {"rounds": 2, "round_time": 0.005, "warmup_time": 0.01, "sgemm_size": 128}
+
+
+def _check_rows(data: dict, backends: list[str], batches: list[int]) -> None:
+    assert {(r["backend"], r["batch"]) for r in data["results"]} == {
+        (b, n) for b in backends for n in batches
+    }
+    for row in data["results"]:
+        assert set(row) == ROW_KEYS
+        assert 0 < row["p50_ms"] <= row["p90_ms"] and row["images_per_s"] > 0 and row["gflops"] > 0
+    assert data["machine"]["sgemm_gflops"] > 0
+
+
+def test_every_available_backend_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        pytest.skip("no C++ compiler: torch.compile's availability is covered below")
+    fast = [b for b in BACKENDS if b != "compile"]
+    report = run_benchmark(tiny_model(1, input_size=16), fast, [1, 3], threads=1, **QUICK)
+    data = json.loads(json.dumps(report.to_dict()))
+    _check_rows(data, fast, [1, 3])
+    assert data["unavailable"] == []
+    agreement = data["agreement"]
+    assert all(agreement[b]["max_abs_diff"] < 1e-4 for b in fast if not b.endswith("int8"))
+    assert report.fastest(1) is not None and report.ratio("onnxruntime", 1) > 0
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # inductor's own internals
+def test_compile_backend_runs_or_says_why() -> None:
+    # Inductor needs a working C++ toolchain; either outcome must be a report, not a crash.
+    report = run_benchmark(tiny_model(1, input_size=8), ["compile"], [1], threads=1, **QUICK)
+    assert report.get("compile", 1) is not None or "compile" in report.unavailable
+
+
+def test_unavailable_backends_are_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("squeezenet.inference.backends.shutil.which", lambda _name: None)
+    report = run_benchmark(tiny_model(), ["eager", "compile"], [1], threads=1, **QUICK)
+    assert [r.backend for r in report.results] == ["eager"]
+    assert "C++ compiler" in report.unavailable["compile"]
+    # An ONNX file has no PyTorch model behind it.
+    path = export_onnx(tiny_model(), tmp_path / "m.onnx", check=False).path
+    report = run_benchmark(None, ["eager", "onnxruntime"], [2], onnx_path=path, threads=1, **QUICK)
+    assert report.get("onnxruntime", 2) is not None and report.model["name"] == "squeezenet1_1"
+    assert "PyTorch model" in report.unavailable["eager"]
+
+
+def test_backend_failing_at_run_time_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = bench_mod.make_runner
+
+    def broken(name, **kwargs):
+        runner = real(name, **kwargs)
+        if name == "channels_last":
+            runner.fn = lambda _x: (_ for _ in ()).throw(RuntimeError("kernel exploded"))
+        return runner
+
+    monkeypatch.setattr(bench_mod, "make_runner", broken)
+    report = run_benchmark(tiny_model(), ["eager", "channels_last"], [1], threads=1, **QUICK)
+    assert "kernel exploded" in report.unavailable["channels_last"]
+    assert report.get("eager", 1) is not None
+
+
+def test_cli_bench_json_and_file(capsys, tmp_path: Path) -> None:
+    out_file = tmp_path / "bench.json"
+    try:
+        main(["bench", "squeezenet1_1", "--input-size", "17", "--backend", "eager,onnxruntime",
+              "--batch", "1,2", "--threads", "1", "--rounds", "1", "--json",
+              "--output", str(out_file)])  # fmt: skip
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr().out
+    assert code == 0
+    data = json.loads(out)
+    _check_rows(data, ["eager", "onnxruntime"], [1, 2])
+    assert json.loads(out_file.read_text()) == data
+    assert data["machine"]["threads"] == 1 and data["model"]["flops_per_image"] > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--backend", "tensorrt"], "unknown backend"), (["--batch", "0"], ">= 1"),
+     (["--batch", "x"], "positive integers")],
+)  # fmt: skip
+def test_cli_bench_rejects_bad_options(capsys, args: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["bench", "squeezenet1_1", *args])
+    assert exc.value.code == 2 and message in capsys.readouterr().err

@@ -1,0 +1,124 @@
+"""predict: every image mode, EXIF rotation, broken files, batching, ONNX and PyTorch models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from squeezenet.cli import main
+from squeezenet.export import export_onnx
+from squeezenet.inference import Prediction, PredictionError, Predictor, collect_image_paths
+
+from .conftest import CLASS_NAMES, gradient_image, tiny_model
+
+GOOD = ["a_rgb.png", "b_photo.jpg", "c_gray.png", "d_rgba.png", "e_cmyk.jpg", "f_exif.jpg"]
+BAD = ["g_truncated.jpg", "h_not_an_image.png"]
+
+
+def _by_name(results: list) -> dict[str, Prediction | PredictionError]:
+    return {Path(r.path).name: r for r in results}
+
+
+@pytest.mark.parametrize("backend", ["eager", "onnxruntime"])
+def test_good_files_predict_and_bad_files_get_clear_errors(weights_file, image_dir, backend):
+    predictor = Predictor.load(weights_file, backend=backend, threads=1)
+    inputs = collect_image_paths([image_dir])
+    results = _by_name(predictor.predict_paths(inputs, topk=3, batch_size=3))
+    assert sorted(results) == sorted(GOOD + BAD)
+    for name in GOOD:
+        r = results[name]
+        assert isinstance(r, Prediction), name
+        assert len(r.labels) == 3 and set(r.labels) <= set(CLASS_NAMES)
+        assert r.probabilities == sorted(r.probabilities, reverse=True)
+        assert sum(r.probabilities) <= 1 + 1e-6
+    for name in BAD:
+        r = results[name]
+        assert isinstance(r, PredictionError) and name in r.error, name
+    assert "truncated" in results["g_truncated.jpg"].error
+
+
+def test_exif_orientation_is_applied(rgb_model, image_dir) -> None:
+    predictor = Predictor.load(rgb_model, backend="eager")
+    upright = predictor.preprocess.load(image_dir / "a_rgb.png")
+    rotated_file = predictor.preprocess.load(image_dir / "f_exif.jpg")
+    ignored_exif = predictor.preprocess.image(gradient_image(40, 30).rotate(90, expand=True))
+    assert (rotated_file - upright).abs().mean() < 0.1 * (ignored_exif - upright).abs().mean()
+
+
+def test_onnx_model_brings_its_own_preprocessing_and_names(rgb_model, image_dir, tmp_path) -> None:
+    path = export_onnx(rgb_model, tmp_path / "m.onnx").path
+    files = [image_dir / n for n in GOOD]
+    via_onnx = list(Predictor.load(path, threads=1).predict_paths(files, topk=5))
+    via_torch = list(Predictor.load(rgb_model, backend="eager").predict_paths(files, topk=5))
+    for a, b in zip(via_onnx, via_torch):
+        assert a.labels == b.labels
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-5)
+    with pytest.raises(ValueError, match="ONNX file"):
+        Predictor.load(path, backend="eager")
+    with pytest.raises(ValueError, match="float model"):
+        Predictor.load(path, backend="onnxruntime-int8")
+
+
+def test_order_is_kept_across_batches(rgb_model, image_dir) -> None:
+    predictor = Predictor.load(rgb_model, backend="eager")
+    inputs = collect_image_paths([image_dir / "c_gray.png", image_dir / "missing.png", image_dir])
+    assert isinstance(inputs[1], PredictionError) and "missing.png" in inputs[1].error
+    done: list[int] = []
+    results = list(predictor.predict_paths(inputs, batch_size=4, on_progress=done.append))
+    assert [Path(r.path).name for r in results][:3] == ["c_gray.png", "missing.png", "a_rgb.png"]
+    assert done[-1] == len(inputs) == 2 + len(GOOD) + len(BAD)
+
+
+def test_grayscale_model_reads_color_files(image_dir) -> None:
+    predictor = Predictor.load(tiny_model(in_channels=1), backend="eager")
+    results = list(predictor.predict_paths([image_dir / n for n in GOOD]))
+    assert all(isinstance(r, Prediction) for r in results)
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_predict_json_and_table(capsys, weights_file, image_dir) -> None:
+    code, out, err = _run(capsys, "predict", str(weights_file), str(image_dir), "--json",
+                          "--topk", "2", "--threads", "1")  # fmt: skip
+    assert code == 1  # some files failed; the others were still predicted
+    payload = json.loads(out)
+    assert payload["backend"] == "onnxruntime"
+    by_name = {Path(r["path"]).name: r for r in payload["results"]}
+    assert len(by_name["a_rgb.png"]["predictions"]) == 2 and "error" in by_name["g_truncated.jpg"]
+    assert "g_truncated.jpg" in err and "h_not_an_image.png" in err
+    code, out, _ = _run(capsys, "predict", str(weights_file), str(image_dir / "a_rgb.png"))
+    assert code == 0 and "a_rgb.png" in out
+
+
+def test_cli_predict_clear_error_for_missing_model(capsys, tmp_path) -> None:
+    code, _, err = _run(capsys, "predict", str(tmp_path / "nope.safetensors"), str(tmp_path))
+    assert code == 2 and "no such model file" in err
+
+
+def test_int8_predictions_come_from_a_calibrated_file(weights_file, image_dir, tmp_path) -> None:
+    with pytest.raises(ValueError, match="calibrated on real images"):
+        Predictor.load(weights_file, backend="onnxruntime-int8")
+    from squeezenet import load_model
+    from squeezenet.export import quantize_int8
+
+    model = load_model(weights_file)
+    fp32 = export_onnx(model, tmp_path / "m.onnx").path
+    calib = torch.stack([Predictor.load(model, backend="eager").preprocess.load(image_dir / n)
+                         for n in GOOD])  # fmt: skip
+    int8 = quantize_int8(fp32, tmp_path / "m.int8.onnx", calib)
+    predictor = Predictor.load(int8, threads=1)
+    assert predictor.backend == "onnxruntime-int8" and predictor.class_names == CLASS_NAMES
+    results = list(predictor.predict_paths([image_dir / n for n in GOOD]))
+    assert all(isinstance(r, Prediction) for r in results)
