@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from squeezenet import FireConfig, SqueezeNet, SqueezeNetConfig
 from squeezenet.cli import main
 from squeezenet.export import export_onnx
 from squeezenet.inference import benchmark as bench_mod
@@ -47,7 +48,12 @@ def test_every_available_backend_runs(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # inductor's own internals
 def test_compile_backend_runs_or_says_why() -> None:
     # Inductor needs a working C++ toolchain; either outcome must be a report, not a crash.
-    report = run_benchmark(tiny_model(1, input_size=8), ["compile"], [1], threads=1, **QUICK)
+    # Two Fire modules: inductor's compile time grows with the layer count.
+    config = SqueezeNetConfig(
+        name="tiny", stem_channels=8, stem_kernel=3, small_input=True, num_classes=3,
+        fires=(FireConfig(2, 4, 4), FireConfig(2, 4, 4)), pool_after=(0,),
+    )  # fmt: skip
+    report = run_benchmark(SqueezeNet(config), ["compile"], [1], 8, threads=1, **QUICK)
     assert report.get("compile", 1) is not None or "compile" in report.unavailable
 
 

@@ -8,10 +8,11 @@ slower here). onnxruntime fuses the QDQ pairs into QLinearConv at load time.
 
 One SqueezeNet-specific step: every Fire module ends in a Concat of its two expand
 branches. Calibrated separately, the branches get different scales and onnxruntime's
-QLinearConcat must requantize every byte through a lookup table (17% of INT8 run time in
-our profile). Giving both branches and the Concat output the union of their ranges makes
-the Concat a plain copy; the branch with the smaller range loses at most a bit of
-resolution, which costs no measurable accuracy (see the report in the export command).
+QLinearConcat must requantize every byte through a lookup table (17% of INT8 kernel time
+for SqueezeNet 1.1 at 224 px in our profile). Giving both branches and the Concat output
+the union of their ranges makes the Concat a plain copy (4% after); the branch with the
+smaller range loses at most a bit of resolution. Measured on a Fashion-MNIST SqueezeNet 1.1
+(fp32 89.65% top-1): 89.68% with shared scales, 89.72% without.
 """
 
 from __future__ import annotations
