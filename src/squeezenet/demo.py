@@ -1,7 +1,11 @@
 """`make demo`: the main job end to end on Fashion-MNIST.
 
-Get the data, train SqueezeNet with the demo recipe, evaluate it on the test split, and print a
-summary table (model, parameters, test top-1, wall time, where the files are).
+1. get the data and train SqueezeNet with the demo recipe;
+2. evaluate the best weights on the test split;
+3. compress them the Deep Compression way into a `.sqz` file, reload it and evaluate it;
+4. export to ONNX (parity-checked), quantize to INT8, evaluate both, time each backend;
+then print one summary table (model, parameters, accuracies, sizes, latencies, wall time,
+where the files are).
 
     python -m squeezenet.demo [--out runs/demo] [--epochs N]
 """
@@ -11,7 +15,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -20,6 +26,16 @@ from .cli.app import console
 from .data import load_dataset
 from .engine import TrainConfig, evaluate, fit
 from .engine.recipes import recipe
+
+LATENCY_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8")
+
+
+@dataclass
+class DemoResults:
+    rows: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, name: str, value: Any) -> None:
+        self.rows.append((name, str(value)))
 
 
 def train_step(out: Path, epochs: int | None) -> tuple[Path, float]:
@@ -32,31 +48,73 @@ def train_step(out: Path, epochs: int | None) -> tuple[Path, float]:
     return result.run_dir, result.wall_time_s
 
 
+def compress_step(model, train, test, run_dir: Path, res: DemoResults) -> None:
+    from .compress import CompressConfig, compress_model, report_table, save_sqz
+
+    compressed, report = compress_model(model, train, test, CompressConfig.preset("aggressive"))
+    path = save_sqz(compressed, run_dir / "model.sqz")
+    report.save(run_dir / "compression.json")
+    console.print(report_table(report))
+    reloaded = load_model(path)  # accuracy measured on what the file decodes to
+    top1 = evaluate(reloaded, test).top1
+    size = path.stat().st_size
+    res.add(".sqz size", f"{size:,} bytes ({report.fp32_bytes / size:.1f}x smaller than fp32)")
+    res.add(".sqz test top-1", f"{100 * top1:.2f}%")
+
+
+def export_step(model, train, test, run_dir: Path, res: DemoResults) -> None:
+    from .export import calibration_inputs, evaluate_onnx, export_onnx, quantize_int8
+    from .inference import Preprocess, run_benchmark
+
+    pre = Preprocess.from_model(model)
+    fp32_path, int8_path = run_dir / "model.onnx", run_dir / "model.int8.onnx"
+    report = export_onnx(model, fp32_path, check_inputs=pre.batch(test.images[:64]))
+    quantize_int8(fp32_path, int8_path, calibration_inputs(train, pre))
+    res.add("ONNX parity (max |diff|)", f"{report.max_abs_diff:.2e}")
+    res.add("ONNX fp32 test top-1", f"{100 * evaluate_onnx(fp32_path, test):.2f}%")
+    res.add("ONNX INT8 test top-1", f"{100 * evaluate_onnx(int8_path, test):.2f}% "
+            f"({int8_path.stat().st_size:,} bytes)")  # fmt: skip
+    bench = run_benchmark(model, LATENCY_BACKENDS, [1], threads=2, onnx_path=fp32_path,
+                          rounds=7, calib_images=calibration_inputs(train, pre))  # fmt: skip
+    for backend in LATENCY_BACKENDS:
+        row = bench.get(backend, 1)
+        value = f"{row.p50_ms:.2f} ms" if row else f"unavailable ({bench.unavailable.get(backend)})"
+        res.add(f"latency batch 1, {backend}", value)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="SqueezeNet on Fashion-MNIST, end to end")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"))
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    res = DemoResults()
 
-    console.rule("1/2 data and training (recipe: demo)")
-    test = load_dataset("fashion-mnist", "test")
+    console.rule("1/4 data and training (recipe: demo)")
+    train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
     run_dir, train_time = train_step(args.out, args.epochs)
 
-    console.rule("2/2 evaluation")
+    console.rule("2/4 evaluation")
     model = load_model(run_dir)
-    top1 = evaluate(model, test).top1
     params = sum(p.numel() for p in model.parameters())
+    res.add("model", f"{model.config.name} (BatchNorm, small-input stem, 1x28x28)")
+    res.add("parameters", f"{params:,}")
+    res.add("test top-1 (fp32)", f"{100 * evaluate(model, test).top1:.2f}%")
+    res.add("training time", f"{train_time:.0f} s")
 
-    table = Table("", "", title="squeezenet demo: Fashion-MNIST", show_header=False)
-    table.add_row("model", f"{model.config.name} (BatchNorm, small-input stem, 1x28x28)")
-    table.add_row("parameters", f"{params:,}")
-    table.add_row("test top-1 (fp32)", f"{100 * top1:.2f}%")
-    table.add_row("training time", f"{train_time:.0f} s")
-    table.add_row("wall time (total)", f"{time.perf_counter() - start:.0f} s")
-    table.add_row("run folder", str(run_dir))
-    table.add_row("weights", str(run_dir / "weights" / "best.safetensors"))
-    table.add_row("plots", f"{run_dir / 'curves.png'}, {run_dir / 'confusion.png'}")
+    console.rule("3/4 Deep Compression")
+    compress_step(model, train, test, run_dir, res)
+
+    console.rule("4/4 ONNX export, INT8, latency")
+    export_step(model, train, test, run_dir, res)
+
+    res.add("wall time (total)", f"{time.perf_counter() - start:.0f} s")
+    res.add("run folder", str(run_dir))
+    res.add("files", "weights/best.safetensors, model.sqz, model.onnx, model.int8.onnx, "
+            "curves.png, confusion.png, metrics.csv")  # fmt: skip
+    table = Table(title="squeezenet demo: Fashion-MNIST", show_header=False)
+    for name, value in res.rows:
+        table.add_row(name, value)
     console.print(table)
 
 
