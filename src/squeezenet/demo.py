@@ -38,10 +38,11 @@ class DemoResults:
         self.rows.append((name, str(value)))
 
 
-def train_step(out: Path, epochs: int | None) -> tuple[Path, float]:
+def train_step(out: Path, epochs: int | None, data_dir: str | None) -> tuple[Path, float]:
     settings = recipe("demo")
     if epochs is not None:
         settings["epochs"] = epochs
+    settings["data_dir"] = data_dir
     if out.exists():  # the demo's own folder: every demo run starts clean
         shutil.rmtree(out)
     result = fit(TrainConfig(**settings, out=str(out)))
@@ -86,13 +87,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="SqueezeNet on Fashion-MNIST, end to end")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"))
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument("--data-dir", default=None, help="where Fashion-MNIST is (default: search)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     res = DemoResults()
 
     console.rule("1/4 data and training (recipe: demo)")
-    train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
-    run_dir, train_time = train_step(args.out, args.epochs)
+    train = load_dataset("fashion-mnist", "train", data_dir=args.data_dir)
+    test = load_dataset("fashion-mnist", "test", data_dir=args.data_dir)
+    run_dir, train_time = train_step(args.out, args.epochs, args.data_dir)
 
     console.rule("2/4 evaluation")
     model = load_model(run_dir)

@@ -59,12 +59,16 @@ def build_scheduler(
     warmup_steps: int,
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """A per-step schedule: "cosine" (warmup + cosine), "onecycle" or "constant"."""
-    if name == "onecycle":
+    # OneCycleLR divides by the length of its warm-up phase (pct_start * total - 1), so it
+    # needs >= 2 warm-up steps; runs too short for that (smoke tests) use warmup + cosine.
+    if name == "onecycle" and total_steps >= 4:
         max_lrs = [g["lr"] for g in optimizer.param_groups]
-        pct = min(0.5, max(warmup_steps, 1) / max(total_steps, 1))
+        pct = min(0.5, max(warmup_steps, 2) / total_steps)
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=max_lrs, total_steps=total_steps, pct_start=pct
         )
+    if name == "onecycle":
+        name = "cosine"
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; choose one of {SCHEDULES}")
     return torch.optim.lr_scheduler.LambdaLR(
