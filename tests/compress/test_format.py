@@ -70,7 +70,8 @@ def test_logits_round_trip(tmp_path: Path, kwargs: dict, bypass: str) -> None:
     base = tiny_model(**kwargs)
     model = SqueezeNet(with_bypass(base.config, bypass)).eval()
     model.meta = base.meta
-    _compressed(model)
+    if not model.config.batch_norm:  # sharing needs BN folded; a BN model is folded on save
+        _compressed(model)
     path = save_sqz(model, tmp_path / "m.sqz")
     loaded = squeezenet.load_model(path)
     assert loaded.meta == model.meta and not loaded.config.batch_norm

@@ -115,3 +115,10 @@ def test_plain_copy_leaves_the_parametrized_original_working(model, images) -> N
     with torch.no_grad():
         assert model(images).shape == (2, 10)
     assert set(masks_of(model)) == set(conv_layers(model))
+
+
+def test_sharing_needs_batch_norm_folded_first() -> None:
+    from .conftest import tiny_model
+
+    with pytest.raises(CompressError, match="fold BatchNorm first"):
+        share_weights_(tiny_model(batch_norm=True), ShareConfig())

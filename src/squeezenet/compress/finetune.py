@@ -37,6 +37,8 @@ class FinetuneConfig:
         batch_size: training batch size.
         augment: "crop-flip", "rrc-flip" or "none".
         label_smoothing: cross-entropy label smoothing.
+        warmup: fraction of the steps with a linear learning-rate warmup (a freshly pruned
+            network without BatchNorm can blow up under a full-size first step).
         seed: shuffling and augmentation seed.
     """
 
@@ -48,6 +50,7 @@ class FinetuneConfig:
     batch_size: int = 128
     augment: str = "crop-flip"
     label_smoothing: float = 0.0
+    warmup: float = 0.05
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -57,6 +60,8 @@ class FinetuneConfig:
             raise CompressError(f"fine-tune lr must be > 0, got {self.lr!r}")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise CompressError(f"fine-tune batch_size must be a positive integer, got {self.batch_size!r}")
+        if not 0 <= self.warmup < 1:
+            raise CompressError(f"fine-tune warmup must be in [0, 1), got {self.warmup!r}")
         if self.optimizer not in ("sgd", "adamw"):
             raise CompressError(f"fine-tune optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
 
@@ -91,7 +96,7 @@ def finetune_(
     optimizer = build_optimizer(
         model, config.optimizer, config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
-    scheduler = build_scheduler(optimizer, "cosine", total_steps=total, warmup_steps=0)
+    scheduler = build_scheduler(optimizer, "cosine", total_steps=total, warmup_steps=int(config.warmup * total))
     size = train.images.shape[-1]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     normalize = normalizer_for(model, train)

@@ -148,11 +148,20 @@ def share_weights_(model: SqueezeNet, config: ShareConfig) -> dict[str, int]:
     """Replace each conv's kept weights by their k-means centroid, in place.
 
     Layers with bits 32 keep their (masked) float32 weights. Biases are rounded to
-    `config.bias_dtype` here and again by `finalize_`.
+    `config.bias_dtype` here and again by `finalize_`. Exact zeros of an unpruned layer
+    count as pruned.
 
     Returns:
         the bits of every conv by module path.
+
+    Raises:
+        CompressError: for a model with BatchNorm (fold it first) or an already shared layer.
     """
+    if model.config.batch_norm:
+        raise CompressError(
+            "fold BatchNorm first (fold_batch_norm): folding rescales each output channel, "
+            "which would turn every shared value into many"
+        )
     bits = resolve_rules(model, config.bits, "bits")
     for path, conv in conv_layers(model).items():
         if parametrize.is_parametrized(conv, "weight") and isinstance(
