@@ -8,17 +8,7 @@ import sys
 
 import pytest
 
-from squeezenet.cli import main
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from ..helpers import run_cli
 
 
 def test_list_shows_every_model(capsys) -> None:

@@ -7,17 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from squeezenet.cli import main
+from ..helpers import run_cli as run
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    captured = capsys.readouterr()
-    return code, " ".join((captured.out + captured.err).split())
+def run_cli(capsys, *args: object) -> tuple[int, str]:
+    """(exit code, stdout and stderr with whitespace folded)."""
+    code, out, err = run(capsys, *args)
+    return code, " ".join((out + err).split())
 
 
 def test_train_then_eval_json(tiny_fashion: Path, tmp_path: Path, capsys) -> None:

@@ -9,17 +9,7 @@ import pytest
 from PIL import Image
 
 import squeezenet
-from squeezenet.cli import main
-
-
-def _run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from ..helpers import run_cli
 
 
 @pytest.fixture
@@ -45,7 +35,7 @@ def folder_data(tmp_path: Path) -> Path:
 
 def test_export_int8_with_calibration_and_accuracy(capsys, weights, folder_data, tmp_path) -> None:
     out = tmp_path / "out" / "m.onnx"
-    code, stdout, err = _run(capsys, "export", str(weights), "--format", "onnx", "--int8",
+    code, stdout, err = run_cli(capsys, "export", str(weights), "--format", "onnx", "--int8",
                              "--calib-data", f"folder:{folder_data}", "-o", str(out), "--json")  # fmt: skip
     assert code == 0, err
     report = json.loads(stdout)
@@ -57,7 +47,7 @@ def test_export_int8_with_calibration_and_accuracy(capsys, weights, folder_data,
 
 
 def test_export_defaults_and_human_output(capsys, weights) -> None:
-    code, stdout, _ = _run(capsys, "export", str(weights))
+    code, stdout, _ = run_cli(capsys, "export", str(weights))
     assert code == 0 and (weights.parent / "tiny.onnx").is_file()
     assert "max |diff|" in stdout and "dynamic batch" in stdout
 
@@ -68,5 +58,5 @@ def test_export_defaults_and_human_output(capsys, weights) -> None:
      (["--input-size", "4"], "too small")],
 )  # fmt: skip
 def test_export_errors_are_one_line(capsys, weights, args: list[str], message: str) -> None:
-    code, _, err = _run(capsys, "export", str(weights), *args)
+    code, _, err = run_cli(capsys, "export", str(weights), *args)
     assert code == 2 and message in err and "Traceback" not in err

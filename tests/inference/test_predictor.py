@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from squeezenet.cli import main
 from squeezenet.export import export_onnx
 from squeezenet.inference import Prediction, PredictionError, Predictor, collect_image_paths
 
 from .conftest import CLASS_NAMES, gradient_image, tiny_model
+from ..helpers import run_cli
 
 GOOD = ["a_rgb.png", "b_photo.jpg", "c_gray.png", "d_rgba.png", "e_cmyk.jpg", "f_exif.jpg"]
 BAD = ["g_truncated.jpg", "h_not_an_image.png"]
@@ -79,18 +79,8 @@ def test_grayscale_model_reads_color_files(image_dir) -> None:
     assert all(isinstance(r, Prediction) for r in results)
 
 
-def _run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_cli_predict_json_and_table(capsys, weights_file, image_dir) -> None:
-    code, out, err = _run(capsys, "predict", str(weights_file), str(image_dir), "--json",
+    code, out, err = run_cli(capsys, "predict", str(weights_file), str(image_dir), "--json",
                           "--topk", "2", "--threads", "1")  # fmt: skip
     assert code == 1  # some files failed; the others were still predicted
     payload = json.loads(out)
@@ -98,12 +88,12 @@ def test_cli_predict_json_and_table(capsys, weights_file, image_dir) -> None:
     by_name = {Path(r["path"]).name: r for r in payload["results"]}
     assert len(by_name["a_rgb.png"]["predictions"]) == 2 and "error" in by_name["g_truncated.jpg"]
     assert "g_truncated.jpg" in err and "h_not_an_image.png" in err
-    code, out, _ = _run(capsys, "predict", str(weights_file), str(image_dir / "a_rgb.png"))
+    code, out, _ = run_cli(capsys, "predict", str(weights_file), str(image_dir / "a_rgb.png"))
     assert code == 0 and "a_rgb.png" in out
 
 
 def test_cli_predict_clear_error_for_missing_model(capsys, tmp_path) -> None:
-    code, _, err = _run(capsys, "predict", str(tmp_path / "nope.safetensors"), str(tmp_path))
+    code, _, err = run_cli(capsys, "predict", str(tmp_path / "nope.safetensors"), str(tmp_path))
     assert code == 2 and "no such model file" in err
 
 
