@@ -106,10 +106,10 @@ def eval_command(
     spec = data or model.meta.get("dataset")
     if not spec:
         raise ValueError(f"{weights} does not record its dataset; pass --data")
-    size = model.meta.get("input_size")
-    dataset = load_dataset(spec, split, data_dir=data_dir)
-    if size and spec.startswith("folder:"):
-        dataset = load_dataset(spec, split, data_dir=data_dir, image_size=size)
+    # Folders are decoded straight to the model's input size; fixed-size datasets are
+    # resized (if needed) by `evaluate` itself.
+    size = model.meta.get("input_size") if spec.startswith("folder:") else None
+    dataset = load_dataset(spec, split, data_dir=data_dir, image_size=size)
     result = evaluate(model, dataset, batch_size=batch_size)
     if as_json:
         print(json.dumps({"top1": result.top1, "top5": result.top5, "n": result.n}))
