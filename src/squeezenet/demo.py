@@ -52,7 +52,9 @@ def train_step(out: Path, epochs: int | None, data_dir: str | None) -> tuple[Pat
 def compress_step(model, train, test, run_dir: Path, res: DemoResults) -> None:
     from .compress import CompressConfig, compress_model, report_table, save_sqz
 
-    compressed, report = compress_model(model, train, test, CompressConfig.preset("aggressive"))
+    compressed, report = compress_model(
+        model, train, test, CompressConfig.preset("aggressive"), log=console.print
+    )
     path = save_sqz(compressed, run_dir / "model.sqz")
     report.save(run_dir / "compression.json")
     console.print(report_table(report))
