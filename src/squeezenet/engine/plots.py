@@ -22,7 +22,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
     plt = _pyplot()
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [r["train_loss"] for r in history], label="train")
+    ax_loss.plot(epochs, [r["train_loss"] for r in history], label="train (with label smoothing)")
     ax_loss.plot(epochs, [r["val_loss"] for r in history], label="val")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.plot(epochs, [100 * r["train_top1"] for r in history], label="train (augmented)")
