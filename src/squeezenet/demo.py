@@ -72,13 +72,14 @@ def export_step(model, train, test, run_dir: Path, res: DemoResults) -> None:
     pre = Preprocess.from_model(model)
     fp32_path, int8_path = run_dir / "model.onnx", run_dir / "model.int8.onnx"
     report = export_onnx(model, fp32_path, check_inputs=pre.batch(test.images[:64]))
-    quantize_int8(fp32_path, int8_path, calibration_inputs(train, pre))
+    calib = calibration_inputs(train, pre)  # one calibration set for the file and the bench
+    quantize_int8(fp32_path, int8_path, calib)
     res.add("ONNX parity (max |diff|)", f"{report.max_abs_diff:.2e}")
     res.add("ONNX fp32 test top-1", f"{100 * evaluate_onnx(fp32_path, test):.2f}%")
     res.add("ONNX INT8 test top-1", f"{100 * evaluate_onnx(int8_path, test):.2f}% "
             f"({int8_path.stat().st_size:,} bytes)")  # fmt: skip
     bench = run_benchmark(model, LATENCY_BACKENDS, [1], threads=2, onnx_path=fp32_path,
-                          rounds=7, calib_images=calibration_inputs(train, pre))  # fmt: skip
+                          rounds=7, calib_images=calib)  # fmt: skip
     for backend in LATENCY_BACKENDS:
         row = bench.get(backend, 1)
         value = f"{row.p50_ms:.2f} ms" if row else f"unavailable ({bench.unavailable.get(backend)})"

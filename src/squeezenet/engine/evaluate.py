@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..data import InMemoryDataset, Normalize
+from ..data import InMemoryDataset, Normalize, compute_mean_std
 from ..data.dataset import resize_images
 
 
@@ -32,8 +32,6 @@ def normalizer_for(model: nn.Module, dataset: InMemoryDataset) -> Normalize:
     meta = getattr(model, "meta", {}) or {}
     if "mean" in meta and "std" in meta:
         return Normalize(meta["mean"], meta["std"])
-    from ..data import compute_mean_std
-
     return Normalize(*compute_mean_std(dataset.images))
 
 
