@@ -77,6 +77,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="levels 0,1; bits 6,4; 0.2/0.1 epochs")
     p.add_argument("--headline-report", nargs="*", default=[], metavar="MODEL=REPORT.json",
                    help="reuse `squeezenet compress --preset aggressive` reports instead of rerunning")  # fmt: skip
+    p.add_argument("--amp", default="bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "none",
+                   help="fine-tuning precision: bf16 (default where the CPU has it) or none")  # fmt: skip
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -100,6 +102,11 @@ def trained_model(name: str, args: argparse.Namespace, given: Path | None) -> tu
     return load_model(out), str(out)
 
 
+def share_finetune(args: argparse.Namespace) -> FinetuneConfig:
+    """Centroid fine-tuning as the pipeline's default, with this run's budget and precision."""
+    return FinetuneConfig(epochs=args.share_epochs, lr=1e-4, optimizer="adamw", weight_decay=0.0, amp=args.amp)
+
+
 def _top1(model, data) -> float:
     return evaluate(model, data).top1
 
@@ -108,7 +115,7 @@ def _point(pruned, bits: int, level: float, train, test, args, base: dict[str, A
     """Share at `bits`, fine-tune centroids, encode, decode, evaluate: one grid point."""
     model = plain_copy(pruned)  # exact zeros of the pruned model stay pruned when shared
     share_weights_(model, ShareConfig(bits=(("*", bits),)))
-    finetune_(model, train, FinetuneConfig(epochs=args.share_epochs, lr=1e-4, optimizer="adamw", weight_decay=0.0))
+    finetune_(model, train, share_finetune(args))
     finalize_(model)
     sqz = encode_model(model)
     top1 = _top1(decode_model(sqz), test)
@@ -132,7 +139,7 @@ def sweep(model, train, test, args, base: dict[str, Any]) -> list[dict[str, Any]
         # high sparsity can leave too little of the network to retrain from.
         for step in ((previous + level) / 2, level) if level > previous else ():
             prune_(net, aggressive.scaled(step))
-            finetune_(net, train, FinetuneConfig(epochs=args.prune_epochs))
+            finetune_(net, train, FinetuneConfig(epochs=args.prune_epochs, amp=args.amp))
         previous = level
         pruned_top1 = _top1(net, test)
         for b in bits:
@@ -159,8 +166,8 @@ def headline(model, train, test, args) -> dict[str, Any]:
     evaluated on the full test split."""
     config = CompressConfig.preset(
         "aggressive",
-        prune_finetune=FinetuneConfig(epochs=args.prune_epochs),
-        share_finetune=FinetuneConfig(epochs=args.share_epochs, lr=1e-4, optimizer="adamw", weight_decay=0.0),
+        prune_finetune=FinetuneConfig(epochs=args.prune_epochs, amp=args.amp),
+        share_finetune=share_finetune(args),
     )
     _, report = compress_model(model, train, test, config)
     return report.to_dict()

@@ -12,7 +12,18 @@ from typer.testing import CliRunner
 
 import squeezenet
 from squeezenet.cli import app
-from squeezenet.compress import CompressConfig, CompressError, FinetuneConfig, compress_model
+from squeezenet.compress import (
+    CompressConfig,
+    CompressError,
+    FinetuneConfig,
+    PruneConfig,
+    bn_scales,
+    compress_model,
+    conv_layers,
+    fold_batch_norm,
+    prune_,
+)
+from squeezenet.compress.fold import plain_copy
 from squeezenet.compress.prune import keep_count
 
 from .conftest import CLASSES, tiny_dataset, tiny_model
@@ -132,3 +143,30 @@ def test_cli_corrupt_sqz_is_a_one_line_error(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         squeezenet.cli.main(["sqz-info", str(bad)])
     assert exit_info.value.code == 2 and "invalid .sqz file" in capsys.readouterr().err
+
+
+
+def test_batch_norm_model_is_retrained_with_bn_then_folded_exactly() -> None:
+    model = tiny_model(batch_norm=True)
+    config = CompressConfig(PruneConfig({"conv10": 0.5, "*": 0.7}), rounds=2, **QUICK)
+    compressed, report = compress_model(model, tiny_dataset(64), tiny_dataset(32, seed=1), config)
+    assert not compressed.config.batch_norm  # folded before sharing
+    for path, conv in conv_layers(compressed).items():
+        target = 0.5 if path == "classifier.1" else 0.7
+        assert int(torch.count_nonzero(conv.weight)) <= keep_count(conv.weight.numel(), target)
+    assert report.top1_after is not None
+
+
+def test_bn_scaled_pruning_ranks_by_folded_magnitude() -> None:
+    model = tiny_model(batch_norm=True)
+    with torch.no_grad():  # very different per-channel BatchNorm scales
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.num_features, generator=torch.Generator().manual_seed(0)) * 4)
+    folded = fold_batch_norm(model)  # the weights that will run, before pruning
+    raw_masks = prune_(plain_copy(model), PruneConfig({"*": 0.6}))
+    masks = prune_(model, PruneConfig({"*": 0.6}), channel_scale=bn_scales(model))
+    for path, mask in masks.items():
+        w = conv_layers(folded)[path].weight.detach().abs()
+        assert w[mask > 0].min() >= w[mask == 0].max() - 1e-6
+    assert any(not torch.equal(masks[p], raw_masks[p]) for p in masks)  # the scales mattered

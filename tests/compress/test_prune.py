@@ -99,3 +99,26 @@ def test_batch_norm_folds_exactly(bypass: str) -> None:
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(folded(x), net(x), rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_masked_retraining_keeps_masks_and_learns(model) -> None:
+    from squeezenet.compress import FinetuneConfig, finetune_
+
+    from .conftest import tiny_dataset
+
+    prune_(model, PruneConfig({"*": 0.5}))
+    masks = {k: v.clone() for k, v in masks_of(model).items()}
+    before = {k: conv.weight.detach().clone() for k, conv in conv_layers(model).items()}
+    stats = finetune_(model, tiny_dataset(32), FinetuneConfig(epochs=2, batch_size=8, lr=0.05, amp="bf16"))
+    assert stats["train_loss"] == stats["train_loss"]  # finite, not NaN
+    for path, conv in conv_layers(model).items():
+        assert conv.weight.dtype == torch.float32  # autocast leaves the stored weights float32
+        assert torch.all(conv.weight[masks[path] == 0] == 0)
+    assert any(not torch.equal(before[k], c.weight) for k, c in conv_layers(model).items())
+
+
+def test_bad_finetune_amp_is_named() -> None:
+    from squeezenet.compress import FinetuneConfig
+
+    with pytest.raises(CompressError, match="amp must be one of"):
+        FinetuneConfig(amp="fp16")

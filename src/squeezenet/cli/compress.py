@@ -39,7 +39,7 @@ def _default_out(source: Path) -> Path:
 def _config(
     preset: str, sparsity: str | None, bits: str | None, rounds: int | None,
     prune_epochs: float | None, share_epochs: float | None, lr: float | None,
-    share_lr: float | None, batch_size: int | None, bias_dtype: str | None,
+    share_lr: float | None, batch_size: int | None, bias_dtype: str | None, amp: str | None = None,
 ) -> CompressConfig:  # fmt: skip
     """The preset, overridden by every option given."""
     config = CompressConfig.preset(preset)
@@ -54,7 +54,8 @@ def _config(
     config = dataclasses.replace(config, share=share, rounds=rounds or config.rounds)
     for phase, epochs, phase_lr in (("prune_finetune", prune_epochs, lr), ("share_finetune", share_epochs, share_lr)):
         ft = getattr(config, phase) or FinetuneConfig()
-        changes = {k: v for k, v in (("epochs", epochs), ("lr", phase_lr), ("batch_size", batch_size)) if v is not None}
+        given = {"epochs": epochs, "lr": phase_lr, "batch_size": batch_size, "amp": amp}
+        changes = {k: v for k, v in given.items() if v is not None}
         config = dataclasses.replace(config, **{phase: dataclasses.replace(ft, **changes)})
     return config
 
@@ -87,6 +88,7 @@ def compress_command(
     share_lr: Annotated[float | None, Opt(help="centroid fine-tuning learning rate")] = None,
     batch_size: Annotated[int | None, Opt(help="fine-tuning batch size")] = None,
     bias_dtype: Annotated[str | None, Opt(help="float16 | float32")] = None,
+    amp: Annotated[str | None, Opt(help="fine-tuning precision: none | bf16 (autocast)")] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for torch")] = None,
     as_json: Annotated[bool, Opt("--json", help="print the report as JSON")] = False,
 ) -> None:
@@ -94,7 +96,7 @@ def compress_command(
     if threads:
         torch.set_num_threads(threads)
     config = _config(preset, sparsity, bits, rounds, prune_epochs, share_epochs, lr, share_lr,
-                     batch_size, bias_dtype)  # fmt: skip
+                     batch_size, bias_dtype, amp)  # fmt: skip
     model = load_model(source)
     train = test = None
     if data is not None:

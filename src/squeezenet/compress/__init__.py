@@ -12,7 +12,7 @@ or all of it, with retraining and a report: `compress_model(model, train, test, 
 """
 
 from .finetune import FinetuneConfig, finetune_
-from .fold import fold_batch_norm
+from .fold import bn_scales, fold_batch_norm
 from .format import (
     FORMAT_VERSION,
     LayerEncoding,
@@ -25,7 +25,7 @@ from .format import (
 )
 from .layers import CompressError, conv_layers, paper_names
 from .pipeline import PRESETS, CompressConfig, compress_model
-from .prune import SPARSITY_PRESETS, PruneConfig, magnitude_mask, masks_of, prune_, sparsity_of
+from .prune import SPARSITY_PRESETS, PruneConfig, apply_masks_, magnitude_mask, masks_of, prune_, sparsity_of
 from .quantize import BITS_PRESETS, ShareConfig, codebooks_of, finalize_, kmeans_1d, share_weights_
 from .report import CompressionReport, LayerReport, build_report, report_table
 
@@ -43,6 +43,8 @@ __all__ = [
     "PruneConfig",
     "ShareConfig",
     "SqzFormatError",
+    "apply_masks_",
+    "bn_scales",
     "build_report",
     "codebooks_of",
     "compress_model",

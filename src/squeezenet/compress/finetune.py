@@ -17,6 +17,7 @@ from torch import nn
 from ..data import BatchLoader, InMemoryDataset
 from ..data.dataset import resize_images
 from ..engine import build_augment, build_optimizer, build_scheduler, train_one_epoch
+from ..engine.train import AMP_CHOICES
 from ..engine.evaluate import check_compatible, normalizer_for
 from ..engine.progress import EpochProgress
 from .layers import CompressError
@@ -39,6 +40,8 @@ class FinetuneConfig:
         label_smoothing: cross-entropy label smoothing.
         warmup: fraction of the steps with a linear learning-rate warmup (a freshly pruned
             network without BatchNorm can blow up under a full-size first step).
+        amp: "bf16" runs forward and backward under bfloat16 autocast (masks, codebooks and
+            the optimizer stay float32); "none" is plain float32.
         seed: shuffling and augmentation seed.
     """
 
@@ -51,6 +54,7 @@ class FinetuneConfig:
     augment: str = "crop-flip"
     label_smoothing: float = 0.0
     warmup: float = 0.05
+    amp: str = "none"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -62,6 +66,8 @@ class FinetuneConfig:
             raise CompressError(f"fine-tune batch_size must be a positive integer, got {self.batch_size!r}")
         if not 0 <= self.warmup < 1:
             raise CompressError(f"fine-tune warmup must be in [0, 1), got {self.warmup!r}")
+        if self.amp not in AMP_CHOICES:
+            raise CompressError(f"fine-tune amp must be one of {AMP_CHOICES}, got {self.amp!r}")
         if self.optimizer not in ("sgd", "adamw"):
             raise CompressError(f"fine-tune optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
 
@@ -108,12 +114,13 @@ def finetune_(
         # A partial epoch trains on a random subset of exactly `steps` batches.
         part = train if steps == steps_per_epoch else train.subset(torch.randperm(len(train), generator=generator)[: steps * batch])
         loader = BatchLoader(part, batch, shuffle=True, augment=build_augment(config.augment, size),
-                             normalize=normalize, drop_last=True, seed=config.seed)  # fmt: skip
+                             normalize=normalize, drop_last=True, seed=config.seed, channels_last=True)  # fmt: skip
         loader.set_epoch(epoch)
         passes = -(-total // steps_per_epoch)
         progress = EpochProgress(epoch, passes, steps, enabled=log is not None)
         try:
-            stats = train_one_epoch(model, loader, optimizer, scheduler=scheduler, loss_fn=loss_fn, progress=progress)
+            stats = train_one_epoch(model, loader, optimizer, scheduler=scheduler, loss_fn=loss_fn,
+                                    amp=config.amp, progress=progress)  # fmt: skip
         finally:
             progress.close()
         done, epoch = done + steps, epoch + 1

@@ -37,6 +37,15 @@ def _bn_after(model: SqueezeNet) -> dict[str, nn.BatchNorm2d]:
     return pairs
 
 
+def bn_scales(model: SqueezeNet) -> dict[str, torch.Tensor]:
+    """Conv path -> the per-output-channel factor BatchNorm multiplies it by, gamma/sqrt(var+eps)
+    (what folding would scale its weights by; convs without BatchNorm are left out)."""
+    return {
+        path: (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
+        for path, bn in _bn_after(model).items()
+    }
+
+
 def plain_copy(model: SqueezeNet) -> SqueezeNet:
     """A copy with every pruned/shared weight baked in as a plain tensor (canonical keys).
 

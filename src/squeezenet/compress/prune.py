@@ -119,8 +119,17 @@ def get_mask(conv: nn.Module) -> torch.Tensor | None:
     return None
 
 
-def prune_(model: SqueezeNet, config: PruneConfig) -> dict[str, torch.Tensor]:
+def prune_(
+    model: SqueezeNet, config: PruneConfig, channel_scale: Mapping[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
     """Prune every conv of `model` in place to the config's sparsity.
+
+    Args:
+        model: the model; pruned convs get a `Masked` parametrization.
+        config: per-layer sparsity.
+        channel_scale: optional per-output-channel factors by conv path (BatchNorm's
+            gamma/sqrt(var+eps), see `fold.bn_scales`): weights are then ranked by the
+            magnitude they will have once BatchNorm is folded in.
 
     Returns:
         the mask of every conv by module path (1 = kept).
@@ -137,6 +146,8 @@ def prune_(model: SqueezeNet, config: PruneConfig) -> dict[str, torch.Tensor]:
             raise CompressError(f"layer {path} is already weight-shared; prune before sharing")
         old = get_mask(conv)
         weight = conv.weight.detach()  # effective (masked) weight
+        if channel_scale is not None and path in channel_scale:
+            weight = weight * channel_scale[path].view(-1, *([1] * (weight.dim() - 1)))
         keep = keep_count(weight.numel(), targets[path])
         if old is not None and keep > int(old.sum()):
             raise CompressError(
@@ -154,6 +165,19 @@ def prune_(model: SqueezeNet, config: PruneConfig) -> dict[str, torch.Tensor]:
             parametrize.register_parametrization(conv, "weight", Masked(mask))
         masks[path] = mask
     return masks
+
+
+def apply_masks_(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+    """Give the convs of a dense model the given masks (e.g. carried over a BatchNorm fold,
+    which keeps zeros at zero), so retraining and sharing keep them."""
+    convs = conv_layers(model)
+    for path, mask in masks.items():
+        conv = convs[path]
+        if parametrize.is_parametrized(conv, "weight"):
+            raise CompressError(f"layer {path} already has a mask or codebook")
+        with torch.no_grad():
+            conv.weight.mul_(mask)
+        parametrize.register_parametrization(conv, "weight", Masked(mask.detach().clone()))
 
 
 def sparsity_of(model: nn.Module) -> dict[str, float]:

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import shapes
 from .config import SqueezeNetConfig
 from .fire import ConvAct, Fire
 
@@ -159,6 +160,4 @@ class SqueezeNet(nn.Module):
 
     def min_input_size(self) -> int:
         """The smallest square input that reaches the classifier with at least 1x1 pixels."""
-        from .shapes import min_input_size  # local: shape arithmetic lives with the summary
-
-        return min_input_size(self.config)
+        return shapes.min_input_size(self.config)
