@@ -5,20 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 RECIPES: dict[str, dict[str, Any]] = {
-    # The `make demo` recipe: ~10 minutes on 2 CPU cores. SqueezeNet 1.1 with BatchNorm (it
+    # The `make demo` recipe: ~9 minutes on 2 CPU cores. SqueezeNet 1.1 with BatchNorm (it
     # makes SqueezeNet train reliably at a high LR), the 3x3/1 small-input stem for 28 px, no
     # ReLU on the logits (the paper's final ReLU slows early training), one-cycle schedule.
+    # Measured at about the same budget, none better: lr 0.2 for 8 epochs in float32 (92.47%),
+    # SqueezeNet 1.0 for 6 epochs (92.38%), dropout 0.1 at lr 0.2 (behind by epoch 9).
     "demo": {
         "model": "squeezenet1_1",
         "model_kwargs": {"batch_norm": True, "small_input": True, "classifier_relu": False},
-        "epochs": 8,
+        "epochs": 10,
         "batch_size": 128,
-        "lr": 0.2,
+        "lr": 0.1,
         "schedule": "onecycle",
         "warmup_epochs": 1.5,
         "label_smoothing": 0.1,
         "augment": "crop-flip",
         "channels_last": True,
+        "amp": "bf16",  # bfloat16 autocast: ~1.4x faster on CPUs with AVX512-BF16/AMX, same top-1
     },
     # The best Fashion-MNIST recipe: SqueezeNet 1.0 with BN and complex bypass (1.08M
     # parameters at 10 classes), 32 px input (padded), long cosine schedule.
