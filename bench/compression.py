@@ -36,11 +36,14 @@ from squeezenet.compress import (
     FinetuneConfig,
     PruneConfig,
     ShareConfig,
+    apply_masks_,
+    bn_scales,
     compress_model,
     decode_model,
     encode_model,
     finalize_,
     finetune_,
+    masks_of,
     prune_,
     share_weights_,
 )
@@ -113,7 +116,9 @@ def _top1(model, data) -> float:
 
 def _point(pruned, bits: int, level: float, train, test, args, base: dict[str, Any]) -> dict[str, Any]:
     """Share at `bits`, fine-tune centroids, encode, decode, evaluate: one grid point."""
-    model = plain_copy(pruned)  # exact zeros of the pruned model stay pruned when shared
+    # As compress_model does: fold BatchNorm after pruning (zeros stay zero), keep the masks.
+    model = fold_batch_norm(pruned)
+    apply_masks_(model, masks_of(pruned))
     share_weights_(model, ShareConfig(bits=(("*", bits),)))
     finetune_(model, train, share_finetune(args))
     finalize_(model)
@@ -132,13 +137,13 @@ def sweep(model, train, test, args, base: dict[str, Any]) -> list[dict[str, Any]
     levels = sorted(float(v) for v in args.levels.split(","))
     bits = [int(b) for b in args.bits.split(",")]
     aggressive = PruneConfig.preset("aggressive")
-    net = fold_batch_norm(model)  # as compress_model does: share the weights that will run
+    net = plain_copy(model)  # as compress_model does: prune and retrain with BatchNorm live
     points, previous = [], 0.0
     for level in levels:
         # Two pruning rounds per step up, as the 'aggressive' preset does: one-shot jumps to
         # high sparsity can leave too little of the network to retrain from.
         for step in ((previous + level) / 2, level) if level > previous else ():
-            prune_(net, aggressive.scaled(step))
+            prune_(net, aggressive.scaled(step), channel_scale=bn_scales(net))
             finetune_(net, train, FinetuneConfig(epochs=args.prune_epochs, amp=args.amp))
         previous = level
         pruned_top1 = _top1(net, test)

@@ -77,7 +77,7 @@ def test_logits_round_trip(tmp_path: Path, kwargs: dict, bypass: str) -> None:
     assert loaded.meta == model.meta and not loaded.config.batch_norm
     x = torch.randn(3, model.config.in_channels, 16, 16)
     with torch.no_grad():
-        torch.testing.assert_close(loaded(x), model.eval()(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(loaded(x), model.eval()(x), rtol=1e-4, atol=1e-5)
     if not kwargs.get("batch_norm"):  # without folding the tensors are identical, bit for bit
         for key, value in model.state_dict().items():
             assert torch.equal(value, loaded.state_dict()[key]), key
