@@ -7,7 +7,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from squeezenet.compress import CompressError, PruneConfig, conv_layers, fold_batch_norm, prune_, sparsity_of
+from squeezenet.compress import (
+    CompressError,
+    PruneConfig,
+    conv_layers,
+    fold_batch_norm,
+    prune_,
+    sparsity_of,
+)
 from squeezenet.compress.prune import keep_count, magnitude_mask, masks_of
 
 from .conftest import tiny_model
@@ -84,8 +91,8 @@ def test_unknown_preset_lists_valid_ones() -> None:
 
 @pytest.mark.parametrize("bypass", ["none", "complex"])
 def test_batch_norm_folds_exactly(bypass: str) -> None:
-    from squeezenet.models import with_bypass
     from squeezenet import SqueezeNet
+    from squeezenet.models import with_bypass
 
     net = SqueezeNet(with_bypass(tiny_model(batch_norm=True).config, bypass)).eval()
     for m in net.modules():  # non-trivial running statistics and affine parameters

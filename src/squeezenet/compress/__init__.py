@@ -25,7 +25,15 @@ from .format import (
 )
 from .layers import CompressError, conv_layers, paper_names
 from .pipeline import PRESETS, CompressConfig, compress_model
-from .prune import SPARSITY_PRESETS, PruneConfig, apply_masks_, magnitude_mask, masks_of, prune_, sparsity_of
+from .prune import (
+    SPARSITY_PRESETS,
+    PruneConfig,
+    apply_masks_,
+    magnitude_mask,
+    masks_of,
+    prune_,
+    sparsity_of,
+)
 from .quantize import BITS_PRESETS, ShareConfig, codebooks_of, finalize_, kmeans_1d, share_weights_
 from .report import CompressionReport, LayerReport, build_report, report_table
 

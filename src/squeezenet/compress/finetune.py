@@ -17,9 +17,9 @@ from torch import nn
 from ..data import BatchLoader, InMemoryDataset
 from ..data.dataset import resize_images
 from ..engine import build_augment, build_optimizer, build_scheduler, train_one_epoch
-from ..engine.train import AMP_CHOICES
 from ..engine.evaluate import check_compatible, normalizer_for
 from ..engine.progress import EpochProgress
+from ..engine.train import AMP_CHOICES
 from .layers import CompressError
 
 Log = Callable[[str], None]
