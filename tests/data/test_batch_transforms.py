@@ -11,6 +11,7 @@ from squeezenet.data import (
     Compose,
     Normalize,
     RandomCropWithPadding,
+    RandomErasing,
     RandomHorizontalFlip,
     RandomResizedCrop,
     Resize,
@@ -178,3 +179,35 @@ def test_compose_threads_the_generator(batch):
 def test_transforms_reject_single_images():
     with pytest.raises(ValueError, match=r"batch \(N, C, H, W\)"):
         RandomHorizontalFlip()(torch.zeros(3, 4, 4))
+
+
+def test_random_erasing_replaces_one_box_per_erased_image(batch):
+    out = RandomErasing(p=0.5, scale=(0.1, 0.3))(batch, gen(3))
+    assert out.shape == batch.shape and out.dtype == torch.uint8
+    changed = (out != batch).any(dim=1)  # (N, H, W)
+    n_erased = 0
+    for i in range(batch.shape[0]):
+        if not changed[i].any():
+            continue
+        n_erased += 1
+        rows = changed[i].any(dim=1).nonzero().flatten()
+        cols = changed[i].any(dim=0).nonzero().flatten()
+        box = changed[i][rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        # Every changed pixel lies in one rectangle covering at most 30% (+ rounding) of the image.
+        assert box.numel() <= 0.3 * 12 * 10 + 12 + 10 and box.float().mean() > 0.9
+    assert 2 <= n_erased <= 14  # p = 0.5 of 16 images, not all and not none
+
+
+def test_random_erasing_float_stays_in_range_and_is_deterministic():
+    x = torch.rand(8, 1, 28, 28, generator=gen(1))
+    a, b = RandomErasing(p=1.0)(x, gen(9)), RandomErasing(p=1.0)(x, gen(9))
+    assert torch.equal(a, b) and a.dtype == x.dtype
+    assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0
+    assert all((a[i] != x[i]).any() for i in range(8))  # p = 1: every image erased
+    assert torch.equal(RandomErasing(p=0.0)(x, gen(9)), x)
+
+
+@pytest.mark.parametrize("kwargs", [{"p": 1.5}, {"scale": (0.5, 0.1)}, {"ratio": (0.0, 1.0)}])
+def test_random_erasing_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError, match="erasing"):
+        RandomErasing(**kwargs)

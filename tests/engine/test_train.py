@@ -134,3 +134,13 @@ def test_interrupted_checkpoint_write_keeps_the_old_file(tiny_fashion: Path, tmp
 def test_invalid_settings(overrides: dict, message: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=message):
         tiny_config(tmp_path, tmp_path / "run", **overrides)
+
+
+@pytest.mark.parametrize("kind", ["flip", "crop-flip", "crop-flip-erase", "rrc-flip"])
+def test_every_augment_keeps_shape_dtype_and_range(kind: str) -> None:
+    from squeezenet.engine import build_augment
+
+    images = torch.randint(0, 256, (8, 1, 28, 28), dtype=torch.uint8)
+    out = build_augment(kind, 28)(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and out.dtype == torch.uint8
+    assert not torch.equal(out, images)  # something random happened to 8 images

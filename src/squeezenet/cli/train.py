@@ -36,7 +36,7 @@ def train_command(
     weight_decay: Annotated[float | None, Opt(help="decay on conv weights")] = None,
     label_smoothing: Annotated[float | None, Opt(help="cross-entropy label smoothing")] = None,
     grad_clip: Annotated[float | None, Opt(help="clip gradient norm to this")] = None,
-    augment: Annotated[str | None, Opt(help="none | flip | crop-flip | rrc-flip")] = None,
+    augment: Annotated[str | None, Opt(help="none | flip | crop-flip | crop-flip-erase | rrc-flip")] = None,
     image_size: Annotated[int | None, Opt(help="resize images to this side")] = None,
     batch_norm: Annotated[bool | None, Opt("--batch-norm/--no-batch-norm", help="BN after convs")] = None,
     small_input: Annotated[bool | None, Opt("--small-input/--no-small-input", help="3x3/1 stem")] = None,

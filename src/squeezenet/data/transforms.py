@@ -26,6 +26,7 @@ __all__ = [
     "Compose",
     "Normalize",
     "RandomCropWithPadding",
+    "RandomErasing",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
     "Resize",
@@ -128,6 +129,51 @@ class RandomHorizontalFlip:
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"
+
+
+class RandomErasing:
+    """Replace one random box per image with noise, with probability ``p`` (Zhong et al., 2017).
+
+    The box covers a fraction ``scale`` of the image at aspect ratio ``ratio`` (log-uniform),
+    clipped to the image; its pixels get uniform noise over the value range (0..255 for
+    uint8, 0..1 for float), the paper's best fill. Boxes are built as one batched mask.
+    """
+
+    def __init__(
+        self, p: float = 0.5, scale: tuple[float, float] = (0.02, 0.33),
+        ratio: tuple[float, float] = (0.3, 3.3),
+    ) -> None:  # fmt: skip
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"erasing probability must be in [0, 1], got {p}")
+        if not 0.0 < scale[0] <= scale[1] <= 1.0:
+            raise ValueError(f"erasing scale must satisfy 0 < min <= max <= 1, got {scale}")
+        if not 0.0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"erasing ratio must satisfy 0 < min <= max, got {ratio}")
+        self.p, self.scale, self.ratio = p, scale, ratio
+
+    def __call__(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        _check_batch(images, "RandomErasing")
+        n, c, h, w = images.shape
+        area = h * w * torch.empty(n).uniform_(*self.scale, generator=generator)
+        log_r = torch.empty(n).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=generator)
+        aspect = torch.exp(log_r)
+        eh = torch.sqrt(area * aspect).round().clamp(1, h).long()
+        ew = torch.sqrt(area / aspect).round().clamp(1, w).long()
+        top = (torch.rand(n, generator=generator) * (h - eh + 1)).long()
+        left = (torch.rand(n, generator=generator) * (w - ew + 1)).long()
+        erase = torch.rand(n, generator=generator) < self.p
+        rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+        box = ((rows >= top.view(-1, 1, 1)) & (rows < (top + eh).view(-1, 1, 1))
+               & (cols >= left.view(-1, 1, 1)) & (cols < (left + ew).view(-1, 1, 1)))  # fmt: skip
+        mask = (box & erase.view(-1, 1, 1)).unsqueeze(1)  # (N, 1, H, W), shared by channels
+        high = 255.0 if images.dtype == torch.uint8 else 1.0
+        noise = torch.rand(images.shape, generator=generator) * high
+        return torch.where(mask, _to_input_dtype(noise, images.dtype), images)
+
+    def __repr__(self) -> str:
+        return f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio})"
 
 
 class RandomResizedCrop:

@@ -28,6 +28,7 @@ from ..data import (
     InMemoryDataset,
     Normalize,
     RandomCropWithPadding,
+    RandomErasing,
     RandomHorizontalFlip,
     RandomResizedCrop,
     compute_mean_std,
@@ -41,7 +42,7 @@ from .plots import plot_confusion, plot_curves
 from .progress import EpochProgress
 from .run import RunDir
 
-AUGMENTS = ("none", "flip", "crop-flip", "rrc-flip")
+AUGMENTS = ("none", "flip", "crop-flip", "crop-flip-erase", "rrc-flip")
 AMP_CHOICES = ("none", "bf16")
 
 
@@ -126,15 +127,18 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_augment(kind: str, size: int) -> Compose | None:
-    """Batch augmentation: random crop with padding (size/8) and/or flip, or random resized crop."""
+    """Batch augmentation: random crop with padding (size/8) and/or flip, or random resized
+    crop; "crop-flip-erase" adds random erasing (p=0.5) after crop and flip."""
     if kind == "none":
         return None
     steps: list = []
-    if kind == "crop-flip":
+    if kind.startswith("crop-flip"):
         steps.append(RandomCropWithPadding(size, padding=max(1, size // 8)))
     elif kind == "rrc-flip":
         steps.append(RandomResizedCrop(size, scale=(0.35, 1.0)))
     steps.append(RandomHorizontalFlip())
+    if kind.endswith("-erase"):
+        steps.append(RandomErasing())
     return Compose(steps)
 
 
