@@ -15,7 +15,7 @@ def test_demo_runs_every_step(tmp_path: Path, capsys) -> None:
     demo.main(["--out", str(out), "--epochs", "1", "--data-dir", str(tmp_path)])
     text = capsys.readouterr().out
     for name in ("model.sqz", "model.onnx", "model.int8.onnx", "compression.json",
-                 "weights/best.safetensors", "curves.png", "confusion.png"):  # fmt: skip
+                 "weights/last.safetensors", "curves.png", "confusion.png"):  # fmt: skip
         assert (out / name).is_file(), name
     for label in ("test top-1 (fp32)", ".sqz size", ".sqz test top-1", "ONNX INT8 test top-1",
                   "latency batch 1, onnxruntime-int8", "wall time"):  # fmt: skip
