@@ -33,21 +33,19 @@ import torch
 from squeezenet import create_model, load_model, save_model
 from squeezenet.compress import (
     CompressConfig,
-    FinetuneConfig,
     PruneConfig,
     ShareConfig,
-    apply_masks_,
     bn_scales,
     compress_model,
     decode_model,
     encode_model,
     finalize_,
     finetune_,
-    masks_of,
+    fold_pruned,
     prune_,
     share_weights_,
 )
-from squeezenet.compress.fold import fold_batch_norm, plain_copy
+from squeezenet.compress.fold import plain_copy
 from squeezenet.compress.pipeline import safetensors_size
 from squeezenet.data import load_dataset
 from squeezenet.engine import evaluate
@@ -105,9 +103,12 @@ def trained_model(name: str, args: argparse.Namespace, given: Path | None) -> tu
     return load_model(out), str(out)
 
 
-def share_finetune(args: argparse.Namespace) -> FinetuneConfig:
-    """Centroid fine-tuning as the pipeline's default, with this run's budget and precision."""
-    return FinetuneConfig(epochs=args.share_epochs, lr=1e-4, optimizer="adamw", weight_decay=0.0, amp=args.amp)
+def budget(args: argparse.Namespace) -> CompressConfig:
+    """The 'aggressive' preset with this run's retraining budget and precision."""
+    return CompressConfig.preset("aggressive").with_finetune(
+        prune={"epochs": args.prune_epochs, "amp": args.amp},
+        share={"epochs": args.share_epochs, "amp": args.amp},
+    )
 
 
 def _top1(model, data) -> float:
@@ -116,11 +117,9 @@ def _top1(model, data) -> float:
 
 def _point(pruned, bits: int, level: float, train, test, args, base: dict[str, Any]) -> dict[str, Any]:
     """Share at `bits`, fine-tune centroids, encode, decode, evaluate: one grid point."""
-    # As compress_model does: fold BatchNorm after pruning (zeros stay zero), keep the masks.
-    model = fold_batch_norm(pruned)
-    apply_masks_(model, masks_of(pruned))
+    model = fold_pruned(pruned)  # as compress_model does: fold BatchNorm after pruning
     share_weights_(model, ShareConfig(bits=(("*", bits),)))
-    finetune_(model, train, share_finetune(args))
+    finetune_(model, train, budget(args).share_finetune)
     finalize_(model)
     sqz = encode_model(model)
     top1 = _top1(decode_model(sqz), test)
@@ -144,7 +143,7 @@ def sweep(model, train, test, args, base: dict[str, Any]) -> list[dict[str, Any]
         # high sparsity can leave too little of the network to retrain from.
         for step in ((previous + level) / 2, level) if level > previous else ():
             prune_(net, aggressive.scaled(step), channel_scale=bn_scales(net))
-            finetune_(net, train, FinetuneConfig(epochs=args.prune_epochs, amp=args.amp))
+            finetune_(net, train, budget(args).prune_finetune)
         previous = level
         pruned_top1 = _top1(net, test)
         for b in bits:
@@ -169,12 +168,7 @@ def pareto(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def headline(model, train, test, args) -> dict[str, Any]:
     """The 'aggressive' preset end to end, as `squeezenet compress --preset aggressive` runs it,
     evaluated on the full test split."""
-    config = CompressConfig.preset(
-        "aggressive",
-        prune_finetune=FinetuneConfig(epochs=args.prune_epochs, amp=args.amp),
-        share_finetune=share_finetune(args),
-    )
-    _, report = compress_model(model, train, test, config)
+    _, report = compress_model(model, train, test, budget(args))
     return report.to_dict()
 
 

@@ -1,7 +1,7 @@
 """`make demo`: the main job end to end on Fashion-MNIST.
 
 1. get the data and train SqueezeNet with the demo recipe;
-2. evaluate the best weights on the test split;
+2. evaluate the final weights on the test split;
 3. compress them the Deep Compression way into a `.sqz` file, reload it and evaluate it;
 4. export to ONNX (parity-checked), quantize to INT8, evaluate both, time each backend;
 then print one summary table (model, parameters, accuracies, sizes, latencies, wall time,
@@ -53,12 +53,10 @@ def demo_compress_config(amp: str):
     """The 'aggressive' preset on the demo's time budget: two pruning rounds of half an
     epoch's retraining each and a quarter epoch of centroid fine-tuning (the CLI's
     `squeezenet compress` retrains longer and loses less accuracy)."""
-    from .compress import CompressConfig, FinetuneConfig
+    from .compress import CompressConfig
 
-    return CompressConfig.preset(
-        "aggressive",
-        prune_finetune=FinetuneConfig(epochs=0.5, amp=amp),
-        share_finetune=FinetuneConfig(epochs=0.25, lr=1e-4, optimizer="adamw", weight_decay=0.0, amp=amp),
+    return CompressConfig.preset("aggressive").with_finetune(
+        prune={"epochs": 0.5, "amp": amp}, share={"epochs": 0.25, "amp": amp}
     )
 
 

@@ -15,7 +15,6 @@ from ..checkpoint import load_model
 from ..compress import (
     PRESETS,
     CompressConfig,
-    FinetuneConfig,
     PruneConfig,
     build_report,
     compress_model,
@@ -52,12 +51,14 @@ def _config(
     if bias_dtype is not None:
         share = dataclasses.replace(share, bias_dtype=bias_dtype)
     config = dataclasses.replace(config, share=share, rounds=rounds or config.rounds)
-    for phase, epochs, phase_lr in (("prune_finetune", prune_epochs, lr), ("share_finetune", share_epochs, share_lr)):
-        ft = getattr(config, phase) or FinetuneConfig()
-        given = {"epochs": epochs, "lr": phase_lr, "batch_size": batch_size, "amp": amp}
-        changes = {k: v for k, v in given.items() if v is not None}
-        config = dataclasses.replace(config, **{phase: dataclasses.replace(ft, **changes)})
-    return config
+
+    def given(**options):  # the options set on the command line
+        return {k: v for k, v in options.items() if v is not None}
+
+    return config.with_finetune(
+        prune=given(epochs=prune_epochs, lr=lr, batch_size=batch_size, amp=amp),
+        share=given(epochs=share_epochs, lr=share_lr, batch_size=batch_size, amp=amp),
+    )
 
 
 def _load_split(spec: str, split: str, data_dir: str | None, size: int | None):

@@ -12,7 +12,7 @@ or all of it, with retraining and a report: `compress_model(model, train, test, 
 """
 
 from .finetune import FinetuneConfig, finetune_
-from .fold import bn_scales, fold_batch_norm
+from .fold import bn_scales, fold_batch_norm, fold_pruned
 from .format import (
     FORMAT_VERSION,
     LayerEncoding,
@@ -62,6 +62,7 @@ __all__ = [
     "finalize_",
     "finetune_",
     "fold_batch_norm",
+    "fold_pruned",
     "kmeans_1d",
     "layer_encodings",
     "load_sqz",

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..models import SqueezeNet
 from .layers import conv_layers
+from .prune import apply_masks_, masks_of
 
 
 def _bn_after(model: SqueezeNet) -> dict[str, nn.BatchNorm2d]:
@@ -37,13 +38,15 @@ def _bn_after(model: SqueezeNet) -> dict[str, nn.BatchNorm2d]:
     return pairs
 
 
+def _scale(bn: nn.BatchNorm2d) -> torch.Tensor:
+    """gamma / sqrt(running_var + eps) in float64: the factor folding multiplies a conv by."""
+    return bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+
+
 def bn_scales(model: SqueezeNet) -> dict[str, torch.Tensor]:
     """Conv path -> the per-output-channel factor BatchNorm multiplies it by, gamma/sqrt(var+eps)
     (what folding would scale its weights by; convs without BatchNorm are left out)."""
-    return {
-        path: (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
-        for path, bn in _bn_after(model).items()
-    }
+    return {path: _scale(bn).float() for path, bn in _bn_after(model).items()}
 
 
 def plain_copy(model: SqueezeNet) -> SqueezeNet:
@@ -77,10 +80,18 @@ def fold_batch_norm(model: SqueezeNet) -> SqueezeNet:
         bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros(weight.shape[0])
         if path in bns:
             bn = bns[path]
-            scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+            scale = _scale(bn)
             weight = weight * scale.view(-1, 1, 1, 1)
             bias = (bias - bn.running_mean.double()) * scale + bn.bias.detach().double()
         state[f"{path}.weight"] = weight.float()
         state[f"{path}.bias"] = bias.float()
     folded.load_state_dict(state, strict=True)
     return folded.to(next(model.parameters()).device).train(model.training)
+
+
+def fold_pruned(model: SqueezeNet) -> SqueezeNet:
+    """`fold_batch_norm` for a pruned model: the folded copy gets the same masks (folding
+    keeps pruned weights at exactly zero), so its retraining and weight sharing keep them."""
+    folded = fold_batch_norm(model)
+    apply_masks_(folded, masks_of(model))
+    return folded

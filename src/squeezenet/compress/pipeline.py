@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,17 @@ from ..data import InMemoryDataset
 from ..engine import evaluate
 from ..models import SqueezeNet
 from .finetune import FinetuneConfig, Log, finetune_
-from .fold import bn_scales, fold_batch_norm, plain_copy
+from .fold import bn_scales, fold_batch_norm, fold_pruned, plain_copy
 from .format import decode_model, encode_model
 from .layers import CompressError
-from .prune import PruneConfig, apply_masks_, masks_of, prune_
+from .prune import PruneConfig, prune_
 from .quantize import ShareConfig, finalize_, share_weights_
 from .report import CompressionReport, build_report
 
 PRESETS = ("paper", "paper8", "aggressive")
+# Default fine-tuning phases: SGD masked retraining, then a gentle AdamW for the centroids.
+PRUNE_FINETUNE = FinetuneConfig()
+SHARE_FINETUNE = FinetuneConfig(lr=1e-4, optimizer="adamw", weight_decay=0.0)
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,8 @@ class CompressConfig:
     prune: PruneConfig = field(default_factory=PruneConfig)
     share: ShareConfig = field(default_factory=ShareConfig)
     rounds: int = 1
-    prune_finetune: FinetuneConfig | None = field(default_factory=FinetuneConfig)
-    share_finetune: FinetuneConfig | None = field(
-        default_factory=lambda: FinetuneConfig(lr=1e-4, optimizer="adamw", weight_decay=0.0)
-    )
+    prune_finetune: FinetuneConfig | None = PRUNE_FINETUNE
+    share_finetune: FinetuneConfig | None = SHARE_FINETUNE
     eval_batch_size: int = 512
 
     def __post_init__(self) -> None:
@@ -71,6 +73,19 @@ class CompressConfig:
         else:
             base = cls(PruneConfig.preset("paper"), ShareConfig.preset(name))
         return dataclasses.replace(base, **overrides)
+
+    def with_finetune(
+        self, prune: Mapping[str, Any] | None = None, share: Mapping[str, Any] | None = None
+    ) -> CompressConfig:
+        """A copy with these `FinetuneConfig` fields changed in the masked-retraining (`prune`)
+        and centroid fine-tuning (`share`) phases, e.g. `{"epochs": 0.5, "amp": "bf16"}`;
+        a phase that was off starts from its default."""
+        changes = {}
+        for phase, default, given in (("prune_finetune", PRUNE_FINETUNE, prune),
+                                      ("share_finetune", SHARE_FINETUNE, share)):  # fmt: skip
+            if given:
+                changes[phase] = dataclasses.replace(getattr(self, phase) or default, **given)
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -135,8 +150,7 @@ def compress_model(
         # ranked by their folded magnitude, and folding keeps the pruned ones at exactly zero.
         with_bn = plain_copy(model)
         _prune_and_retrain(with_bn, train_data, config, log)
-        net = fold_batch_norm(with_bn).eval()
-        apply_masks_(net, masks_of(with_bn))
+        net = fold_pruned(with_bn).eval()
     else:
         _prune_and_retrain(net, train_data, config, log)
     top1["top1_pruned"] = _top1(net, test_data, config.eval_batch_size)
