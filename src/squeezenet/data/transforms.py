@@ -155,7 +155,7 @@ class RandomErasing:
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         _check_batch(images, "RandomErasing")
-        n, c, h, w = images.shape
+        n, _, h, w = images.shape
         area = h * w * torch.empty(n).uniform_(*self.scale, generator=generator)
         log_r = torch.empty(n).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=generator)
         aspect = torch.exp(log_r)
