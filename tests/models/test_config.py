@@ -148,3 +148,8 @@ def test_config_round_trips_through_dict() -> None:
     with pytest.raises(ValueError, match="unknown model config field"):
         SqueezeNetConfig.from_dict({**cfg.to_dict(), "depth": 3})
     assert isinstance(SqueezeNet(cfg), SqueezeNet)
+    # Files written before `stem_pool` existed load with the pool, as they were trained.
+    older = {k: v for k, v in cfg.to_dict().items() if k != "stem_pool"}
+    assert SqueezeNetConfig.from_dict(older).stem_pool is True
+    with pytest.raises(ValueError, match="stem_pool must be True or False"):
+        SqueezeNetConfig.from_dict({**cfg.to_dict(), "stem_pool": "no"})

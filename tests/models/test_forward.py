@@ -10,8 +10,9 @@ from squeezenet.models import create_model, list_models
 
 @pytest.mark.parametrize("name", list_models())
 @pytest.mark.parametrize("small_input", [False, True])
-def test_forward_backward_at_min_size_and_224(name: str, small_input: bool) -> None:
-    model = create_model(name, num_classes=7, small_input=small_input)
+@pytest.mark.parametrize("stem_pool", [True, False])
+def test_forward_backward_at_min_size_and_224(name: str, small_input: bool, stem_pool: bool) -> None:
+    model = create_model(name, num_classes=7, small_input=small_input, stem_pool=stem_pool)
     sizes = [model.min_input_size()] + ([224] if not small_input else [32])
     for size in sizes:
         x = torch.randn(2, 3, size, size, requires_grad=True)
@@ -43,6 +44,29 @@ def test_small_input_keeps_spatial_resolution() -> None:
     assert plain.forward_features(x).shape[-1] == 1
     assert small.forward_features(x).shape[-1] == 4
     assert small.features[0].kernel_size == (3, 3) and small.features[0].stride == (1, 1)
+
+
+@pytest.mark.parametrize("size", [28, 32])
+def test_strided_stem_without_pool_matches_the_pooled_resolution(size: int) -> None:
+    pooled = create_model("squeezenet1_1", num_classes=10, small_input=True, batch_norm=True)
+    strided = create_model("squeezenet1_1", num_classes=10, small_input=True, batch_norm=True,
+                           stem_pool=False)  # fmt: skip
+    x = torch.randn(2, 3, size, size)
+    acts = {
+        k: m.eval().forward_intermediates(x, ["conv1", "fire2", "fire9"])
+        for k, m in (("pooled", pooled), ("strided", strided))
+    }
+    assert acts["strided"]["conv1"].shape[-1] == size // 2  # conv1 itself downsamples
+    assert acts["pooled"]["conv1"].shape[-1] == size
+    for layer in ("fire2", "fire9"):
+        assert acts["strided"][layer].shape == acts["pooled"][layer].shape
+    assert strided.features[0].stride == (2, 2) and isinstance(strided.features[2], torch.nn.Identity)
+    assert "maxpool1" not in strided.layer_names() and "maxpool1" in pooled.layer_names()
+    # Same parameters under the same keys: only the stride and the pool differ.
+    assert {k: v.shape for k, v in strided.state_dict().items()} == {
+        k: v.shape for k, v in pooled.state_dict().items()
+    }
+    assert [i["reduction"] for i in strided.feature_info] == [i["reduction"] for i in pooled.feature_info]
 
 
 def test_head_and_feature_interface() -> None:

@@ -47,11 +47,12 @@ def summary_command(
     num_classes: Annotated[int | None, typer.Option(help="classifier outputs")] = None,
     in_channels: Annotated[int | None, typer.Option(help="image channels")] = None,
     small_input: Annotated[bool, typer.Option(help="3x3/1 stem for 28-32 px images")] = False,
+    stem_pool: Annotated[bool, typer.Option(help="max-pool after conv1 (off: conv1 strides 2x)")] = True,
     batch_norm: Annotated[bool, typer.Option(help="BatchNorm after every conv")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Per-layer table (the paper's Table 1): shapes, filters, parameters, MACs, bytes."""
-    overrides = {"small_input": small_input, "batch_norm": batch_norm}
+    overrides = {"small_input": small_input, "stem_pool": stem_pool, "batch_norm": batch_norm}
     if in_channels is not None:
         overrides["in_channels"] = in_channels
     if Path(model).exists():

@@ -40,6 +40,8 @@ def train_command(
     image_size: Annotated[int | None, Opt(help="resize images to this side")] = None,
     batch_norm: Annotated[bool | None, Opt("--batch-norm/--no-batch-norm", help="BN after convs")] = None,
     small_input: Annotated[bool | None, Opt("--small-input/--no-small-input", help="3x3/1 stem")] = None,
+    stem_pool: Annotated[bool | None, Opt("--stem-pool/--no-stem-pool",
+                                          help="max-pool after conv1 (off: conv1 strides 2x)")] = None,
     dropout: Annotated[float | None, Opt(help="dropout before conv10")] = None,
     channels_last: Annotated[bool | None, Opt("--channels-last/--no-channels-last")] = None,
     amp: Annotated[str | None, Opt(help="none | bf16 autocast")] = None,
@@ -70,7 +72,7 @@ def train_command(
                   f"{result.wall_time_s:.0f}s; run folder: {result.run_dir}")  # fmt: skip
 
 
-_MODEL_FLAGS = ("batch_norm", "small_input", "dropout")
+_MODEL_FLAGS = ("batch_norm", "small_input", "stem_pool", "dropout")
 _SKIP = {"recipe_name", "threads", "resume", "compile_model", *_MODEL_FLAGS}
 
 

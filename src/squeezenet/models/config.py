@@ -67,6 +67,9 @@ class SqueezeNetConfig:
         batch_norm: BatchNorm after every conv (adds keys, renames none).
         small_input: a stem for 28-32 px images: conv1 becomes 3x3 stride 1 padding 1, so the
             three max-pools bring 32 px to 4x4 at conv10 instead of collapsing it to 1x1.
+        stem_pool: the 3x3/2 max-pool after conv1. Without it conv1 takes twice the stride
+            instead, so fire2 sees the same resolution but the full-resolution conv1 output is
+            never made: at 28 px that stage is about a third of a training step.
         classifier_relu: ReLU on conv10's output before the average pool, as in the paper and
             torchvision (needed for identical logits with their checkpoints).
     """
@@ -81,6 +84,7 @@ class SqueezeNetConfig:
     dropout: float = 0.5
     batch_norm: bool = False
     small_input: bool = False
+    stem_pool: bool = True
     classifier_relu: bool = True
 
     def __post_init__(self) -> None:
@@ -92,6 +96,9 @@ class SqueezeNetConfig:
             raise ValueError("a SqueezeNet needs at least one Fire module")
         if not all(isinstance(f, FireConfig) for f in self.fires):
             raise ValueError("fires must be FireConfig instances")
+        for flag in ("batch_norm", "small_input", "stem_pool", "classifier_relu"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if isinstance(self.dropout, bool) or not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         for i in self.pool_after:
@@ -108,6 +115,11 @@ class SqueezeNetConfig:
                     f"fire{i + 2}: a simple (identity) bypass needs equal input and output "
                     f"channels, got {cin} -> {fire.out_channels}; use bypass='complex'"
                 )
+
+    @property
+    def stem_stride(self) -> int:
+        """conv1's stride: 1 (small input) or 2, doubled when no max-pool follows it."""
+        return (1 if self.small_input else 2) * (1 if self.stem_pool else 2)
 
     def fire_in_channels(self) -> list[int]:
         """Input channels of each Fire module."""

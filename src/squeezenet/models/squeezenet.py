@@ -27,8 +27,11 @@ def _max_pool() -> nn.MaxPool2d:
 
 def _stem(config: SqueezeNetConfig) -> nn.Conv2d:
     if config.small_input:
-        return nn.Conv2d(config.in_channels, config.stem_channels, kernel_size=3, padding=1)
-    return nn.Conv2d(config.in_channels, config.stem_channels, config.stem_kernel, stride=2)
+        return nn.Conv2d(config.in_channels, config.stem_channels, kernel_size=3,
+                         stride=config.stem_stride, padding=1)  # fmt: skip
+    return nn.Conv2d(
+        config.in_channels, config.stem_channels, config.stem_kernel, stride=config.stem_stride
+    )
 
 
 class SqueezeNet(nn.Module):
@@ -39,13 +42,17 @@ class SqueezeNet(nn.Module):
         self.config = config
         # Class names and preprocessing (mean, std, input_size) travel with the weights.
         self.meta: dict[str, Any] = {}
+        # Without the stem pool an Identity holds its index, so Fire modules keep
+        # torchvision's indices (features.3 is fire2) and every state_dict key stays the same.
         layers: list[nn.Module] = [
             _stem(config),
             ConvAct(config.stem_channels, config.batch_norm),
-            _max_pool(),
+            _max_pool() if config.stem_pool else nn.Identity(),
         ]
         # Human names (the paper's Table 1) for each features index.
-        self._names = {"conv1": "features.0", "maxpool1": "features.2"}
+        self._names = {"conv1": "features.0"}
+        if config.stem_pool:
+            self._names["maxpool1"] = "features.2"
         for i, (fire_cfg, cin) in enumerate(zip(config.fires, config.fire_in_channels())):
             self._names[f"fire{i + 2}"] = f"features.{len(layers)}"
             layers.append(Fire(cin, fire_cfg, config.batch_norm))
@@ -114,7 +121,7 @@ class SqueezeNet(nn.Module):
     @property
     def feature_info(self) -> list[dict]:
         """One entry per Fire module: module path, channels, total stride from the input."""
-        info, reduction = [], 1 if self.config.small_input else 2
+        info, reduction = [], self.config.stem_stride
         for name, module in self.features.named_children():
             if isinstance(module, nn.MaxPool2d):
                 reduction *= 2
