@@ -47,7 +47,7 @@ def summary_command(
     num_classes: Annotated[int | None, typer.Option(help="classifier outputs")] = None,
     in_channels: Annotated[int | None, typer.Option(help="image channels")] = None,
     small_input: Annotated[bool, typer.Option(help="3x3/1 stem for 28-32 px images")] = False,
-    stem_pool: Annotated[bool, typer.Option(help="max-pool after conv1 (off: conv1 strides 2x)")] = True,
+    stem_pool: Annotated[bool, typer.Option(help="max-pool after conv1")] = True,
     batch_norm: Annotated[bool, typer.Option(help="BatchNorm after every conv")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
