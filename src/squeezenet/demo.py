@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     # test split, which would make the reported test accuracy optimistic.
     model = load_model(run_dir / "weights" / "last.safetensors")
     params = sum(p.numel() for p in model.parameters())
-    res.add("model", f"{model.config.name} (BatchNorm, small-input stem, 1x28x28)")
+    res.add("model", f"{model.config.name} (BatchNorm, strided small-input stem, 1x28x28)")
     res.add("parameters", f"{params:,}")
     res.add("test top-1 (fp32)", f"{100 * evaluate(model, test).top1:.2f}%")
     res.add("training time", f"{train_time:.0f} s")

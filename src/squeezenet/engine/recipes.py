@@ -6,16 +6,18 @@ from typing import Any
 
 RECIPES: dict[str, dict[str, Any]] = {
     # The `make demo` recipe: ~10 minutes of training on 2 CPU cores, so that `make demo` with
-    # set-up stays under 15 minutes. SqueezeNet 1.1 with BatchNorm (it makes SqueezeNet train
-    # reliably at a high LR), the 3x3/1 small-input stem for 28 px, no ReLU on the logits (the
-    # paper's final ReLU slows early training), one-cycle schedule.
-    # Measured (test top-1): 10 epochs 92.46%; 12 epochs 92.84% and 92.79% but `make demo`
-    # then took 938 s. At about the same budget, none better: lr 0.2 (8 epochs, float32)
-    # 92.47%, SqueezeNet 1.0 (6 epochs) 92.38%, random erasing (12 epochs) 92.50%.
+    # set-up stays under 15 minutes. SqueezeNet 1.1 with the paper's simple bypass (free: an
+    # add) and BatchNorm (it makes SqueezeNet train reliably at a high LR); the small-input
+    # stem with a strided conv1 instead of conv1 + max-pool (same 14x14 at fire2, but the
+    # 28x28x64 activation, about a third of a training step, is never made); no dropout (same
+    # top-1 here, ~5% faster); no ReLU on the logits (it slows early training); one-cycle.
+    # Measured (test top-1, 14 epochs, 1 thread): 93.11%; with dropout 0.5, 93.09%.
+    # The plain 1.1 with conv1 + max-pool: 92.46% after 10 epochs, 92.84% after 12.
     "demo": {
-        "model": "squeezenet1_1",
-        "model_kwargs": {"batch_norm": True, "small_input": True, "classifier_relu": False},
-        "epochs": 10,
+        "model": "squeezenet1_1_simple_bypass",
+        "model_kwargs": {"batch_norm": True, "small_input": True, "stem_pool": False,
+                         "dropout": 0.0, "classifier_relu": False},  # fmt: skip
+        "epochs": 14,
         "batch_size": 128,
         "lr": 0.1,
         "schedule": "onecycle",
