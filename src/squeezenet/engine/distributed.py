@@ -2,7 +2,9 @@
 
 Launch with `torchrun --nproc-per-node N -m squeezenet train ...`. Every rank builds the same
 loader (same seed, same order) and takes its slice of each global batch, so the global batch
-and the result do not depend on the number of processes; rank 0 alone evaluates and writes.
+does not depend on the number of processes, and without BatchNorm neither does the result (up
+to float order). BatchNorm normalises each rank's slice on its own, as DDP does without
+SyncBatchNorm. Rank 0 alone evaluates and writes.
 Without torchrun's environment everything here is a no-op.
 """
 
