@@ -68,8 +68,8 @@ class SqueezeNetConfig:
         small_input: a stem for 28-32 px images: conv1 becomes 3x3 stride 1 padding 1, so the
             three max-pools bring 32 px to 4x4 at conv10 instead of collapsing it to 1x1.
         stem_pool: the 3x3/2 max-pool after conv1. Without it conv1 takes twice the stride
-            instead, so fire2 sees the same resolution but the full-resolution conv1 output is
-            never made: at 28 px that stage is about a third of a training step.
+            instead, so fire2 sees the same resolution but the full-resolution conv1 output,
+            the largest activation of a small-input SqueezeNet, is never made.
         classifier_relu: ReLU on conv10's output before the average pool, as in the paper and
             torchvision (needed for identical logits with their checkpoints).
     """
