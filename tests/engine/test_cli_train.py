@@ -20,9 +20,11 @@ def test_train_then_eval_json(tiny_fashion: Path, tmp_path: Path, capsys) -> Non
     out = tmp_path / "run"
     code, text = run_cli(capsys, "train", "--model", "squeezenet1_1", "--data", "fashion-mnist",
                          "--data-dir", tiny_fashion, "--epochs", "1", "--batch-size", "16",
-                         "--out", out, "--batch-norm")  # fmt: skip
+                         "--out", out, "--batch-norm", "--no-stem-pool")  # fmt: skip
     assert code == 0, text
     assert "best val top-1" in text
+    saved = json.loads((out / "config.json").read_text())["model_kwargs"]
+    assert saved["batch_norm"] is True and saved["stem_pool"] is False
     code, text = run_cli(capsys, "eval", out, "--data-dir", tiny_fashion, "--json")
     assert code == 0, text
     result = json.loads(text)
