@@ -211,7 +211,7 @@ def _parse_bias(layer: ParsedLayer, spec: Any, reader: _Reader, where: str) -> N
 
 def _param_count(config: SqueezeNetConfig) -> int:
     """Parameters of a plain SqueezeNet of this config, by arithmetic (nothing allocated)."""
-    k = 3 if config.small_input else config.stem_kernel
+    k = config.stem_geometry[0]
     total = config.stem_channels * (config.in_channels * k * k + 1)
     for fire, cin in zip(config.fires, config.fire_in_channels()):
         total += fire.squeeze * (cin + 1) + fire.expand1x1 * (fire.squeeze + 1)

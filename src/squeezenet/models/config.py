@@ -117,9 +117,11 @@ class SqueezeNetConfig:
                 )
 
     @property
-    def stem_stride(self) -> int:
-        """conv1's stride: 1 (small input) or 2, doubled when no max-pool follows it."""
-        return (1 if self.small_input else 2) * (1 if self.stem_pool else 2)
+    def stem_geometry(self) -> tuple[int, int, int]:
+        """conv1's (kernel, stride, padding): 3x3/1 padded for small input, else
+        `stem_kernel`/2 unpadded; the stride doubles when no max-pool follows conv1."""
+        kernel, stride, padding = (3, 1, 1) if self.small_input else (self.stem_kernel, 2, 0)
+        return kernel, stride * (1 if self.stem_pool else 2), padding
 
     def fire_in_channels(self) -> list[int]:
         """Input channels of each Fire module."""

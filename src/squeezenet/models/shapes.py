@@ -15,12 +15,9 @@ def _pool_out(size: int) -> int:
 
 def feature_size(config: SqueezeNetConfig, input_size: int) -> int:
     """Side of the feature map that reaches the classifier; 0 if the input is too small."""
-    stride = config.stem_stride
-    if config.small_input:  # 3x3, padding 1
-        size = (input_size - 1) // stride + 1
-    else:
-        k = config.stem_kernel
-        size = (input_size - k) // stride + 1 if input_size >= k else 0
+    kernel, stride, padding = config.stem_geometry
+    padded = input_size + 2 * padding
+    size = (padded - kernel) // stride + 1 if padded >= kernel else 0
     for _ in range(int(config.stem_pool) + len(config.pool_after)):
         size = _pool_out(size)
     return size

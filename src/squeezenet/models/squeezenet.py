@@ -26,12 +26,8 @@ def _max_pool() -> nn.MaxPool2d:
 
 
 def _stem(config: SqueezeNetConfig) -> nn.Conv2d:
-    if config.small_input:
-        return nn.Conv2d(config.in_channels, config.stem_channels, kernel_size=3,
-                         stride=config.stem_stride, padding=1)  # fmt: skip
-    return nn.Conv2d(
-        config.in_channels, config.stem_channels, config.stem_kernel, stride=config.stem_stride
-    )
+    kernel, stride, padding = config.stem_geometry
+    return nn.Conv2d(config.in_channels, config.stem_channels, kernel, stride, padding)
 
 
 class SqueezeNet(nn.Module):
@@ -121,7 +117,7 @@ class SqueezeNet(nn.Module):
     @property
     def feature_info(self) -> list[dict]:
         """One entry per Fire module: module path, channels, total stride from the input."""
-        info, reduction = [], self.config.stem_stride
+        info, reduction = [], self.config.stem_geometry[1]  # conv1's stride
         for name, module in self.features.named_children():
             if isinstance(module, nn.MaxPool2d):
                 reduction *= 2
