@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from squeezenet import demo
+from squeezenet.models import get_model_config
 
 from .helpers import write_tiny_fashion
 
@@ -20,3 +21,13 @@ def test_demo_runs_every_step(tmp_path: Path, capsys) -> None:
     for label in ("test top-1 (fp32)", ".sqz size", ".sqz test top-1", "ONNX INT8 test top-1",
                   "latency batch 1, onnxruntime-int8", "wall time"):  # fmt: skip
         assert label in text, label
+    assert "(BatchNorm, strided small-input stem, 1x28x28)" in text  # the demo recipe's model
+
+
+def test_model_row_follows_the_config() -> None:
+    plain = get_model_config("squeezenet1_0")
+    assert demo.describe_model(plain, (3, 224, 224)) == "squeezenet1_0 (3x224x224)"
+    small = get_model_config("squeezenet1_1", batch_norm=True, small_input=True)
+    assert demo.describe_model(small, (1, 32, 32)) == (
+        "squeezenet1_1 (BatchNorm, small-input stem, 1x32x32)"
+    )

@@ -38,6 +38,16 @@ class DemoResults:
         self.rows.append((name, str(value)))
 
 
+def describe_model(config, image_shape: tuple[int, ...]) -> str:
+    """One line for the summary table, from the config itself, e.g.
+    'squeezenet1_1_simple_bypass (BatchNorm, strided small-input stem, 1x28x28)'."""
+    traits = ["BatchNorm"] if config.batch_norm else []
+    if config.small_input:
+        traits.append("small-input stem" if config.stem_pool else "strided small-input stem")
+    traits.append("x".join(str(d) for d in image_shape))
+    return f"{config.name} ({', '.join(traits)})"
+
+
 def train_step(out: Path, epochs: int | None, data_dir: str | None) -> tuple[Path, float]:
     settings = recipe("demo")
     if epochs is not None:
@@ -114,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     # test split, which would make the reported test accuracy optimistic.
     model = load_model(run_dir / "weights" / "last.safetensors")
     params = sum(p.numel() for p in model.parameters())
-    res.add("model", f"{model.config.name} (BatchNorm, strided small-input stem, 1x28x28)")
+    res.add("model", describe_model(model.config, tuple(test.images.shape[1:])))
     res.add("parameters", f"{params:,}")
     res.add("test top-1 (fp32)", f"{100 * evaluate(model, test).top1:.2f}%")
     res.add("training time", f"{train_time:.0f} s")

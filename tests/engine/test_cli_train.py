@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def test_train_then_eval_json(tiny_fashion: Path, tmp_path: Path, capsys) -> Non
                          "--data-dir", tiny_fashion, "--epochs", "1", "--batch-size", "16",
                          "--out", out, "--batch-norm", "--no-stem-pool")  # fmt: skip
     assert code == 0, text
-    assert "best val top-1" in text
+    final = float(list(csv.DictReader((out / "metrics.csv").open()))[-1]["val_top1"])
+    assert f"test split top-1: final {final:.4f}, best" in text
     saved = json.loads((out / "config.json").read_text())["model_kwargs"]
     assert saved["batch_norm"] is True and saved["stem_pool"] is False
     code, text = run_cli(capsys, "eval", out, "--data-dir", tiny_fashion, "--json")
