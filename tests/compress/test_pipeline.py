@@ -95,11 +95,13 @@ def test_cli_compress_with_data_then_info_and_eval(tmp_path: Path) -> None:
     result = runner.invoke(app, [
         "compress", str(weights), "--data", "mnist", "--data-dir", data_dir, "--preset", "aggressive",
         "--prune-epochs", "1", "--share-epochs", "1", "--batch-size", "8", "--rounds", "1",
-        "--bits", "conv10=5,*=4",
+        "--bits", "conv10=5,*=4", "--augment", "flip",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     sqz, report = tmp_path / "w.sqz", tmp_path / "w.json"
     saved = json.loads(report.read_text())
+    assert saved["config"]["prune_finetune"]["augment"] == "flip"
+    assert saved["config"]["share_finetune"]["augment"] == "flip"
     assert saved["sqz_bytes"] == sqz.stat().st_size and saved["top1_after"] is not None
     assert "bits/weight" in result.output and "conv10" in result.output
     info = runner.invoke(app, ["sqz-info", str(sqz), "--json"])
@@ -127,7 +129,8 @@ def test_cli_compresses_a_torchvision_checkpoint_without_data(tmp_path: Path) ->
     [(["--preset", "extreme"], "unknown compression preset 'extreme'"),
      (["--sparsity", "conv10=2"], "must be in \\[0, 1\\)"),
      (["--bits", "*=x"], "bad bits value 'x'"),
-     (["--sparsity", "fire10.squeeze=0.5,*=0"], "match no layer")],
+     (["--sparsity", "fire10.squeeze=0.5,*=0"], "match no layer"),
+     (["--augment", "twirl"], "augment must be one of .* got 'twirl'")],
 )  # fmt: skip
 def test_cli_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], message: str, capsys) -> None:
     weights = squeezenet.save_model(tiny_model(), tmp_path / "w.safetensors")

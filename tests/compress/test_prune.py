@@ -129,3 +129,11 @@ def test_bad_finetune_amp_is_named() -> None:
 
     with pytest.raises(CompressError, match="amp must be one of"):
         FinetuneConfig(amp="fp16")
+
+
+def test_bad_finetune_augment_is_named_before_any_work() -> None:
+    from squeezenet.compress import FinetuneConfig
+
+    with pytest.raises(CompressError, match="augment must be one of .* got 'twirl'"):
+        FinetuneConfig(augment="twirl")
+    assert FinetuneConfig(augment="flip").augment == "flip"  # every training augmentation

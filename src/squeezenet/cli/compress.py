@@ -39,6 +39,7 @@ def _config(
     preset: str, sparsity: str | None, bits: str | None, rounds: int | None,
     prune_epochs: float | None, share_epochs: float | None, lr: float | None,
     share_lr: float | None, batch_size: int | None, bias_dtype: str | None, amp: str | None = None,
+    augment: str | None = None,
 ) -> CompressConfig:  # fmt: skip
     """The preset, overridden by every option given."""
     config = CompressConfig.preset(preset)
@@ -55,9 +56,10 @@ def _config(
     def given(**options):  # the options set on the command line
         return {k: v for k, v in options.items() if v is not None}
 
+    both = given(batch_size=batch_size, amp=amp, augment=augment)
     return config.with_finetune(
-        prune=given(epochs=prune_epochs, lr=lr, batch_size=batch_size, amp=amp),
-        share=given(epochs=share_epochs, lr=share_lr, batch_size=batch_size, amp=amp),
+        prune={**given(epochs=prune_epochs, lr=lr), **both},
+        share={**given(epochs=share_epochs, lr=share_lr), **both},
     )
 
 
@@ -90,6 +92,8 @@ def compress_command(
     batch_size: Annotated[int | None, Opt(help="fine-tuning batch size")] = None,
     bias_dtype: Annotated[str | None, Opt(help="float16 | float32")] = None,
     amp: Annotated[str | None, Opt(help="fine-tuning precision: none | bf16 (autocast)")] = None,
+    augment: Annotated[str | None, Opt(help="fine-tuning augmentation (default crop-flip); best "
+                                            "the one the model was trained with")] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for torch")] = None,
     as_json: Annotated[bool, Opt("--json", help="print the report as JSON")] = False,
 ) -> None:
@@ -97,7 +101,7 @@ def compress_command(
     if threads:
         torch.set_num_threads(threads)
     config = _config(preset, sparsity, bits, rounds, prune_epochs, share_epochs, lr, share_lr,
-                     batch_size, bias_dtype, amp)  # fmt: skip
+                     batch_size, bias_dtype, amp, augment)  # fmt: skip
     model = load_model(source)
     train = test = None
     if data is not None:

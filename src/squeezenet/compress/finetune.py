@@ -19,7 +19,7 @@ from ..data.dataset import resize_images
 from ..engine import build_augment, build_optimizer, build_scheduler, train_one_epoch
 from ..engine.evaluate import check_compatible, normalizer_for
 from ..engine.progress import EpochProgress
-from ..engine.train import AMP_CHOICES
+from ..engine.train import AMP_CHOICES, AUGMENTS
 from .layers import CompressError
 
 Log = Callable[[str], None]
@@ -36,7 +36,8 @@ class FinetuneConfig:
         momentum: SGD momentum.
         weight_decay: on conv weights only (codebooks and biases are 1-D: not decayed).
         batch_size: training batch size.
-        augment: "crop-flip", "rrc-flip" or "none".
+        augment: one of the training augmentations (`engine.train.AUGMENTS`), e.g.
+            "crop-flip"; best the one the model was trained with.
         label_smoothing: cross-entropy label smoothing.
         warmup: fraction of the steps with a linear learning-rate warmup (a freshly pruned
             network without BatchNorm can blow up under a full-size first step).
@@ -68,6 +69,10 @@ class FinetuneConfig:
             raise CompressError(f"fine-tune warmup must be in [0, 1), got {self.warmup!r}")
         if self.amp not in AMP_CHOICES:
             raise CompressError(f"fine-tune amp must be one of {AMP_CHOICES}, got {self.amp!r}")
+        if self.augment not in AUGMENTS:
+            raise CompressError(
+                f"fine-tune augment must be one of {AUGMENTS}, got {self.augment!r}"
+            )
         if self.optimizer not in ("sgd", "adamw"):
             raise CompressError(f"fine-tune optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
 
