@@ -25,7 +25,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from squeezenet import create_model
 from squeezenet.data import BatchLoader, Normalize, compute_mean_std, load_dataset
+from squeezenet.demo import describe_model
 from squeezenet.engine import build_augment, build_optimizer, train_one_epoch
+from squeezenet.engine.recipes import recipe
 from squeezenet.files import atomic_write_text
 
 RESULTS = Path(__file__).parent / "results" / "train_throughput.json"
@@ -51,9 +53,11 @@ class PerSampleDataset(Dataset):
 
 
 def new_model() -> torch.nn.Module:
+    """The demo recipe's model for 1x28x28 Fashion-MNIST, freshly initialised."""
     torch.manual_seed(0)
-    return create_model("squeezenet1_1", num_classes=10, in_channels=1, small_input=True,
-                        batch_norm=True, classifier_relu=False)  # fmt: skip
+    settings = recipe("demo")
+    kwargs = {"num_classes": 10, "in_channels": 1, **settings["model_kwargs"]}
+    return create_model(settings["model"], **kwargs)
 
 
 def plain_steps(loader_iter, model, opt, steps: int) -> float:
@@ -129,7 +133,7 @@ def main() -> None:
     plain, ours = statistics.median(plain_rates), statistics.median(ours_rates)
     result = {
         "benchmark": "train_throughput",
-        "model": "squeezenet1_1 (batch_norm, small_input, 10 classes, 1x28x28)",
+        "model": describe_model(ours_model.config, (1, 28, 28)),
         "batch_size": args.batch_size,
         "steps_per_block": args.steps,
         "plain_images_per_s": plain,
