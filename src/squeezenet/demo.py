@@ -26,6 +26,7 @@ from .cli.app import console
 from .data import load_dataset
 from .engine import TrainConfig, evaluate, fit
 from .engine.recipes import recipe
+from .models import SqueezeNetConfig
 
 LATENCY_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8")
 
@@ -38,7 +39,7 @@ class DemoResults:
         self.rows.append((name, str(value)))
 
 
-def describe_model(config, image_shape: tuple[int, ...]) -> str:
+def describe_model(config: SqueezeNetConfig, image_shape: tuple[int, ...]) -> str:
     """One line for the summary table, from the config itself, e.g.
     'squeezenet1_1_simple_bypass (BatchNorm, strided small-input stem, 1x28x28)'."""
     traits = ["BatchNorm"] if config.batch_norm else []
