@@ -144,3 +144,10 @@ def test_every_augment_keeps_shape_dtype_and_range(kind: str) -> None:
     out = build_augment(kind, 28)(images, torch.Generator().manual_seed(0))
     assert out.shape == images.shape and out.dtype == torch.uint8
     assert not torch.equal(out, images)  # something random happened to 8 images
+
+
+def test_unknown_augment_is_refused_not_read_as_flip() -> None:
+    from squeezenet.engine import build_augment
+
+    with pytest.raises(ValueError, match="invalid augment 'crop-flip-eras'"):
+        build_augment("crop-flip-eras", 28)

@@ -129,6 +129,8 @@ def resolve_device(name: str) -> torch.device:
 def build_augment(kind: str, size: int) -> Compose | None:
     """Batch augmentation: random crop with padding (size/8) and/or flip, or random resized
     crop; "crop-flip-erase" adds random erasing (p=0.5) after crop and flip."""
+    if kind not in AUGMENTS:  # a typo must not quietly train with flips only
+        raise ValueError(f"invalid augment {kind!r}; choose one of {AUGMENTS}")
     if kind == "none":
         return None
     steps: list = []
