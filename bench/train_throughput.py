@@ -133,7 +133,7 @@ def main() -> None:
     plain, ours = statistics.median(plain_rates), statistics.median(ours_rates)
     result = {
         "benchmark": "train_throughput",
-        "model": describe_model(ours_model.config, (1, 28, 28)),
+        "model": describe_model(ours_model.config, tuple(data.images.shape[1:])),
         "batch_size": args.batch_size,
         "steps_per_block": args.steps,
         "plain_images_per_s": plain,

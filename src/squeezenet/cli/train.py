@@ -67,9 +67,8 @@ def train_command(
     except NonFiniteLossError as e:
         err_console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(3) from None
-    # Final weights first: with no --val-fraction the "best" epoch is picked on the test split,
-    # so only the final figure is an unbiased test accuracy.
-    split = "test split" if config.val_fraction <= 0 else "validation split"
+    # Final weights first: see TrainConfig.validates_on_test.
+    split = "test split" if config.validates_on_test else "validation split"
     final = result.history[-1]["val_top1"] if result.history else float("nan")
     console.print(f"{split} top-1: final {final:.4f}, best {result.best_top1:.4f} after "
                   f"{result.epochs_run} epochs, {result.wall_time_s:.0f}s; "

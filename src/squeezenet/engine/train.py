@@ -101,6 +101,12 @@ class TrainConfig:
                 raise ValueError(f"invalid {name} {value!r}; choose one of {choices}")
         get_model_config(self.model, **self.model_kwargs)  # fail fast on a bad model or option
 
+    @property
+    def validates_on_test(self) -> bool:
+        """No validation split is held out: per-epoch figures and best.safetensors come from
+        the test split, so only the final weights' figure is an unbiased test accuracy."""
+        return self.val_fraction <= 0
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -382,7 +388,7 @@ def _finish(run, model, val_data, normalize, config, history, best_top1, t0, ran
     run.write_json(run.results, {
         "model": config.model, "params": params, "best": best_eval.to_dict(),
         "last_val_top1": last.get("val_top1"), "epochs": len(history), "wall_time_s": wall,
-        "val_split": "test" if config.val_fraction <= 0 else f"{config.val_fraction:.0%} of train",
+        "val_split": "test" if config.validates_on_test else f"{config.val_fraction:.0%} of train",
     })  # fmt: skip
     return FitResult(run.root, best_top1, best_eval, len(history), wall, history)
 
