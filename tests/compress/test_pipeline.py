@@ -173,3 +173,20 @@ def test_bn_scaled_pruning_ranks_by_folded_magnitude() -> None:
         w = conv_layers(folded)[path].weight.detach().abs()
         assert w[mask > 0].min() >= w[mask == 0].max() - 1e-6
     assert any(not torch.equal(masks[p], raw_masks[p]) for p in masks)  # the scales mattered
+
+
+def test_cli_compress_retrains_a_run_folder_with_its_own_augmentation(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    squeezenet.save_model(tiny_model(), run / "weights" / "best.safetensors")
+    (run / "config.json").write_text(json.dumps({"model": "tiny", "augment": "flip"}))
+    runner = CliRunner()
+    result = runner.invoke(app, ["compress", str(run), "--preset", "paper"])
+    assert result.exit_code == 0, result.output
+    assert "fine-tuning augmentation: flip" in result.output
+    saved = json.loads((run / "compressed.json").read_text())
+    assert saved["config"]["prune_finetune"]["augment"] == "flip"
+    assert saved["config"]["share_finetune"]["augment"] == "flip"
+    # The option still wins over the run's record.
+    result = runner.invoke(app, ["compress", str(run), "--preset", "paper", "--augment", "none"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "compressed.json").read_text())["config"]["prune_finetune"]["augment"] == "none"

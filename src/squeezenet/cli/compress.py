@@ -63,6 +63,14 @@ def _config(
     )
 
 
+def _trained_augment(source: Path) -> str | None:
+    """The augmentation a run folder was trained with (its config.json), else None."""
+    config = source / "config.json"
+    if not config.is_file():  # also a weights file: no run folder, no training record
+        return None
+    return json.loads(config.read_text()).get("augment")
+
+
 def _load_split(spec: str, split: str, data_dir: str | None, size: int | None):
     from ..data import load_dataset  # only needed with data
 
@@ -92,14 +100,18 @@ def compress_command(
     batch_size: Annotated[int | None, Opt(help="fine-tuning batch size")] = None,
     bias_dtype: Annotated[str | None, Opt(help="float16 | float32")] = None,
     amp: Annotated[str | None, Opt(help="fine-tuning precision: none | bf16 (autocast)")] = None,
-    augment: Annotated[str | None, Opt(help="fine-tuning augmentation (default crop-flip); best "
-                                            "the one the model was trained with")] = None,
+    augment: Annotated[str | None, Opt(help="fine-tuning augmentation (default: a run folder's own, "
+                                            "else crop-flip)")] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for torch")] = None,
     as_json: Annotated[bool, Opt("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Prune, share weights and Huffman-code a model into a .sqz file, with a size/accuracy report."""
     if threads:
         torch.set_num_threads(threads)
+    # Retraining a model with other augmentation than it learned with costs accuracy (the demo
+    # model, trained with flips: 92.08% after compression with flips, 91.38% with crops).
+    if augment is None and (augment := _trained_augment(Path(source))) and not as_json:
+        console.print(f"fine-tuning augmentation: {augment}, as {source} was trained", highlight=False)
     config = _config(preset, sparsity, bits, rounds, prune_epochs, share_epochs, lr, share_lr,
                      batch_size, bias_dtype, amp, augment)  # fmt: skip
     model = load_model(source)
