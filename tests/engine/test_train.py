@@ -56,6 +56,8 @@ def test_run_folder_has_every_file(tiny_fashion: Path, tmp_path: Path) -> None:
     assert run.curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = run.metrics.read_text().strip().splitlines()
     assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 3
+    assert result.final_top1 == pytest.approx(float(rows[-1].split(",")[5]), rel=1e-5)  # val_top1
+    assert result.best_eval is not None and result.best_eval.top1 == pytest.approx(result.best_top1)
     state = torch.load(run.checkpoint, weights_only=True)  # plain types and tensors only
     assert state["epoch"] == 2
     model = load_model(result.run_dir)

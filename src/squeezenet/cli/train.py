@@ -69,8 +69,7 @@ def train_command(
         raise typer.Exit(3) from None
     # Final weights first: see TrainConfig.validates_on_test.
     split = "test split" if config.validates_on_test else "validation split"
-    final = result.history[-1]["val_top1"] if result.history else float("nan")
-    console.print(f"{split} top-1: final {final:.4f}, best {result.best_top1:.4f} after "
+    console.print(f"{split} top-1: final {result.final_top1:.4f}, best {result.best_top1:.4f} after "
                   f"{result.epochs_run} epochs, {result.wall_time_s:.0f}s; "
                   f"run folder: {result.run_dir}")  # fmt: skip
 

@@ -113,14 +113,24 @@ class TrainConfig:
 
 @dataclass
 class FitResult:
-    """What a finished run produced."""
+    """What a finished run produced.
+
+    Attributes:
+        best_eval: the best weights' full evaluation (None on DDP ranks other than 0).
+        history: one metrics row per epoch, as in metrics.csv.
+    """
 
     run_dir: Path
     best_top1: float
-    last: EvalResult
+    best_eval: EvalResult | None
     epochs_run: int
     wall_time_s: float
     history: list[dict[str, Any]]
+
+    @property
+    def final_top1(self) -> float:
+        """Validation top-1 of the final weights (NaN if no epoch ran)."""
+        return self.history[-1]["val_top1"] if self.history else float("nan")
 
 
 Hook = Callable[[dict[str, Any]], None]
@@ -380,7 +390,7 @@ def _finish(run, model, val_data, normalize, config, history, best_top1, t0, ran
     last = history[-1] if history else {}
     wall = time.perf_counter() - t0
     if not dist.is_main(rank):
-        return FitResult(run.root, best_top1, None, len(history), wall, history)  # type: ignore[arg-type]
+        return FitResult(run.root, best_top1, None, len(history), wall, history)
     best = load_model(run.best)
     best_eval = evaluate(best, val_data, batch_size=config.eval_batch_size, normalize=normalize)
     plot_confusion(best_eval.confusion, val_data.class_names, run.confusion)
