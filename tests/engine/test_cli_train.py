@@ -61,3 +61,10 @@ def test_eval_refuses_mismatched_data(tiny_fashion: Path, tmp_path: Path, capsys
     code, text = run_cli(capsys, "eval", weights, "--data", "fashion-mnist",
                          "--data-dir", tiny_fashion)  # fmt: skip
     assert code == 2 and "model has 3 classes but dataset" in text
+
+
+def test_resume_refuses_settings_it_would_ignore(tiny_fashion: Path, tmp_path: Path, capsys) -> None:
+    code, text = run_cli(capsys, "train", "--resume", "--out", tmp_path / "run", "--epochs", "30",
+                         "--recipe", "demo")  # fmt: skip
+    assert code == 2
+    assert "--resume takes the run's own settings (config.json); drop --recipe, --epochs" in text

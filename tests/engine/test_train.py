@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from squeezenet.engine import (
     TrainConfig,
     build_optimizer,
     fit,
+    load_run_config,
     train_one_epoch,
 )
 from squeezenet.engine.run import RunDir
@@ -76,14 +79,16 @@ def test_resume_gives_identical_weights(tiny_fashion: Path, tmp_path: Path) -> N
     with pytest.raises(KeyboardInterrupt):
         fit(config, hooks=[stop_after_two])
     assert torch.load(RunDir(config.out).checkpoint, weights_only=True)["epoch"] == 2
-    fit(config, resume=True)
+    # A stopped run may be moved before it is resumed: it continues where it now is.
+    moved = shutil.move(tmp_path / "stopped", tmp_path / "moved")
+    fit(load_run_config(moved), resume=True)
     a = load_file(tmp_path / "straight" / "weights" / "last.safetensors")
-    b = load_file(tmp_path / "stopped" / "weights" / "last.safetensors")
+    b = load_file(tmp_path / "moved" / "weights" / "last.safetensors")
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    rows = (tmp_path / "stopped" / "metrics.csv").read_text().strip().splitlines()
-    assert len(rows) == 4
+    rows = (tmp_path / "moved" / "metrics.csv").read_text().strip().splitlines()
+    assert len(rows) == 4 and not (tmp_path / "stopped").exists()
 
 
 def test_resume_refuses_changed_settings(tiny_fashion: Path, tmp_path: Path) -> None:
@@ -108,6 +113,48 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_fashion: Path, tmp_p
     assert state["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     assert len(run.metrics.read_text().strip().splitlines()) == 2
+
+
+def test_diverged_epoch_end_stops_before_overwriting_the_checkpoint(
+    tiny_fashion: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Weights that went non-finite in an epoch's last steps show only in validation."""
+    from squeezenet.engine import train as train_module
+
+    real_evaluate, calls = train_module.evaluate, []
+
+    def evaluate(*args, **kwargs):
+        result = real_evaluate(*args, **kwargs)
+        calls.append(1)
+        return dataclasses.replace(result, loss=float("nan")) if len(calls) == 2 else result
+
+    monkeypatch.setattr(train_module, "evaluate", evaluate)
+    config = tiny_config(tiny_fashion, tmp_path / "run")
+    run, saved = RunDir(config.out), {}
+
+    def keep_epoch_one(state: dict) -> None:
+        if state["epoch"] == 1:
+            saved["last"] = run.last.read_bytes()
+
+    with pytest.raises(NonFiniteLossError, match="validation loss is nan after epoch 2"):
+        fit(config, hooks=[keep_epoch_one])
+    assert torch.load(run.checkpoint, weights_only=True)["epoch"] == 1
+    assert run.last.read_bytes() == saved["last"]
+
+
+def test_image_folder_with_only_train_holds_out_validation(tmp_path: Path) -> None:
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for name in ("cat", "dog"):
+        (tmp_path / "data" / "train" / name).mkdir(parents=True)
+        for i in range(8):
+            pixels = torch.randint(0, 256, (32, 32, 3), dtype=torch.uint8, generator=g).numpy()
+            Image.fromarray(pixels).save(tmp_path / "data" / "train" / name / f"{i}.png")
+    config = tiny_config(tmp_path, tmp_path / "run", data=f"folder:{tmp_path / 'data'}",
+                         image_size=32, val_fraction=0.25, epochs=1, batch_size=4)  # fmt: skip
+    result = fit(config)  # there is no test/ or val/ folder: it must not be read
+    assert result.best_eval is not None and result.best_eval.n == 4
 
 
 def test_interrupted_checkpoint_write_keeps_the_old_file(tiny_fashion: Path, tmp_path: Path,

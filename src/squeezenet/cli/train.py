@@ -59,6 +59,7 @@ def train_command(
     if resume:
         if out is None:
             raise ValueError("--resume needs --out RUN_FOLDER")
+        _refuse_settings_with_resume(locals())
         config = load_run_config(out)
     else:
         config = _config_from_flags(recipe_name, locals())
@@ -72,6 +73,16 @@ def train_command(
     console.print(f"{split} top-1: final {result.final_top1:.4f}, best {result.best_top1:.4f} after "
                   f"{result.epochs_run} epochs, {result.wall_time_s:.0f}s; "
                   f"run folder: {result.run_dir}")  # fmt: skip
+
+
+def _refuse_settings_with_resume(flags: dict[str, Any]) -> None:
+    """--resume continues the run exactly as configured: a setting given beside it would be
+    silently ignored (or, like a longer --epochs, would break exact resume), so name it."""
+    names = {"recipe_name": "recipe", "compile_model": "compile"}
+    given = [f"--{names.get(k, k).replace('_', '-')}" for k, v in flags.items()
+             if k not in ("out", "threads", "resume") and v not in (None, False)]  # fmt: skip
+    if given:
+        raise ValueError(f"--resume takes the run's own settings (config.json); drop {', '.join(given)}")
 
 
 _MODEL_FLAGS = ("batch_norm", "small_input", "stem_pool", "dropout")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -161,11 +162,9 @@ def build_augment(kind: str, size: int) -> Compose | None:
 
 
 def split_train_val(
-    train: InMemoryDataset, test: InMemoryDataset, fraction: float, seed: int
+    train: InMemoryDataset, fraction: float, seed: int
 ) -> tuple[InMemoryDataset, InMemoryDataset]:
-    """Hold out `fraction` of train for validation, or validate on the test split."""
-    if fraction <= 0:
-        return train, test
+    """Hold out a random `fraction` (> 0) of train for validation."""
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
     n_val = max(1, int(len(train) * fraction))
     return train.subset(order[n_val:]), train.subset(order[:n_val])
@@ -270,10 +269,11 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     # ---- data: uint8 tensors in memory, normalised with statistics of the training split
     load = dict(data_dir=config.data_dir, image_size=config.image_size,
                 skip_bad_images=config.skip_bad_images)  # fmt: skip
-    train_data, val_data = split_train_val(
-        load_dataset(config.data, "train", **load), load_dataset(config.data, "test", **load),
-        config.val_fraction, config.seed,
-    )  # fmt: skip
+    train_data = load_dataset(config.data, "train", **load)
+    if config.validates_on_test:
+        val_data = load_dataset(config.data, "test", **load)
+    else:  # the test split stays unread: an image folder may have only train/
+        train_data, val_data = split_train_val(train_data, config.val_fraction, config.seed)
     normalize = Normalize(*compute_mean_std(train_data.images))
     size = train_data.images.shape[-1]
     loader = BatchLoader(
@@ -323,6 +323,11 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
             continue
         val = evaluate(model, val_data, batch_size=config.eval_batch_size, normalize=normalize,
                        device=device, channels_last=config.channels_last)  # fmt: skip
+        if not math.isfinite(val.loss):  # the epoch's last steps diverged: keep the old files
+            raise NonFiniteLossError(
+                f"validation loss is {val.loss} after epoch {epoch + 1}; stopped. The last good "
+                "checkpoint is kept. Lower --lr, set --grad-clip, or check the data."
+            )
         row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **stats,
                "val_loss": val.loss, "val_top1": val.top1, "val_top5": val.top5,
                "epoch_time_s": time.perf_counter() - t_epoch}  # fmt: skip
@@ -366,7 +371,8 @@ def _write_epoch(run, model, optimizer, scheduler, config, history, val, best_to
 def _resume(run, config, model, optimizer, scheduler) -> tuple[int, float, list]:
     state = run.load_checkpoint()
     saved = json.loads(state["config"])
-    changed = [k for k, v in config.to_dict().items() if saved.get(k) != v and k != "progress"]
+    # Where the folder is and whether a bar is drawn are not training settings.
+    changed = [k for k, v in config.to_dict().items() if saved.get(k) != v and k not in ("out", "progress")]
     if changed:
         raise ValueError(
             f"cannot resume {run.root}: settings differ from the original run: "
@@ -404,11 +410,13 @@ def _finish(run, model, val_data, normalize, config, history, best_top1, t0, ran
 
 
 def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
-    """The TrainConfig an existing run folder was started with (for `--resume`)."""
+    """The TrainConfig an existing run folder was started with (for `--resume`), writing to
+    `run_dir` itself wherever the folder now is (config.json holds the original `out`)."""
     path = Path(run_dir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"cannot resume: {path} does not exist")
     try:
-        return TrainConfig(**json.loads(path.read_text()))
+        settings = json.loads(path.read_text())
+        return TrainConfig(**{**settings, "out": str(run_dir)})
     except (TypeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not a valid run config ({e})") from None
