@@ -42,6 +42,8 @@ def test_train_then_eval_json(tiny_fashion: Path, tmp_path: Path, capsys) -> Non
         (["--augment", "twirl"], "invalid augment 'twirl'"),
         (["--recipe", "fastest"], "unknown recipe 'fastest'"),
         (["--epochs", "many"], "--epochs"),
+        (["--device", "gpu"], "invalid device 'gpu'"),
+        (["--threads", "0"], "--threads"),
     ],
 )
 def test_train_errors_name_the_bad_argument(tiny_fashion: Path, tmp_path: Path, capsys,

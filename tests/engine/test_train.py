@@ -178,7 +178,9 @@ def test_interrupted_checkpoint_write_keeps_the_old_file(tiny_fashion: Path, tmp
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [({"epochs": 0}, "invalid epochs"), ({"augment": "twirl"}, "invalid augment 'twirl'"),
-     ({"lr": -1.0}, "invalid lr"), ({"schedule": "linear"}, "invalid schedule")],
+     ({"lr": -1.0}, "invalid lr"), ({"schedule": "linear"}, "invalid schedule"),
+     ({"device": "gpu"}, "invalid device 'gpu'; choose auto, cpu, cuda or cuda:N"),
+     ({"eval_batch_size": 0}, "invalid eval_batch_size")],
 )  # fmt: skip
 def test_invalid_settings(overrides: dict, message: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=message):
@@ -200,3 +202,17 @@ def test_unknown_augment_is_refused_not_read_as_flip() -> None:
 
     with pytest.raises(ValueError, match="invalid augment 'crop-flip-eras'"):
         build_augment("crop-flip-eras", 28)
+
+
+def test_cuda_without_cuda_and_uneven_ranks_fail_before_any_work(tmp_path: Path, monkeypatch) -> None:
+    from squeezenet.engine import distributed, train as train_module
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device 'cuda': CUDA is not available here"):
+        train_module.resolve_device("cuda")
+    assert train_module.resolve_device("auto") == torch.device("cpu")
+    # 16 images per global batch cannot be split evenly over 3 processes.
+    monkeypatch.setattr(distributed, "setup", lambda: (0, 3))
+    with pytest.raises(ValueError, match="batch_size 16 must be a multiple of the 3 processes"):
+        fit(tiny_config(tmp_path / "no-data", tmp_path / "run"))
+    assert not (tmp_path / "run").exists()

@@ -102,7 +102,7 @@ def compress_command(
     amp: Annotated[str | None, Opt(help="fine-tuning precision: none | bf16 (autocast)")] = None,
     augment: Annotated[str | None, Opt(help="fine-tuning augmentation (default: a run folder's own, "
                                             "else crop-flip)")] = None,
-    threads: Annotated[int | None, Opt(help="CPU threads for torch")] = None,
+    threads: Annotated[int | None, Opt(min=1, help="CPU threads for torch")] = None,
     as_json: Annotated[bool, Opt("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Prune, share weights and Huffman-code a model into a .sqz file, with a size/accuracy report."""

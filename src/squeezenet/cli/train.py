@@ -50,7 +50,7 @@ def train_command(
     skip_bad_images: Annotated[bool, Opt(help="skip undecodable images (counted)")] = False,
     seed: Annotated[int | None, Opt(help="random seed")] = None,
     device: Annotated[str | None, Opt(help="auto | cpu | cuda")] = None,
-    threads: Annotated[int | None, Opt(help="CPU threads for torch")] = None,
+    threads: Annotated[int | None, Opt(min=1, help="CPU threads for torch")] = None,
     resume: Annotated[bool, Opt(help="continue the run in --out from its checkpoint")] = False,
 ) -> None:
     """Train a SqueezeNet; writes a run folder with metrics, plots, weights and a checkpoint."""
@@ -113,7 +113,7 @@ def eval_command(
     data: Annotated[str | None, Opt(help="dataset spec; default: the one the model was trained on")] = None,
     split: Annotated[str, Opt(help="train | val | test")] = "test",
     data_dir: Annotated[str | None, Opt(help="where to look for the data")] = None,
-    batch_size: Annotated[int, Opt(help="evaluation batch size")] = 512,
+    batch_size: Annotated[int, Opt(min=1, help="evaluation batch size")] = 512,
     as_json: Annotated[bool, Opt("--json", help='print {"top1", "top5", "n"} as JSON')] = False,
 ) -> None:
     """Top-1, top-5, per-class accuracy and confusion matrix of a model on a dataset split."""

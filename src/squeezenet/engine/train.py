@@ -89,6 +89,7 @@ class TrainConfig:
             "label_smoothing": 0 <= self.label_smoothing < 1, "warmup_epochs": self.warmup_epochs >= 0,
             "val_fraction": 0 <= self.val_fraction < 1, "weight_decay": self.weight_decay >= 0,
             "grad_clip": self.grad_clip is None or self.grad_clip > 0,
+            "eval_batch_size": self.eval_batch_size >= 1,
         }  # fmt: skip
         for name, ok in checks.items():
             if not ok:
@@ -101,6 +102,7 @@ class TrainConfig:
             if value not in choices:
                 raise ValueError(f"invalid {name} {value!r}; choose one of {choices}")
         get_model_config(self.model, **self.model_kwargs)  # fail fast on a bad model or option
+        parse_device(self.device)  # availability is checked where the run starts
 
     @property
     def validates_on_test(self) -> bool:
@@ -137,10 +139,24 @@ class FitResult:
 Hook = Callable[[dict[str, Any]], None]
 
 
-def resolve_device(name: str) -> torch.device:
+def parse_device(name: str) -> torch.device | None:
+    """torch.device(name), None for 'auto'; a ValueError naming the choices if malformed."""
     if name == "auto":
+        return None
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"invalid device {name!r}; choose auto, cpu, cuda or cuda:N") from None
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device to run on: 'auto' picks CUDA when available, else CPU."""
+    device = parse_device(name)
+    if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: CUDA is not available here; use auto or cpu")
+    return device
 
 
 def build_augment(kind: str, size: int) -> Compose | None:
@@ -262,6 +278,8 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     """
     t0 = time.perf_counter()
     rank, world = dist.setup()
+    if config.batch_size % world:  # every rank takes an equal slice of each global batch
+        raise ValueError(f"batch_size {config.batch_size} must be a multiple of the {world} processes")
     device = dist.device_for(resolve_device(config.device))
     run = RunDir(config.out)
     torch.manual_seed(config.seed)
