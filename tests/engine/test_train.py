@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -142,7 +143,9 @@ def test_diverged_epoch_end_stops_before_overwriting_the_checkpoint(
     assert run.last.read_bytes() == saved["last"]
 
 
-def test_image_folder_with_only_train_holds_out_validation(tmp_path: Path) -> None:
+def test_image_folder_with_only_train_holds_out_validation_and_counts_bad_files(
+    tmp_path: Path, capsys
+) -> None:
     from PIL import Image
 
     g = torch.Generator().manual_seed(0)
@@ -151,10 +154,15 @@ def test_image_folder_with_only_train_holds_out_validation(tmp_path: Path) -> No
         for i in range(8):
             pixels = torch.randint(0, 256, (32, 32, 3), dtype=torch.uint8, generator=g).numpy()
             Image.fromarray(pixels).save(tmp_path / "data" / "train" / name / f"{i}.png")
+    bad = tmp_path / "data" / "train" / "dog" / "8.png"
+    bad.write_bytes((tmp_path / "data" / "train" / "dog" / "0.png").read_bytes()[:60])  # truncated
     config = tiny_config(tmp_path, tmp_path / "run", data=f"folder:{tmp_path / 'data'}",
-                         image_size=32, val_fraction=0.25, epochs=1, batch_size=4)  # fmt: skip
+                         image_size=32, val_fraction=0.25, epochs=1, batch_size=4,
+                         skip_bad_images=True)  # fmt: skip
     result = fit(config)  # there is no test/ or val/ folder: it must not be read
-    assert result.best_eval is not None and result.best_eval.n == 4
+    assert result.best_eval is not None and result.best_eval.n == 4  # a quarter of 16 good files
+    assert json.loads(RunDir(result.run_dir).results.read_text())["skipped_images"] == [str(bad)]
+    assert f"skipped 1 undecodable images (--skip-bad-images), e.g. {bad}" in capsys.readouterr().out
 
 
 def test_interrupted_checkpoint_write_keeps_the_old_file(tiny_fashion: Path, tmp_path: Path,

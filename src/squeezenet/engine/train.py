@@ -288,9 +288,13 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     load = dict(data_dir=config.data_dir, image_size=config.image_size,
                 skip_bad_images=config.skip_bad_images)  # fmt: skip
     train_data = load_dataset(config.data, "train", **load)
-    if config.validates_on_test:
-        val_data = load_dataset(config.data, "test", **load)
-    else:  # the test split stays unread: an image folder may have only train/
+    # The test split is read only to validate on: an image folder may have only train/.
+    val_data = load_dataset(config.data, "test", **load) if config.validates_on_test else None
+    skipped = [str(p) for d in (train_data, val_data) if d is not None for p in d.skipped_paths]
+    if skipped and dist.is_main(rank):
+        print(f"skipped {len(skipped)} undecodable images (--skip-bad-images), e.g. {skipped[0]}; "
+              f"all are listed in {run.results}", flush=True)  # fmt: skip
+    if val_data is None:
         train_data, val_data = split_train_val(train_data, config.val_fraction, config.seed)
     normalize = Normalize(*compute_mean_std(train_data.images))
     size = train_data.images.shape[-1]
@@ -359,7 +363,7 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
         for hook in hooks:
             hook({"epoch": epoch + 1, "model": model, "metrics": row})
 
-    result = _finish(run, model, val_data, normalize, config, history, best_top1, t0, rank)
+    result = _finish(run, model, val_data, normalize, config, history, best_top1, t0, rank, skipped)
     dist.cleanup()
     return result
 
@@ -407,7 +411,7 @@ def _resume(run, config, model, optimizer, scheduler) -> tuple[int, float, list]
     return int(state["epoch"]), float(state["best_top1"]), list(state["history"])
 
 
-def _finish(run, model, val_data, normalize, config, history, best_top1, t0, rank) -> FitResult:
+def _finish(run, model, val_data, normalize, config, history, best_top1, t0, rank, skipped) -> FitResult:
     """Evaluate the best weights, draw their confusion matrix and write results.json."""
     from ..checkpoint import load_model
 
@@ -423,6 +427,7 @@ def _finish(run, model, val_data, normalize, config, history, best_top1, t0, ran
         "model": config.model, "params": params, "best": best_eval.to_dict(),
         "last_val_top1": last.get("val_top1"), "epochs": len(history), "wall_time_s": wall,
         "val_split": "test" if config.validates_on_test else f"{config.val_fraction:.0%} of train",
+        "skipped_images": skipped,
     })  # fmt: skip
     return FitResult(run.root, best_top1, best_eval, len(history), wall, history)
 
