@@ -70,3 +70,26 @@ def test_resume_refuses_settings_it_would_ignore(tiny_fashion: Path, tmp_path: P
                          "--recipe", "demo")  # fmt: skip
     assert code == 2
     assert "--resume takes the run's own settings (config.json); drop --recipe, --epochs" in text
+
+
+def test_eval_reads_a_folder_with_the_models_own_preprocessing(tmp_path: Path, capsys,
+                                                               monkeypatch) -> None:  # fmt: skip
+    """ImageNet weights are evaluated as they were trained: shorter side 256, centre crop 224."""
+    from PIL import Image
+
+    import squeezenet.cli.train as cli_train
+    from squeezenet import create_model, save_model
+
+    for name in ("a", "b"):
+        (tmp_path / "data" / "test" / name).mkdir(parents=True)
+        Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "data" / "test" / name / "0.png")
+    model = create_model("squeezenet1_1", num_classes=2, small_input=True)
+    model.meta.update(class_names=["a", "b"], input_size=16, resize_size=24,
+                      mean=[0.5] * 3, std=[0.25] * 3)  # fmt: skip
+    weights = save_model(model, tmp_path / "w.safetensors")
+    seen, real = [], cli_train.load_dataset
+    monkeypatch.setattr(cli_train, "load_dataset", lambda *a, **k: seen.append(k) or real(*a, **k))
+    code, text = run_cli(capsys, "eval", weights, "--data", f"folder:{tmp_path / 'data'}", "--json")
+    assert code == 0, text
+    assert seen[0]["image_size"] == 16 and seen[0]["resize_size"] == 24
+    assert json.loads(text)["n"] == 2

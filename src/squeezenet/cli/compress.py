@@ -71,12 +71,14 @@ def _trained_augment(source: Path) -> str | None:
     return json.loads(config.read_text()).get("augment")
 
 
-def _load_split(spec: str, split: str, data_dir: str | None, size: int | None):
+def _load_split(spec: str, split: str, data_dir: str | None, meta: dict):
     from ..data import load_dataset  # only needed with data
 
-    # Image folders have no native size: read them at the model's input size.
-    image_size = size if spec.startswith("folder:") else None
-    return load_dataset(spec, split, data_dir=data_dir, image_size=image_size)
+    # Image folders have no native size: read them with the model's own preprocessing.
+    if not spec.startswith("folder:"):
+        return load_dataset(spec, split, data_dir=data_dir)
+    return load_dataset(spec, split, data_dir=data_dir, image_size=meta.get("input_size"),
+                        resize_size=meta.get("resize_size"))  # fmt: skip
 
 
 @app.command("compress")
@@ -117,7 +119,7 @@ def compress_command(
     model = load_model(source)
     train = test = None
     if data is not None:
-        train, test = (_load_split(data, split, data_dir, model.meta.get("input_size")) for split in ("train", "test"))
+        train, test = (_load_split(data, split, data_dir, model.meta) for split in ("train", "test"))
     log = None if as_json else (lambda msg: console.print(msg, highlight=False))
     compressed, result = compress_model(model, train, test, config, log=log)
     out_path = save_sqz(compressed, out or _default_out(Path(source)))

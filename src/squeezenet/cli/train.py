@@ -121,10 +121,11 @@ def eval_command(
     spec = data or model.meta.get("dataset")
     if not spec:
         raise ValueError(f"{weights} does not record its dataset; pass --data")
-    # Folders are decoded straight to the model's input size; fixed-size datasets are
-    # resized (if needed) by `evaluate` itself.
-    size = model.meta.get("input_size") if spec.startswith("folder:") else None
-    dataset = load_dataset(spec, split, data_dir=data_dir, image_size=size)
+    # Folders are decoded with the model's own preprocessing (e.g. ImageNet weights: shorter
+    # side to 256, centre crop 224); fixed-size datasets are resized by `evaluate` if needed.
+    meta = model.meta if spec.startswith("folder:") else {}
+    dataset = load_dataset(spec, split, data_dir=data_dir, image_size=meta.get("input_size"),
+                           resize_size=meta.get("resize_size"))  # fmt: skip
     result = evaluate(model, dataset, batch_size=batch_size)
     if as_json:
         print(json.dumps({"top1": result.top1, "top5": result.top5, "n": result.n}))

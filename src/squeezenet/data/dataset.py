@@ -149,6 +149,7 @@ def load_dataset(
     download: bool = True,
     image_size: int | None = None,
     skip_bad_images: bool = False,
+    resize_size: int | None = None,
 ) -> InMemoryDataset:
     """Load a dataset split into memory from a spec string.
 
@@ -162,6 +163,8 @@ def load_dataset(
         image_size: Output side length. Required for ``folder:``; for the fixed-size
             datasets a different size resizes every image (bilinear, antialiased).
         skip_bad_images: ``folder:`` only; skip undecodable files instead of failing.
+        resize_size: ``folder:`` only; shorter side before the centre crop to ``image_size``
+            (e.g. 256 for ImageNet weights; default ``image_size``).
 
     Raises:
         DatasetError: For an unknown spec, or any problem reading the data.
@@ -182,7 +185,8 @@ def load_dataset(
 
         dataset = load_cifar10(split, path or data_dir, download=download)
     elif kind == "folder" and path:
-        return _load_folder_split(Path(path).expanduser(), split, image_size, skip_bad_images)
+        root = Path(path).expanduser()
+        return _load_folder_split(root, split, image_size, skip_bad_images, resize_size)
     else:
         forms = "\n  ".join(DATASET_FORMS)
         raise DatasetError(f"unknown dataset spec {spec!r}; valid forms are:\n  {forms}")
@@ -192,7 +196,7 @@ def load_dataset(
 
 
 def _load_folder_split(
-    root: Path, split: str, image_size: int | None, skip_bad_images: bool
+    root: Path, split: str, image_size: int | None, skip_bad_images: bool, resize_size: int | None
 ) -> InMemoryDataset:
     from squeezenet.data.folder import load_image_folder, resolve_split
 
@@ -200,5 +204,6 @@ def _load_folder_split(
         raise DatasetError(f"folder:{root} needs an image size (e.g. --image-size 224)")
     split_root, class_names = resolve_split(root, split)
     return load_image_folder(
-        split_root, image_size, skip_bad_images=skip_bad_images, class_names=class_names
-    )
+        split_root, image_size, resize_size=resize_size, skip_bad_images=skip_bad_images,
+        class_names=class_names,
+    )  # fmt: skip
