@@ -159,6 +159,9 @@ def test_image_folder_with_only_train_holds_out_validation_and_counts_bad_files(
     config = tiny_config(tmp_path, tmp_path / "run", data=f"folder:{tmp_path / 'data'}",
                          image_size=32, val_fraction=0.25, epochs=1, batch_size=4,
                          skip_bad_images=True)  # fmt: skip
+    # Without a held-out fraction, the folder's only split would be validated on.
+    with pytest.raises(ValueError, match="no train/ and val/ .* pass --val-fraction"):
+        fit(dataclasses.replace(config, data=f"folder:{tmp_path / 'data' / 'train'}", val_fraction=0.0))
     result = fit(config)  # there is no test/ or val/ folder: it must not be read
     assert result.best_eval is not None and result.best_eval.n == 4  # a quarter of 16 good files
     assert json.loads(RunDir(result.run_dir).results.read_text())["skipped_images"] == [str(bad)]

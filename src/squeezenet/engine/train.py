@@ -35,6 +35,7 @@ from ..data import (
     compute_mean_std,
     load_dataset,
 )
+from ..data.folder import resolve_split
 from ..models import SqueezeNet, create_model, get_model_config
 from . import distributed as dist
 from .evaluate import EvalResult, evaluate
@@ -186,6 +187,19 @@ def split_train_val(
     return train.subset(order[n_val:]), train.subset(order[:n_val])
 
 
+def _check_validation_is_held_out(config: TrainConfig) -> None:
+    """A folder of class folders without train/ and val/ (or test/) serves every split: its
+    "test" split would be the training images themselves, so ask for a held-out fraction."""
+    kind, _, path = config.data.partition(":")
+    if kind != "folder" or not config.validates_on_test:
+        return
+    if resolve_split(path, "train")[0] == resolve_split(path, "test")[0]:
+        raise ValueError(
+            f"{config.data} has no train/ and val/ (or test/) folders, so validating on its test "
+            "split would score the training images; pass --val-fraction (e.g. 0.1)"
+        )
+
+
 def build_model(config: TrainConfig, data: InMemoryDataset) -> SqueezeNet:
     """The model for this data: classes and channels from the dataset, small stem for small images."""
     kwargs = dict(config.model_kwargs)
@@ -287,6 +301,7 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     # ---- data: uint8 tensors in memory, normalised with statistics of the training split
     load = dict(data_dir=config.data_dir, image_size=config.image_size,
                 skip_bad_images=config.skip_bad_images)  # fmt: skip
+    _check_validation_is_held_out(config)
     train_data = load_dataset(config.data, "train", **load)
     # The test split is read only to validate on: an image folder may have only train/.
     val_data = load_dataset(config.data, "test", **load) if config.validates_on_test else None
