@@ -68,8 +68,11 @@ def build_scheduler(
     if name == "onecycle" and total_steps >= 4:
         max_lrs = [g["lr"] for g in optimizer.param_groups]
         pct = min(0.5, max(warmup_steps, 2) / total_steps)
+        # One-cycle also cycles momentum against the LR (0.95 -> 0.85 -> 0.95; Adam's beta1
+        # likewise), but SGD set to no momentum must keep none.
+        cycle = "betas" in optimizer.defaults or optimizer.defaults.get("momentum", 0) > 0
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=max_lrs, total_steps=total_steps, pct_start=pct
+            optimizer, max_lr=max_lrs, total_steps=total_steps, pct_start=pct, cycle_momentum=cycle
         )
     if name == "onecycle":
         name = "cosine"
