@@ -47,6 +47,7 @@ def test_two_processes_match_one(tiny_fashion: Path, tmp_path: Path) -> None:
     # Rank 0 alone writes: one metrics row per epoch, not one per process.
     rows = RunDir(tmp_path / "two").metrics.read_text().strip().splitlines()
     assert len(rows) == 1 + 2
+    assert done.stdout.count("test split top-1: final") == 1  # and one closing line
 
 
 def test_a_failing_rank_fails_the_launch(tiny_fashion: Path, tmp_path: Path) -> None:

@@ -68,6 +68,8 @@ def train_command(
     except NonFiniteLossError as e:
         err_console.print(f"[bold red]error:[/] {e}")
         raise typer.Exit(3) from None
+    if result.best_eval is None:  # a DDP rank other than 0, which evaluates and reports
+        return
     # Final weights first: see TrainConfig.validates_on_test.
     split = "test split" if config.validates_on_test else "validation split"
     console.print(f"{split} top-1: final {result.final_top1:.4f}, best {result.best_top1:.4f} after "
