@@ -189,4 +189,5 @@ def test_cli_compress_retrains_a_run_folder_with_its_own_augmentation(tmp_path: 
     # The option still wins over the run's record.
     result = runner.invoke(app, ["compress", str(run), "--preset", "paper", "--augment", "none"])
     assert result.exit_code == 0, result.output
-    assert json.loads((run / "compressed.json").read_text())["config"]["prune_finetune"]["augment"] == "none"
+    saved = json.loads((run / "compressed.json").read_text())
+    assert saved["config"]["prune_finetune"]["augment"] == "none"

@@ -65,7 +65,7 @@ def test_eval_refuses_mismatched_data(tiny_fashion: Path, tmp_path: Path, capsys
     assert code == 2 and "model has 3 classes but dataset" in text
 
 
-def test_resume_refuses_settings_it_would_ignore(tiny_fashion: Path, tmp_path: Path, capsys) -> None:
+def test_resume_refuses_settings_it_would_ignore(tmp_path: Path, capsys) -> None:
     code, text = run_cli(capsys, "train", "--resume", "--out", tmp_path / "run", "--epochs", "30",
                          "--recipe", "demo")  # fmt: skip
     assert code == 2

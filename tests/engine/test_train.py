@@ -161,11 +161,13 @@ def test_image_folder_with_only_train_holds_out_validation_and_counts_bad_files(
                          skip_bad_images=True)  # fmt: skip
     # Without a held-out fraction, the folder's only split would be validated on.
     with pytest.raises(ValueError, match="no train/ and val/ .* pass --val-fraction"):
-        fit(dataclasses.replace(config, data=f"folder:{tmp_path / 'data' / 'train'}", val_fraction=0.0))
+        flat = f"folder:{tmp_path / 'data' / 'train'}"
+        fit(dataclasses.replace(config, data=flat, val_fraction=0.0))
     result = fit(config)  # there is no test/ or val/ folder: it must not be read
     assert result.best_eval is not None and result.best_eval.n == 4  # a quarter of 16 good files
     assert json.loads(RunDir(result.run_dir).results.read_text())["skipped_images"] == [str(bad)]
-    assert f"skipped 1 undecodable images (--skip-bad-images), e.g. {bad}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"skipped 1 undecodable images (--skip-bad-images), e.g. {bad}" in printed
 
 
 def test_interrupted_checkpoint_write_keeps_the_old_file(tiny_fashion: Path, tmp_path: Path,
@@ -215,8 +217,11 @@ def test_unknown_augment_is_refused_not_read_as_flip() -> None:
         build_augment("crop-flip-eras", 28)
 
 
-def test_cuda_without_cuda_and_uneven_ranks_fail_before_any_work(tmp_path: Path, monkeypatch) -> None:
-    from squeezenet.engine import distributed, train as train_module
+def test_cuda_without_cuda_and_uneven_ranks_fail_before_any_work(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from squeezenet.engine import distributed
+    from squeezenet.engine import train as train_module
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="device 'cuda': CUDA is not available here"):

@@ -102,8 +102,8 @@ def compress_command(
     batch_size: Annotated[int | None, Opt(help="fine-tuning batch size")] = None,
     bias_dtype: Annotated[str | None, Opt(help="float16 | float32")] = None,
     amp: Annotated[str | None, Opt(help="fine-tuning precision: none | bf16 (autocast)")] = None,
-    augment: Annotated[str | None, Opt(help="fine-tuning augmentation (default: a run folder's own, "
-                                            "else crop-flip)")] = None,
+    augment: Annotated[str | None, Opt(help="fine-tuning augmentation (default: a run "
+                                            "folder's own, else crop-flip)")] = None,
     threads: Annotated[int | None, Opt(min=1, help="CPU threads for torch")] = None,
     as_json: Annotated[bool, Opt("--json", help="print the report as JSON")] = False,
 ) -> None:
@@ -112,14 +112,17 @@ def compress_command(
         torch.set_num_threads(threads)
     # Retraining a model with other augmentation than it learned with costs accuracy (the demo
     # model, trained with flips: 92.08% after compression with flips, 91.38% with crops).
-    if augment is None and (augment := _trained_augment(Path(source))) and not as_json:
-        console.print(f"fine-tuning augmentation: {augment}, as {source} was trained", highlight=False)
+    if augment is None:
+        augment = _trained_augment(Path(source))
+        if augment and not as_json:
+            console.print(f"fine-tuning augmentation: {augment}, as {source} was trained",
+                          highlight=False)  # fmt: skip
     config = _config(preset, sparsity, bits, rounds, prune_epochs, share_epochs, lr, share_lr,
                      batch_size, bias_dtype, amp, augment)  # fmt: skip
     model = load_model(source)
     train = test = None
     if data is not None:
-        train, test = (_load_split(data, split, data_dir, model.meta) for split in ("train", "test"))
+        train, test = (_load_split(data, s, data_dir, model.meta) for s in ("train", "test"))
     log = None if as_json else (lambda msg: console.print(msg, highlight=False))
     compressed, result = compress_model(model, train, test, config, log=log)
     out_path = save_sqz(compressed, out or _default_out(Path(source)))

@@ -72,7 +72,8 @@ def train_command(
         return
     # Final weights first: see TrainConfig.validates_on_test.
     split = "test split" if config.validates_on_test else "validation split"
-    console.print(f"{split} top-1: final {result.final_top1:.4f}, best {result.best_top1:.4f} after "
+    console.print(f"{split} top-1: final {result.final_top1:.4f}, "
+                  f"best {result.best_top1:.4f} after "
                   f"{result.epochs_run} epochs, {result.wall_time_s:.0f}s; "
                   f"run folder: {result.run_dir}")  # fmt: skip
 
@@ -84,7 +85,8 @@ def _refuse_settings_with_resume(flags: dict[str, Any]) -> None:
     given = [f"--{names.get(k, k).replace('_', '-')}" for k, v in flags.items()
              if k not in ("out", "threads", "resume") and v not in (None, False)]  # fmt: skip
     if given:
-        raise ValueError(f"--resume takes the run's own settings (config.json); drop {', '.join(given)}")
+        drop = ", ".join(given)
+        raise ValueError(f"--resume takes the run's own settings (config.json); drop {drop}")
 
 
 _MODEL_FLAGS = ("batch_norm", "small_input", "stem_pool", "dropout")

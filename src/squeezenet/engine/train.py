@@ -293,7 +293,9 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     t0 = time.perf_counter()
     rank, world = dist.setup()
     if config.batch_size % world:  # every rank takes an equal slice of each global batch
-        raise ValueError(f"batch_size {config.batch_size} must be a multiple of the {world} processes")
+        raise ValueError(
+            f"batch_size {config.batch_size} must be a multiple of the {world} processes"
+        )
     device = dist.device_for(resolve_device(config.device))
     run = RunDir(config.out)
     torch.manual_seed(config.seed)
@@ -409,7 +411,8 @@ def _resume(run, config, model, optimizer, scheduler) -> tuple[int, float, list]
     state = run.load_checkpoint()
     saved = json.loads(state["config"])
     # Where the folder is and whether a bar is drawn are not training settings.
-    changed = [k for k, v in config.to_dict().items() if saved.get(k) != v and k not in ("out", "progress")]
+    changed = [k for k, v in config.to_dict().items()
+               if saved.get(k) != v and k not in ("out", "progress")]  # fmt: skip
     if changed:
         raise ValueError(
             f"cannot resume {run.root}: settings differ from the original run: "
@@ -426,7 +429,9 @@ def _resume(run, config, model, optimizer, scheduler) -> tuple[int, float, list]
     return int(state["epoch"]), float(state["best_top1"]), list(state["history"])
 
 
-def _finish(run, model, val_data, normalize, config, history, best_top1, t0, rank, skipped) -> FitResult:
+def _finish(
+    run, model, val_data, normalize, config, history, best_top1, t0, rank, skipped
+) -> FitResult:
     """Evaluate the best weights, draw their confusion matrix and write results.json."""
     from ..checkpoint import load_model
 
