@@ -77,7 +77,7 @@ def test_eval_reads_a_folder_with_the_models_own_preprocessing(tmp_path: Path, c
     """ImageNet weights are evaluated as they were trained: shorter side 256, centre crop 224."""
     from PIL import Image
 
-    import squeezenet.cli.train as cli_train
+    import squeezenet.data.dataset as dataset_module
     from squeezenet import create_model, save_model
 
     for name in ("a", "b"):
@@ -87,8 +87,8 @@ def test_eval_reads_a_folder_with_the_models_own_preprocessing(tmp_path: Path, c
     model.meta.update(class_names=["a", "b"], input_size=16, resize_size=24,
                       mean=[0.5] * 3, std=[0.25] * 3)  # fmt: skip
     weights = save_model(model, tmp_path / "w.safetensors")
-    seen, real = [], cli_train.load_dataset
-    monkeypatch.setattr(cli_train, "load_dataset", lambda *a, **k: seen.append(k) or real(*a, **k))
+    seen, real = [], dataset_module.load_dataset
+    monkeypatch.setattr(dataset_module, "load_dataset", lambda *a, **k: seen.append(k) or real(*a, **k))
     code, text = run_cli(capsys, "eval", weights, "--data", f"folder:{tmp_path / 'data'}", "--json")
     assert code == 0, text
     assert seen[0]["image_size"] == 16 and seen[0]["resize_size"] == 24

@@ -71,16 +71,6 @@ def _trained_augment(source: Path) -> str | None:
     return json.loads(config.read_text()).get("augment")
 
 
-def _load_split(spec: str, split: str, data_dir: str | None, meta: dict):
-    from ..data import load_dataset  # only needed with data
-
-    # Image folders have no native size: read them with the model's own preprocessing.
-    if not spec.startswith("folder:"):
-        return load_dataset(spec, split, data_dir=data_dir)
-    return load_dataset(spec, split, data_dir=data_dir, image_size=meta.get("input_size"),
-                        resize_size=meta.get("resize_size"))  # fmt: skip
-
-
 @app.command("compress")
 def compress_command(
     source: Annotated[str, typer.Argument(help="run folder, .safetensors, or torchvision-layout .pth")],
@@ -122,7 +112,10 @@ def compress_command(
     model = load_model(source)
     train = test = None
     if data is not None:
-        train, test = (_load_split(data, s, data_dir, model.meta) for s in ("train", "test"))
+        from ..data import load_dataset_for_model  # only needed with data
+
+        train, test = (load_dataset_for_model(data, s, model.meta, data_dir=data_dir)
+                       for s in ("train", "test"))  # fmt: skip
     log = None if as_json else (lambda msg: console.print(msg, highlight=False))
     compressed, result = compress_model(model, train, test, config, log=log)
     out_path = save_sqz(compressed, out or _default_out(Path(source)))

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..checkpoint import load_model
-from ..data import load_dataset
+from ..data import load_dataset_for_model
 from ..engine import NonFiniteLossError, TrainConfig, evaluate, fit, load_run_config
 from ..engine.recipes import RECIPES, recipe
 from .app import app, console, err_console
@@ -125,11 +125,7 @@ def eval_command(
     spec = data or model.meta.get("dataset")
     if not spec:
         raise ValueError(f"{weights} does not record its dataset; pass --data")
-    # Folders are decoded with the model's own preprocessing (e.g. ImageNet weights: shorter
-    # side to 256, centre crop 224); fixed-size datasets are resized by `evaluate` if needed.
-    meta = model.meta if spec.startswith("folder:") else {}
-    dataset = load_dataset(spec, split, data_dir=data_dir, image_size=meta.get("input_size"),
-                           resize_size=meta.get("resize_size"))  # fmt: skip
+    dataset = load_dataset_for_model(spec, split, model.meta, data_dir=data_dir)
     result = evaluate(model, dataset, batch_size=batch_size)
     if as_json:
         print(json.dumps({"top1": result.top1, "top5": result.top5, "n": result.n}))

@@ -12,7 +12,13 @@ Typical use::
 """
 
 from squeezenet.data.cifar import CIFAR10_CLASSES, load_cifar10
-from squeezenet.data.dataset import DATASET_FORMS, InMemoryDataset, compute_mean_std, load_dataset
+from squeezenet.data.dataset import (
+    DATASET_FORMS,
+    InMemoryDataset,
+    compute_mean_std,
+    load_dataset,
+    load_dataset_for_model,
+)
 from squeezenet.data.download import data_root, default_cache_dir
 from squeezenet.data.errors import BadImageError, DatasetError
 from squeezenet.data.folder import (
@@ -73,6 +79,7 @@ __all__ = [
     "image_to_tensor",
     "load_cifar10",
     "load_dataset",
+    "load_dataset_for_model",
     "load_fashion_mnist",
     "load_image",
     "load_image_folder",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -193,6 +195,18 @@ def load_dataset(
     if image_size is not None and image_size != dataset.images.shape[-1]:
         dataset = dataclasses.replace(dataset, images=resize_images(dataset.images, image_size))
     return dataset
+
+
+def load_dataset_for_model(
+    spec: str, split: str, meta: Mapping[str, Any], *, data_dir: str | os.PathLike[str] | None = None
+) -> InMemoryDataset:
+    """A split as a model reads it: an image folder is decoded with the model's preprocessing
+    (``meta``'s ``input_size`` and ``resize_size``, e.g. 224 and 256 for ImageNet weights);
+    fixed-size datasets stay native (evaluation resizes them if needed)."""
+    if not spec.startswith("folder:"):
+        return load_dataset(spec, split, data_dir=data_dir)
+    return load_dataset(spec, split, data_dir=data_dir, image_size=meta.get("input_size"),
+                        resize_size=meta.get("resize_size"))  # fmt: skip
 
 
 def _load_folder_split(
