@@ -178,7 +178,9 @@ def test_bn_scaled_pruning_ranks_by_folded_magnitude() -> None:
 def test_cli_compress_retrains_a_run_folder_with_its_own_augmentation(tmp_path: Path) -> None:
     run = tmp_path / "run"
     squeezenet.save_model(tiny_model(), run / "weights" / "best.safetensors")
-    (run / "config.json").write_text(json.dumps({"model": "tiny", "augment": "flip"}))
+    from squeezenet.engine import TrainConfig
+
+    (run / "config.json").write_text(json.dumps(TrainConfig(augment="flip").to_dict()))
     runner = CliRunner()
     result = runner.invoke(app, ["compress", str(run), "--preset", "paper"])
     assert result.exit_code == 0, result.output

@@ -65,10 +65,11 @@ def _config(
 
 def _trained_augment(source: Path) -> str | None:
     """The augmentation a run folder was trained with (its config.json), else None."""
-    config = source / "config.json"
-    if not config.is_file():  # also a weights file: no run folder, no training record
+    if not (source / "config.json").is_file():  # a weights file: no training record
         return None
-    return json.loads(config.read_text()).get("augment")
+    from ..engine import load_run_config  # only needed for a run folder
+
+    return load_run_config(source).augment
 
 
 @app.command("compress")
