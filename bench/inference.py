@@ -117,7 +117,7 @@ def int8_accuracy(model_path: Path, spec: str, threads: int) -> dict[str, Any]:
 
     model = load_model(model_path)
     preprocess = Preprocess.from_model(model)
-    train, test = load_splits(spec, None, preprocess.input_size)
+    train, test = load_splits(spec, None, preprocess)
     with tempfile.TemporaryDirectory() as tmp:
         check = preprocess.batch(test.images[:16])
         fp32 = export_onnx(model, Path(tmp) / "m.onnx", check_inputs=check)

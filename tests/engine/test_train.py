@@ -160,9 +160,10 @@ def test_image_folder_with_only_train_holds_out_validation_and_counts_bad_files(
                          image_size=32, val_fraction=0.25, epochs=1, batch_size=4,
                          skip_bad_images=True)  # fmt: skip
     # Without a held-out fraction, the folder's only split would be validated on.
-    with pytest.raises(ValueError, match="no train/ and val/ .* pass --val-fraction"):
-        flat = f"folder:{tmp_path / 'data' / 'train'}"
-        fit(dataclasses.replace(config, data=flat, val_fraction=0.0))
+    for kind in ("folder", "Folder"):  # the kind is read case-blind, as load_dataset reads it
+        with pytest.raises(ValueError, match="no train/ and val/ .* pass --val-fraction"):
+            flat = f"{kind}:{tmp_path / 'data' / 'train'}"
+            fit(dataclasses.replace(config, data=flat, val_fraction=0.0))
     result = fit(config)  # there is no test/ or val/ folder: it must not be read
     assert result.best_eval is not None and result.best_eval.n == 4  # a quarter of 16 good files
     assert json.loads(RunDir(result.run_dir).results.read_text())["skipped_images"] == [str(bad)]

@@ -46,6 +46,25 @@ def test_export_int8_with_calibration_and_accuracy(capsys, weights, folder_data,
     assert 0 <= int8["top1"] <= 1 and 0 <= fp32["top1"] <= 1
 
 
+def test_calibration_folder_is_read_with_the_models_resize_and_crop(tmp_path: Path) -> None:
+    """ImageNet-style weights (resize 16, crop 8 here) calibrate on what they were trained on:
+    the centre of the image, not the whole image squeezed to the crop size."""
+    from squeezenet.cli.export import load_splits
+    from squeezenet.inference import Preprocess
+
+    for split in ("train", "test"):
+        (tmp_path / split / "a").mkdir(parents=True)
+        image = Image.new("RGB", (20, 20), (255, 0, 0))  # red border ...
+        image.paste((0, 0, 255), (4, 4, 16, 16))  # ... around a blue centre
+        image.save(tmp_path / split / "a" / "0.png")
+    preprocess = Preprocess(8, (0.5,), (0.25,), in_channels=3, resize_size=16)
+    train, test = load_splits(f"Folder:{tmp_path}", None, preprocess)  # any case of "folder"
+    for split in (train, test):
+        assert split.images.shape == (1, 3, 8, 8)
+        red, _, blue = split.images[0, :, 0, 0].tolist()  # a corner of the crop
+        assert blue > 200 and red < 50
+
+
 def test_export_defaults_and_human_output(capsys, weights) -> None:
     code, stdout, _ = run_cli(capsys, "export", str(weights))
     assert code == 0 and (weights.parent / "tiny.onnx").is_file()

@@ -94,7 +94,7 @@ def _calibration(net: Any, spec: str, input_size: int | None) -> Any:
     if net is None:
         raise ValueError("--calib-data needs a PyTorch model; pass the weights, not the .onnx")
     preprocess = Preprocess.from_model(net, input_size=input_size)
-    train, _ = load_splits(spec, None, preprocess.input_size)
+    train, _ = load_splits(spec, None, preprocess)
     return calibration_inputs(train, preprocess)
 
 

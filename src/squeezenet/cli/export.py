@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from .app import app, console
 from .models import model_from_arg
+
+if TYPE_CHECKING:
+    from ..inference import Preprocess
 
 FORMATS = ("onnx",)
 
@@ -37,15 +40,14 @@ def default_output(model: str, suffix: str = ".onnx") -> Path:
     return Path(f"{model}{suffix}")  # a registered name: the current folder
 
 
-def load_splits(spec: str, data_dir: Path | None, image_size: int) -> tuple[Any, Any]:
-    """The train split (to calibrate on) and test split (to check and evaluate on) of `spec`."""
-    from ..data import load_dataset
+def load_splits(spec: str, data_dir: Path | None, preprocess: Preprocess) -> tuple[Any, Any]:
+    """The train split (to calibrate on) and test split (to check and evaluate on) of `spec`,
+    as the model reads them: an image folder at its input and resize sizes."""
+    from ..data import load_dataset_for_model
 
-    # Image folders are decoded straight to the model's size; the fixed-size datasets are
-    # kept native and resized by the model's own preprocessing, as in evaluation.
-    size = image_size if spec.startswith("folder:") else None
-    train = load_dataset(spec, "train", data_dir=data_dir, image_size=size)
-    return train, load_dataset(spec, "test", data_dir=data_dir, image_size=size)
+    meta = preprocess.to_meta()
+    train = load_dataset_for_model(spec, "train", meta, data_dir=data_dir)
+    return train, load_dataset_for_model(spec, "test", meta, data_dir=data_dir)
 
 
 @app.command("export")
@@ -89,7 +91,7 @@ def export_command(
     preprocess = Preprocess.from_model(net, input_size=input_size)
     train = test = None
     if calib_data is not None:
-        train, test = load_splits(calib_data, data_dir, preprocess.input_size)
+        train, test = load_splits(calib_data, data_dir, preprocess)
     check = preprocess.batch(test.images[:16]) if test is not None else None
     out = output or default_output(model)
     report = export_onnx(net, out, input_size=input_size, opset=opset, check_inputs=check)

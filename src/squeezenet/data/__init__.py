@@ -18,6 +18,7 @@ from squeezenet.data.dataset import (
     compute_mean_std,
     load_dataset,
     load_dataset_for_model,
+    parse_spec,
 )
 from squeezenet.data.download import data_root, default_cache_dir
 from squeezenet.data.errors import BadImageError, DatasetError
@@ -84,6 +85,7 @@ __all__ = [
     "load_image",
     "load_image_folder",
     "load_mnist",
+    "parse_spec",
     "read_idx",
     "read_idx_images",
     "read_idx_labels",

@@ -19,7 +19,14 @@ import torch.nn.functional as F
 from squeezenet.data.errors import DatasetError
 from squeezenet.data.splits import check_split
 
-__all__ = ["DATASET_FORMS", "InMemoryDataset", "compute_mean_std", "load_dataset"]
+__all__ = [
+    "DATASET_FORMS",
+    "InMemoryDataset",
+    "compute_mean_std",
+    "load_dataset",
+    "load_dataset_for_model",
+    "parse_spec",
+]
 
 DATASET_FORMS = (
     "fashion-mnist",
@@ -143,6 +150,13 @@ def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     return out
 
 
+def parse_spec(spec: str) -> tuple[str, str]:
+    """A dataset spec's kind, lower-cased, and its PATH ("" if none):
+    ``"Folder:/data/x"`` -> ``("folder", "/data/x")``."""
+    kind, _, path = spec.partition(":")
+    return kind.strip().lower(), path
+
+
 def load_dataset(
     spec: str,
     split: str,
@@ -174,8 +188,7 @@ def load_dataset(
     check_split(split)
     if image_size is not None and image_size <= 0:
         raise DatasetError(f"image_size must be a positive integer, got {image_size}")
-    kind, _, path = spec.partition(":")
-    kind = kind.strip().lower()
+    kind, path = parse_spec(spec)
     # Readers import this module for InMemoryDataset, so they are imported here, not on top.
     if kind in ("fashion-mnist", "fashion_mnist", "fashionmnist", "mnist") and not path:
         from squeezenet.data.mnist import load_fashion_mnist, load_mnist
@@ -203,7 +216,7 @@ def load_dataset_for_model(
     """A split as a model reads it: an image folder is decoded with the model's preprocessing
     (``meta``'s ``input_size`` and ``resize_size``, e.g. 224 and 256 for ImageNet weights);
     fixed-size datasets stay native (evaluation resizes them if needed)."""
-    if not spec.startswith("folder:"):
+    if parse_spec(spec)[0] != "folder":
         return load_dataset(spec, split, data_dir=data_dir)
     return load_dataset(spec, split, data_dir=data_dir, image_size=meta.get("input_size"),
                         resize_size=meta.get("resize_size"))  # fmt: skip

@@ -34,6 +34,7 @@ from ..data import (
     RandomResizedCrop,
     compute_mean_std,
     load_dataset,
+    parse_spec,
 )
 from ..data.folder import resolve_split
 from ..models import SqueezeNet, create_model, get_model_config
@@ -190,7 +191,7 @@ def split_train_val(
 def _check_validation_is_held_out(config: TrainConfig) -> None:
     """A folder of class folders without train/ and val/ (or test/) serves every split: its
     "test" split would be the training images themselves, so ask for a held-out fraction."""
-    kind, _, path = config.data.partition(":")
+    kind, path = parse_spec(config.data)
     if kind != "folder" or not config.validates_on_test:
         return
     if resolve_split(path, "train")[0] == resolve_split(path, "test")[0]:
