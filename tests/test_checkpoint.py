@@ -97,3 +97,20 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path) -> None:
             raise KeyboardInterrupt
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
+
+
+def test_atomic_write_gives_normal_permissions_and_keeps_existing_ones(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)
+    try:
+        new = atomic_write_bytes(tmp_path / "new.bin", b"x")
+        assert stat.S_IMODE(new.stat().st_mode) == 0o644  # as open() makes it, not mkstemp's 0o600
+        kept = tmp_path / "kept.bin"
+        kept.write_bytes(b"old")
+        kept.chmod(0o640)
+        atomic_write_bytes(kept, b"new")
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_bytes() == b"new"
+    finally:
+        os.umask(old_umask)
