@@ -83,6 +83,24 @@ def test_quantize_rejects_bad_calibration(float_model, tmp_path: Path) -> None:
     assert not (tmp_path / "q.onnx").exists()
 
 
+def test_quantize_rejects_an_int8_model(float_model, tmp_path: Path) -> None:
+    _, path = float_model
+    int8 = quantize_int8(path, tmp_path / "q.onnx", torch.randn(4, 1, 16, 16))
+    with pytest.raises(ExportError, match="already INT8"):
+        quantize_int8(int8, tmp_path / "qq.onnx", torch.randn(4, 1, 16, 16))
+    assert not (tmp_path / "qq.onnx").exists()
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_calibration_prints_nothing_to_stdout(float_model, tmp_path: Path, capsys,
+                                                        method) -> None:  # fmt: skip
+    """stdout stays clean for callers who print JSON there; onnxruntime's progress goes to
+    stderr."""
+    _, path = float_model
+    quantize_int8(path, tmp_path / "q.onnx", torch.randn(8, 1, 16, 16), method=method)
+    assert capsys.readouterr().out == ""
+
+
 def test_evaluate_onnx_counts_top1(float_model) -> None:
     model, path = float_model
     data = _dataset(30)

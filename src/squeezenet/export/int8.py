@@ -17,7 +17,9 @@ smaller range loses at most a bit of resolution. Measured on a Fashion-MNIST Squ
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +86,12 @@ def quantize_int8(
         raise ExportError(f"unknown calibration method {method!r}; valid: {valid}")
     images = _calibration_array(calib_images)
     metadata = read_metadata(onnx_path)
-    with tempfile.TemporaryDirectory(prefix="squeezenet-int8-") as tmp:
+    if is_quantized(metadata):
+        raise ExportError(f"{onnx_path} is already INT8; quantize the float model it came from")
+    # onnxruntime's histogram calibrators print progress to stdout, which would corrupt a
+    # caller's own output there (e.g. `export --json`); send it to stderr instead.
+    with (tempfile.TemporaryDirectory(prefix="squeezenet-int8-") as tmp,
+          contextlib.redirect_stdout(sys.stderr)):  # fmt: skip
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(onnx_path), str(prepared))
         ranges = _calibrate(prepared, images, CALIBRATION_METHODS[method], batch_size, Path(tmp))
