@@ -93,3 +93,27 @@ def test_eval_reads_a_folder_with_the_models_own_preprocessing(tmp_path: Path, c
     assert code == 0, text
     assert seen[0]["image_size"] == 16 and seen[0]["resize_size"] == 24
     assert json.loads(text)["n"] == 2
+
+
+def test_eval_and_export_read_a_colour_folder_in_grayscale_for_a_grayscale_model(
+    tmp_path: Path, capsys
+) -> None:
+    from PIL import Image
+
+    from squeezenet import create_model, save_model
+
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            (tmp_path / "data" / split / name).mkdir(parents=True)
+            Image.new("RGB", (20, 20), (200, 30, 30)).save(tmp_path / "data" / split / name / "0.png")
+    model = create_model("squeezenet1_1", num_classes=2, in_channels=1, small_input=True)
+    model.meta.update(class_names=["a", "b"], input_size=16, mean=[0.5], std=[0.25])
+    weights = save_model(model, tmp_path / "w.safetensors")
+    data = f"folder:{tmp_path / 'data'}"
+    code, text = run_cli(capsys, "eval", weights, "--data", data, "--json")
+    assert code == 0, text
+    assert json.loads(text)["n"] == 2
+    code, out, err = run(capsys, "export", weights, "-o", tmp_path / "m.onnx", "--int8",
+                         "--calib-data", data, "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["int8"]["calibration_images"] == 2

@@ -114,8 +114,10 @@ def compress_command(
     train = test = None
     if data is not None:
         from ..data import load_dataset_for_model  # only needed with data
+        from ..inference import Preprocess
 
-        train, test = (load_dataset_for_model(data, s, model.meta, data_dir=data_dir)
+        meta = Preprocess.from_model(model).to_meta()  # its channels are the weights' own
+        train, test = (load_dataset_for_model(data, s, meta, data_dir=data_dir)
                        for s in ("train", "test"))  # fmt: skip
     log = None if as_json else (lambda msg: console.print(msg, highlight=False))
     compressed, result = compress_model(model, train, test, config, log=log)

@@ -125,7 +125,10 @@ def eval_command(
     spec = data or model.meta.get("dataset")
     if not spec:
         raise ValueError(f"{weights} does not record its dataset; pass --data")
-    dataset = load_dataset_for_model(spec, split, model.meta, data_dir=data_dir)
+    from ..inference import Preprocess
+
+    meta = Preprocess.from_model(model).to_meta()  # its channels are the weights' own
+    dataset = load_dataset_for_model(spec, split, meta, data_dir=data_dir)
     result = evaluate(model, dataset, batch_size=batch_size)
     if as_json:
         print(json.dumps({"top1": result.top1, "top5": result.top5, "n": result.n}))

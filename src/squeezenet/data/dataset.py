@@ -166,6 +166,7 @@ def load_dataset(
     image_size: int | None = None,
     skip_bad_images: bool = False,
     resize_size: int | None = None,
+    mode: str = "RGB",
 ) -> InMemoryDataset:
     """Load a dataset split into memory from a spec string.
 
@@ -181,6 +182,7 @@ def load_dataset(
         skip_bad_images: ``folder:`` only; skip undecodable files instead of failing.
         resize_size: ``folder:`` only; shorter side before the centre crop to ``image_size``
             (e.g. 256 for ImageNet weights; default ``image_size``).
+        mode: ``folder:`` only; ``"RGB"`` (3 channels) or ``"L"`` (grayscale, 1 channel).
 
     Raises:
         DatasetError: For an unknown spec, or any problem reading the data.
@@ -201,7 +203,7 @@ def load_dataset(
         dataset = load_cifar10(split, path or data_dir, download=download)
     elif kind == "folder" and path:
         root = Path(path).expanduser()
-        return _load_folder_split(root, split, image_size, skip_bad_images, resize_size)
+        return _load_folder_split(root, split, image_size, skip_bad_images, resize_size, mode)
     else:
         forms = "\n  ".join(DATASET_FORMS)
         raise DatasetError(f"unknown dataset spec {spec!r}; valid forms are:\n  {forms}")
@@ -214,16 +216,23 @@ def load_dataset_for_model(
     spec: str, split: str, meta: Mapping[str, Any], *, data_dir: str | os.PathLike[str] | None = None
 ) -> InMemoryDataset:
     """A split as a model reads it: an image folder is decoded with the model's preprocessing
-    (``meta``'s ``input_size`` and ``resize_size``, e.g. 224 and 256 for ImageNet weights);
-    fixed-size datasets stay native (evaluation resizes them if needed)."""
+    (``meta``'s ``input_size`` and ``resize_size``, e.g. 224 and 256 for ImageNet weights, and
+    grayscale when ``in_channels`` is 1); fixed-size datasets stay native (evaluation resizes
+    them if needed)."""
     if parse_spec(spec)[0] != "folder":
         return load_dataset(spec, split, data_dir=data_dir)
+    mode = "L" if meta.get("in_channels") == 1 else "RGB"
     return load_dataset(spec, split, data_dir=data_dir, image_size=meta.get("input_size"),
-                        resize_size=meta.get("resize_size"))  # fmt: skip
+                        resize_size=meta.get("resize_size"), mode=mode)  # fmt: skip
 
 
 def _load_folder_split(
-    root: Path, split: str, image_size: int | None, skip_bad_images: bool, resize_size: int | None
+    root: Path,
+    split: str,
+    image_size: int | None,
+    skip_bad_images: bool,
+    resize_size: int | None,
+    mode: str,
 ) -> InMemoryDataset:
     from squeezenet.data.folder import load_image_folder, resolve_split
 
@@ -232,5 +241,5 @@ def _load_folder_split(
     split_root, class_names = resolve_split(root, split)
     return load_image_folder(
         split_root, image_size, resize_size=resize_size, skip_bad_images=skip_bad_images,
-        class_names=class_names,
+        class_names=class_names, mode=mode,
     )  # fmt: skip
