@@ -193,6 +193,9 @@ def _first_coded(header: dict) -> int:
         (_set(("layers", 0, "bias", "dtype"), "float64"), "bias dtype"),
         (_set(("layers", 1, "values", "codebook"), []), "codebook"),
         (_set(("layers", 1, "values", "codebook"), [float("nan")]), "JSON|codebook"),
+        (_set(("layers", 1, "values", "codebook"), [1e300]), "finite float32"),  # inf as float32
+        (_set(("layers", 1, "values", "codebook"), [10**400]), "finite float32"),  # beyond float64
+        (_set(("model", "dropout"), "0.5"), "bad model config"),
         (_set(("layers", 1, "values", "code", "lengths"), "zz"), "hex"),
         (_set(("layers", 1, "values", "code", "n"), 10**15), "out of range"),
         (_set(("layers", 1, "values", "code", "nbits"), 10**15), "out of range"),
@@ -232,3 +235,21 @@ def test_thousand_class_torchvision_checkpoint_compresses_without_data(tmp_path:
     assert report.nnz == pytest.approx(0.355 * 1_235_496, rel=0.02)  # the paper's Table 1 pattern
     assert report.sqz_bytes < 500_000 and report.decode_seconds is not None
     assert model.meta["input_size"] == 224 and model.num_classes == 1000
+
+
+def test_writer_refuses_what_the_reader_would(tmp_path: Path, monkeypatch) -> None:
+    """A model or header over the reader's limits fails when written (and before any
+    retraining in compress_model), not when the file is loaded back."""
+    from squeezenet.compress import CompressError, compress_model
+
+    model = squeezenet.create_model("squeezenet1_1", num_classes=3, small_input=True)
+    monkeypatch.setattr(sqz, "MAX_PARAMS", 1000)
+    with pytest.raises(ValueError, match="parameters is over the 1,000"):
+        sqz.save_sqz(model, tmp_path / "m.sqz")
+    with pytest.raises(CompressError, match="parameters is over"):
+        compress_model(model)
+    monkeypatch.undo()
+    monkeypatch.setattr(sqz, "MAX_HEADER_BYTES", 100)
+    with pytest.raises(ValueError, match="header would be"):
+        sqz.save_sqz(model, tmp_path / "m.sqz")
+    assert list(tmp_path.iterdir()) == []

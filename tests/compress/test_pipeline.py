@@ -22,6 +22,7 @@ from squeezenet.compress import (
     conv_layers,
     fold_batch_norm,
     prune_,
+    save_sqz,
 )
 from squeezenet.compress.fold import plain_copy
 from squeezenet.compress.prune import keep_count
@@ -130,7 +131,8 @@ def test_cli_compresses_a_torchvision_checkpoint_without_data(tmp_path: Path) ->
      (["--sparsity", "conv10=2"], "must be in \\[0, 1\\)"),
      (["--bits", "*=x"], "bad bits value 'x'"),
      (["--sparsity", "fire10.squeeze=0.5,*=0"], "match no layer"),
-     (["--augment", "twirl"], "augment must be one of .* got 'twirl'")],
+     (["--augment", "twirl"], "augment must be one of .* got 'twirl'"),
+     (["--rounds", "0"], "--rounds")],
 )  # fmt: skip
 def test_cli_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], message: str, capsys) -> None:
     weights = squeezenet.save_model(tiny_model(), tmp_path / "w.safetensors")
@@ -146,6 +148,18 @@ def test_cli_corrupt_sqz_is_a_one_line_error(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         squeezenet.cli.main(["sqz-info", str(bad)])
     assert exit_info.value.code == 2 and "invalid .sqz file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        squeezenet.cli.main(["sqz-info", str(tmp_path)])  # a folder
+    assert exit_info.value.code == 2 and "cannot read" in capsys.readouterr().err
+
+
+def test_cli_compress_refuses_to_overwrite_its_source(tmp_path: Path, capsys) -> None:
+    source = save_sqz(tiny_model(), tmp_path / "m.sqz")  # the default output is m.sqz itself
+    before = source.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        squeezenet.cli.main(["compress", str(source)])
+    assert exit_info.value.code == 2 and "would overwrite it" in capsys.readouterr().err
+    assert source.read_bytes() == before and sorted(tmp_path.iterdir()) == [source]
 
 
 

@@ -85,6 +85,17 @@ def test_finalize_restores_canonical_keys_and_rounds_biases(model) -> None:
         assert torch.equal(conv.bias, conv.bias.half().float())
 
 
+def test_finalize_keeps_the_bias_dtype_chosen_when_sharing(model) -> None:
+    with torch.no_grad():
+        for conv in conv_layers(model).values():
+            conv.bias.normal_()  # most are not float16 values
+    share_weights_(model, ShareConfig(bits=(("*", 4),), bias_dtype="float32"))
+    biases = {name: conv.bias.clone() for name, conv in conv_layers(model).items()}
+    assert any(not torch.equal(b, b.half().float()) for b in biases.values())
+    finalize_(model)  # no dtype given: the biases stay exactly as they are
+    assert all(torch.equal(conv.bias, biases[n]) for n, conv in conv_layers(model).items())
+
+
 def test_unshared_layers_and_bad_bits(model) -> None:
     share_weights_(model, ShareConfig({"conv10": 32, "*": 2}))
     finalize_(model)

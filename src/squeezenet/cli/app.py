@@ -36,11 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning user errors into a clear one-line message.
 
     Usage errors (bad option values) are reported by Typer itself with exit code 2; errors
-    the library raises for bad input (ValueError and its subclasses, missing files) end
-    the same way instead of as a traceback.
+    the library raises for bad input (ValueError and its subclasses) and files that cannot be
+    read or written (missing, a folder, no permission, disk full: OSError) end the same way
+    instead of as a traceback.
     """
     try:
         app(args=argv)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
         sys.exit(2)

@@ -51,7 +51,8 @@ def _config(
         share = dataclasses.replace(share, bits=BITS_PRESETS.get(bits) or parse_rules(bits, "bits", int))
     if bias_dtype is not None:
         share = dataclasses.replace(share, bias_dtype=bias_dtype)
-    config = dataclasses.replace(config, share=share, rounds=rounds or config.rounds)
+    rounds = config.rounds if rounds is None else rounds
+    config = dataclasses.replace(config, share=share, rounds=rounds)
 
     def given(**options):  # the options set on the command line
         return {k: v for k, v in options.items() if v is not None}
@@ -85,7 +86,7 @@ def compress_command(
                                              f"or a preset ({', '.join(SPARSITY_PRESETS)})")] = None,
     bits: Annotated[str | None, Opt(help="per-layer bits (1-8, 32 = unshared), e.g. 'conv1=8,*=6' "
                                          f"or a preset ({', '.join(BITS_PRESETS)})")] = None,
-    rounds: Annotated[int | None, Opt(help="iterative pruning rounds")] = None,
+    rounds: Annotated[int | None, Opt(min=1, help="iterative pruning rounds")] = None,
     prune_epochs: Annotated[float | None, Opt(help="masked retraining epochs per round")] = None,
     share_epochs: Annotated[float | None, Opt(help="centroid fine-tuning epochs")] = None,
     lr: Annotated[float | None, Opt(help="masked retraining learning rate")] = None,
@@ -110,6 +111,9 @@ def compress_command(
                           highlight=False)  # fmt: skip
     config = _config(preset, sparsity, bits, rounds, prune_epochs, share_epochs, lr, share_lr,
                      batch_size, bias_dtype, amp, augment)  # fmt: skip
+    out_path = Path(out) if out else _default_out(Path(source))
+    if out_path.resolve() == Path(source).resolve():
+        raise ValueError(f"compressing {source} would overwrite it; pass --out")
     model = load_model(source)
     train = test = None
     if data is not None:
@@ -121,7 +125,7 @@ def compress_command(
                        for s in ("train", "test"))  # fmt: skip
     log = None if as_json else (lambda msg: console.print(msg, highlight=False))
     compressed, result = compress_model(model, train, test, config, log=log)
-    out_path = save_sqz(compressed, out or _default_out(Path(source)))
+    out_path = save_sqz(compressed, out_path)
     result.sqz_bytes = os.path.getsize(out_path)  # the size we report is the file's
     result.path = str(out_path)
     report_path = result.save(report or out_path.with_suffix(".json"))
@@ -140,9 +144,9 @@ def sqz_info_command(
     """Per-layer sizes of a .sqz file: density, bits, codebook, index and position bytes."""
     import time
 
-    data = Path(path).read_bytes()
     start = time.perf_counter()
-    model = load_sqz(path)
+    model = load_sqz(path)  # first: it explains a file that is missing, a folder or not .sqz
+    data = Path(path).read_bytes()
     result = build_report(model, data, decode_seconds=time.perf_counter() - start, path=str(path))
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))

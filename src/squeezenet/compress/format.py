@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from ..files import atomic_path
-from ..models import SqueezeNet
+from ..models import SqueezeNet, SqueezeNetConfig
 from . import huffman
 from .fold import fold_batch_norm
 from .layers import conv_layers
@@ -53,6 +53,7 @@ from .reader import (
     SqzFormatError,
     format_error,
     layer_weight,
+    param_count,
     parse_layers,
     read_header,
 )
@@ -60,8 +61,8 @@ from .writer import encode_layer
 
 __all__ = [
     "FORMAT_VERSION", "MAGIC", "MAX_HEADER_BYTES", "MAX_PARAMS", "LayerEncoding", "SqzFormatError",
-    "decode_model", "encode_model", "header_size", "layer_encodings", "load_sqz", "read_header",
-    "save_sqz",
+    "check_fits", "decode_model", "encode_model", "header_size", "layer_encodings", "load_sqz",
+    "read_header", "save_sqz",
 ]  # fmt: skip
 
 
@@ -99,6 +100,14 @@ class LayerEncoding:
 # ---- encoding ---------------------------------------------------------------------------------
 
 
+def check_fits(config: SqueezeNetConfig) -> None:
+    """Raise ValueError for a model too large for the reader to accept (`MAX_PARAMS`)."""
+    total = param_count(config)
+    if total > MAX_PARAMS:
+        raise ValueError(f"a model of {total:,} parameters is over the {MAX_PARAMS:,} a .sqz "
+                         "file may hold")  # fmt: skip
+
+
 def encode_model(
     model: SqueezeNet, meta: dict[str, Any] | None = None, *, block_size: int = huffman.DEFAULT_BLOCK_SIZE
 ) -> bytes:
@@ -113,6 +122,7 @@ def encode_model(
     """
     if not 1 <= block_size <= MAX_BLOCK_SIZE:
         raise ValueError(f"block_size must be in 1..{MAX_BLOCK_SIZE}, got {block_size}")
+    check_fits(model.config)
     if model.config.batch_norm:
         model = fold_batch_norm(model)
     meta = dict(meta if meta is not None else getattr(model, "meta", {}) or {})
@@ -132,6 +142,9 @@ def encode_model(
         raw = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
     except (TypeError, ValueError) as e:
         raise ValueError(f"model meta is not JSON-serialisable: {e}") from None
+    if len(raw) > MAX_HEADER_BYTES:  # the reader would refuse it
+        raise ValueError(f"the .sqz header would be {len(raw):,} bytes, over the "
+                         f"{MAX_HEADER_BYTES:,}-byte limit; is model meta that large?")  # fmt: skip
     packed = zlib.compress(raw, 9)
     body = FIXED_HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(packed), len(raw)) + packed + b"".join(chunks)
     return body + CHECKSUM.pack(zlib.crc32(body))

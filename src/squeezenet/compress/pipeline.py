@@ -25,7 +25,7 @@ from ..engine import evaluate
 from ..models import SqueezeNet
 from .finetune import FinetuneConfig, Log, finetune_
 from .fold import bn_scales, fold_batch_norm, fold_pruned, plain_copy
-from .format import decode_model, encode_model
+from .format import check_fits, decode_model, encode_model
 from .layers import CompressError
 from .prune import PruneConfig, prune_
 from .quantize import ShareConfig, finalize_, share_weights_
@@ -140,6 +140,10 @@ def compress_model(
     config = config or CompressConfig()
     say = log or (lambda _msg: None)
     _check_data(model, train_data, test_data)
+    try:
+        check_fits(model.config)  # before any retraining, not when writing the file
+    except ValueError as e:
+        raise CompressError(str(e)) from None
     start = time.perf_counter()
     net = fold_batch_norm(model).eval()
     top1 = {"top1_before": _top1(net, test_data, config.eval_batch_size)}

@@ -148,8 +148,8 @@ def share_weights_(model: SqueezeNet, config: ShareConfig) -> dict[str, int]:
     """Replace each conv's kept weights by their k-means centroid, in place.
 
     Layers with bits 32 keep their (masked) float32 weights. Biases are rounded to
-    `config.bias_dtype` here and again by `finalize_`. Exact zeros of an unpruned layer
-    count as pruned.
+    `config.bias_dtype` here (and by `finalize_`, if asked, after fine-tuning). Exact zeros of
+    an unpruned layer count as pruned.
 
     Returns:
         the bits of every conv by module path.
@@ -191,8 +191,12 @@ def round_biases_(model: nn.Module, dtype: BiasDtype) -> None:
                 conv.bias.copy_(conv.bias.to(BIAS_DTYPES[dtype]).float())
 
 
-def finalize_(model: SqueezeNet, bias_dtype: BiasDtype = "float16") -> SqueezeNet:
+def finalize_(model: SqueezeNet, bias_dtype: BiasDtype | None = None) -> SqueezeNet:
     """Bake masks and codebooks into plain weights: canonical keys, a plain SqueezeNet again.
+
+    Args:
+        bias_dtype: round the biases to this dtype once more (fine-tuning after
+            `share_weights_` moves them); None leaves them as they are.
 
     Returns:
         the same model, for chaining.
@@ -200,5 +204,6 @@ def finalize_(model: SqueezeNet, bias_dtype: BiasDtype = "float16") -> SqueezeNe
     for conv in conv_layers(model).values():
         if parametrize.is_parametrized(conv, "weight"):
             parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
-    round_biases_(model, bias_dtype)
+    if bias_dtype is not None:
+        round_biases_(model, bias_dtype)
     return model

@@ -145,15 +145,27 @@ class ParsedLayer:
     bias_bytes: int = 0
 
 
+def _is_float32(value: Any) -> bool:
+    """A JSON number that stays finite as float32 (1e300 would decode to inf weights)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float64
+        return False
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.float32(number)))
+
+
 def _parse_values(layer: ParsedLayer, reader: _Reader, where: str) -> None:
     mode = _field(layer.values, "mode", str, where)
     start = reader.pos
     if mode == "codebook":
         book = _field(layer.values, "codebook", list, where)
-        if not 1 <= len(book) <= MAX_CODEBOOK or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in book
-        ):
-            raise format_error(f"{where}: codebook must hold 1..{MAX_CODEBOOK} finite numbers")
+        if not 1 <= len(book) <= MAX_CODEBOOK or not all(map(_is_float32, book)):
+            raise format_error(
+                f"{where}: codebook must hold 1..{MAX_CODEBOOK} finite float32 numbers"
+            )
         spec = _field(layer.values, "code", dict, where)
         layer.value_stream = reader.stream(spec, len(book), layer.nnz, f"{where} values")
         if layer.value_stream.count != layer.nnz:
@@ -209,7 +221,7 @@ def _parse_bias(layer: ParsedLayer, spec: Any, reader: _Reader, where: str) -> N
     layer.bias, layer.bias_bytes = bias, nbytes
 
 
-def _param_count(config: SqueezeNetConfig) -> int:
+def param_count(config: SqueezeNetConfig) -> int:
     """Parameters of a plain SqueezeNet of this config, by arithmetic (nothing allocated)."""
     k = config.stem_geometry[0]
     total = config.stem_channels * (config.in_channels * k * k + 1)
@@ -229,12 +241,12 @@ def _model(header: dict[str, Any]) -> tuple[SqueezeNet, dict[str, tuple[int, ...
         raise format_error(f"bad model config ({e})") from None
     if config.batch_norm:
         raise format_error("model config has batch_norm=True; .sqz files hold folded models")
-    total = _param_count(config)
+    total = param_count(config)
     if total > MAX_PARAMS:
         raise format_error(f"model of {total} parameters exceeds the {MAX_PARAMS} limit")
     try:
         model = SqueezeNet(config)
-    except (ValueError, RuntimeError) as e:
+    except (ValueError, RuntimeError, TypeError) as e:
         raise format_error(f"bad model config ({e})") from None
     return model, {name: tuple(c.weight.shape) for name, c in conv_layers(model).items()}
 

@@ -99,7 +99,9 @@ class SqueezeNetConfig:
         for flag in ("batch_norm", "small_input", "stem_pool", "classifier_relu"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
-        if isinstance(self.dropout, bool) or not 0.0 <= float(self.dropout) < 1.0:
+        dropout = self.dropout
+        number = isinstance(dropout, (int, float)) and not isinstance(dropout, bool)
+        if not number or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         for i in self.pool_after:
             if not isinstance(i, int) or not 0 <= i < len(self.fires) - 1:
