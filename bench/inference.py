@@ -101,7 +101,7 @@ def _best_fraction(
         rows = [r for r in rep.results
                 if r.batch == batch and r.backend != PEER_BACKEND
                 and (int8_ok or not r.backend.endswith("int8"))]  # fmt: skip
-        best = max(rows, key=lambda r: r.gflops, default=None)
+        best = max(rows, key=lambda r: r.gflops or 0.0, default=None)
         if best is not None and rep.sgemm_fraction(best, peak) is not None:
             fractions.append(rep.sgemm_fraction(best, peak))
             names.append(best.backend)

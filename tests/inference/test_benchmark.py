@@ -69,6 +69,28 @@ def test_unavailable_backends_are_reported(monkeypatch: pytest.MonkeyPatch, tmp_
     assert "PyTorch model" in report.unavailable["eager"]
 
 
+def test_an_onnx_file_of_unknown_flops_gets_no_gflops(tmp_path: Path) -> None:
+    """A foreign ONNX file (no model config in its metadata) has no FLOP count: its GFLOP/s
+    and sgemm fraction are blank, not 0."""
+    import onnx
+
+    from squeezenet.cli.bench import bench_table
+    from squeezenet.export import read_metadata
+    from squeezenet.export.onnx import set_metadata
+
+    path = export_onnx(tiny_model(), tmp_path / "m.onnx", check=False).path
+    proto = onnx.load(str(path))
+    set_metadata(proto, {k: v for k, v in read_metadata(proto).items() if k == "input_size"})
+    onnx.save(proto, str(path))
+    report = run_benchmark(None, ["onnxruntime"], [1], onnx_path=path, threads=1, **QUICK)
+    row = report.get("onnxruntime", 1)
+    assert report.model["flops_per_image"] is None and row is not None and row.p50_ms > 0
+    assert row.gflops is None and report.sgemm_fraction(row) is None
+    assert json.loads(json.dumps(report.to_dict()))["results"][0]["gflops"] is None
+    cells = [next(iter(c.cells)) for c in bench_table(report).columns]
+    assert cells[5] == "" and cells[6] == ""  # GFLOP/s, % of sgemm
+
+
 def test_backend_failing_at_run_time_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     real = bench_mod.make_runner
 

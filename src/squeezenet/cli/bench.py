@@ -117,7 +117,8 @@ def bench_table(report: Any) -> Table:
         ratio = report.ratio(r.backend, r.batch)
         table.add_row(
             r.backend, str(r.batch), f"{r.p50_ms:.2f}", f"{r.p90_ms:.2f}", f"{r.images_per_s:.1f}",
-            f"{r.gflops:.1f}", f"{100 * frac:.0f}%" if frac is not None else "",
+            "" if r.gflops is None else f"{r.gflops:.1f}",
+            f"{100 * frac:.0f}%" if frac is not None else "",
             f"{ratio:.2f}x" if ratio is not None else "",
         )  # fmt: skip
     if sgemm:

@@ -55,7 +55,7 @@ class BenchResult:
     p50_ms: float
     p90_ms: float
     images_per_s: float
-    gflops: float
+    gflops: float | None  # None when the model's FLOPs are unknown (a foreign ONNX file)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,7 +122,7 @@ class BenchReport:
             peak: "sgemm_gflops" (PyTorch's) or "sgemm_gflops_onnxruntime".
         """
         rate = self.machine.get(peak)
-        return row.gflops / rate if rate else None
+        return row.gflops / rate if rate and row.gflops is not None else None
 
 
 def _is_int8(backend: str) -> bool:
@@ -342,7 +342,7 @@ def _row(
     name: str, batch: int, size: int, threads: int, times: list[float], flops: int | None
 ) -> BenchResult:
     p50, p90 = (float(v) for v in np.percentile(times, [50, 90]))
-    gflops = flops * batch / p50 / 1e9 if flops else 0.0
+    gflops = flops * batch / p50 / 1e9 if flops else None
     return BenchResult(
         backend=name, batch=batch, input_size=size, threads=threads,
         p50_ms=p50 * 1e3, p90_ms=p90 * 1e3, images_per_s=batch / p50, gflops=gflops,
