@@ -111,13 +111,13 @@ def _best_fraction(
 
 def int8_accuracy(model_path: Path, spec: str, threads: int) -> dict[str, Any]:
     """fp32 and INT8 top-1 of a trained model on the test split, calibrated on train."""
-    from squeezenet.cli.export import load_splits
+    from squeezenet.cli.export import load_split
     from squeezenet.export import calibration_inputs, evaluate_onnx, export_onnx, quantize_int8
     from squeezenet.inference import Preprocess
 
     model = load_model(model_path)
     preprocess = Preprocess.from_model(model)
-    train, test = load_splits(spec, None, preprocess)
+    train, test = (load_split(spec, s, None, preprocess) for s in ("train", "test"))
     with tempfile.TemporaryDirectory() as tmp:
         check = preprocess.batch(test.images[:16])
         fp32 = export_onnx(model, Path(tmp) / "m.onnx", check_inputs=check)

@@ -49,7 +49,7 @@ def test_export_int8_with_calibration_and_accuracy(capsys, weights, folder_data,
 def test_calibration_folder_is_read_with_the_models_resize_and_crop(tmp_path: Path) -> None:
     """ImageNet-style weights (resize 16, crop 8 here) calibrate on what they were trained on:
     the centre of the image, not the whole image squeezed to the crop size."""
-    from squeezenet.cli.export import load_splits
+    from squeezenet.cli.export import load_split
     from squeezenet.inference import Preprocess
 
     for split in ("train", "test"):
@@ -58,11 +58,25 @@ def test_calibration_folder_is_read_with_the_models_resize_and_crop(tmp_path: Pa
         image.paste((0, 0, 255), (4, 4, 16, 16))  # ... around a blue centre
         image.save(tmp_path / split / "a" / "0.png")
     preprocess = Preprocess(8, (0.5,), (0.25,), in_channels=3, resize_size=16)
-    train, test = load_splits(f"Folder:{tmp_path}", None, preprocess)  # any case of "folder"
-    for split in (train, test):
+    for name in ("train", "test"):
+        split = load_split(f"Folder:{tmp_path}", name, None, preprocess)  # any case of "folder"
         assert split.images.shape == (1, 3, 8, 8)
         red, _, blue = split.images[0, :, 0, 0].tolist()  # a corner of the crop
         assert blue > 200 and red < 50
+
+
+def test_export_without_int8_reads_only_the_test_split(capsys, weights, folder_data, tmp_path):
+    """The train split is read only to calibrate: without --int8 it may be absent (or huge)."""
+    import shutil
+
+    shutil.rmtree(folder_data / "train")
+    data, out = f"folder:{folder_data}", tmp_path / "m.onnx"
+    code, stdout, err = run_cli(capsys, "export", str(weights), "--calib-data", data,
+                                "-o", str(out), "--json")  # fmt: skip
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["onnx"]["check_source"] == "given" and 0 <= report["onnx"]["top1"] <= 1
+    assert "int8" not in report
 
 
 def test_export_defaults_and_human_output(capsys, weights) -> None:

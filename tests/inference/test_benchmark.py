@@ -123,6 +123,27 @@ def test_cli_bench_json_and_file(capsys, tmp_path: Path) -> None:
     assert data["machine"]["threads"] == 1 and data["model"]["flops_per_image"] > 0
 
 
+def test_cli_bench_calibrates_int8_on_the_train_split_only(capsys, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from squeezenet import save_model
+
+    for i, name in enumerate(("a", "b")):  # train/ only: the test split is not needed
+        (tmp_path / "data" / "train" / name).mkdir(parents=True)
+        Image.new("RGB", (30, 30), (40 * i, 90, 200)).save(tmp_path / "data" / "train" / name / "0.png")
+    weights = save_model(tiny_model(), tmp_path / "w.safetensors")
+    try:
+        main(["bench", str(weights), "--backend", "onnxruntime-int8", "--batch", "1",
+              "--threads", "1", "--rounds", "1", "--calib-data", f"folder:{tmp_path / 'data'}",
+              "--json"])  # fmt: skip
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert [r["backend"] for r in json.loads(captured.out)["results"]] == ["onnxruntime-int8"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [(["--backend", "tensorrt"], "unknown backend"), (["--batch", "0"], ">= 1"),

@@ -40,14 +40,12 @@ def default_output(model: str, suffix: str = ".onnx") -> Path:
     return Path(f"{model}{suffix}")  # a registered name: the current folder
 
 
-def load_splits(spec: str, data_dir: Path | None, preprocess: Preprocess) -> tuple[Any, Any]:
-    """The train split (to calibrate on) and test split (to check and evaluate on) of `spec`,
-    as the model reads them: an image folder at its input and resize sizes."""
+def load_split(spec: str, split: str, data_dir: Path | None, preprocess: Preprocess) -> Any:
+    """A split of `spec` as the model reads it (an image folder at its input and resize
+    sizes, in its channels): train to calibrate on, test to check and evaluate on."""
     from ..data import load_dataset_for_model
 
-    meta = preprocess.to_meta()
-    train = load_dataset_for_model(spec, "train", meta, data_dir=data_dir)
-    return train, load_dataset_for_model(spec, "test", meta, data_dir=data_dir)
+    return load_dataset_for_model(spec, split, preprocess.to_meta(), data_dir=data_dir)
 
 
 @app.command("export")
@@ -90,8 +88,9 @@ def export_command(
     net = model_from_arg(model)
     preprocess = Preprocess.from_model(net, input_size=input_size)
     train = test = None
-    if calib_data is not None:
-        train, test = load_splits(calib_data, data_dir, preprocess)
+    if calib_data is not None:  # the train split only to calibrate: it may be ImageNet's
+        test = load_split(calib_data, "test", data_dir, preprocess)
+        train = load_split(calib_data, "train", data_dir, preprocess) if int8 else None
     check = preprocess.batch(test.images[:16]) if test is not None else None
     out = output or default_output(model)
     report = export_onnx(net, out, input_size=input_size, opset=opset, check_inputs=check)
