@@ -129,8 +129,9 @@ def test_cli_bench_calibrates_int8_on_the_train_split_only(capsys, tmp_path: Pat
     from squeezenet import save_model
 
     for i, name in enumerate(("a", "b")):  # train/ only: the test split is not needed
-        (tmp_path / "data" / "train" / name).mkdir(parents=True)
-        Image.new("RGB", (30, 30), (40 * i, 90, 200)).save(tmp_path / "data" / "train" / name / "0.png")
+        folder = tmp_path / "data" / "train" / name
+        folder.mkdir(parents=True)
+        Image.new("RGB", (30, 30), (40 * i, 90, 200)).save(folder / "0.png")
     weights = save_model(tiny_model(), tmp_path / "w.safetensors")
     try:
         main(["bench", str(weights), "--backend", "onnxruntime-int8", "--batch", "1",
