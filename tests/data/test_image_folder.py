@@ -60,6 +60,22 @@ def test_load_in_memory_converts_every_mode(tree):
     assert (ds.images[5] == 255).all()  # 16-bit full scale -> 255, not clipped garbage
 
 
+def test_max_images_decodes_only_a_seeded_sample_in_folder_order(tree, monkeypatch):
+    """A few images of a huge folder (e.g. 512 of ImageNet to calibrate on) are decoded
+    without touching the rest, and are drawn from every class, not the first ones listed."""
+    import squeezenet.data.folder as folder_module
+
+    decoded, real = [], folder_module._decode
+    monkeypatch.setattr(folder_module, "_decode",
+                        lambda path, *a: decoded.append(path) or real(path, *a))  # fmt: skip
+    ds = load_image_folder(tree, 8, max_images=3, num_threads=1)
+    assert len(ds) == 3 and len(decoded) == 3
+    assert ds.labels.tolist() == sorted(ds.labels.tolist()) and set(ds.labels.tolist()) == {0, 1}
+    again = load_image_folder(tree, 8, max_images=3, num_threads=1)
+    assert torch.equal(again.images, ds.images)  # the same sample every time
+    assert len(load_image_folder(tree, 8, max_images=100)) == 7  # more than there are: all
+
+
 def test_in_memory_resize_is_shorter_side_then_center_crop(tmp_path, save_image):
     array = np.zeros((10, 30, 3), np.uint8)
     array[:, 10:20] = 255  # white centre third

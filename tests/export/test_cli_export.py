@@ -76,7 +76,22 @@ def test_export_without_int8_reads_only_the_test_split(capsys, weights, folder_d
     assert code == 0, err
     report = json.loads(stdout)
     assert report["onnx"]["check_source"] == "given" and 0 <= report["onnx"]["top1"] <= 1
-    assert "int8" not in report
+    assert report["onnx"]["eval_images"] == 8 and "int8" not in report
+
+
+def test_eval_limit_scores_a_sample_of_every_class(capsys, weights, folder_data, tmp_path):
+    """The test folder lists the cats first: a limit of 4 must not score only cats."""
+    from squeezenet.cli.export import load_split
+    from squeezenet.inference import Preprocess
+
+    preprocess = Preprocess.from_model(squeezenet.load_model(weights))
+    sample = load_split(f"folder:{folder_data}", "test", None, preprocess, max_images=4)
+    assert len(sample) == 4 and set(sample.labels.tolist()) == {0, 1}
+    code, stdout, err = run_cli(capsys, "export", str(weights), "--calib-data",
+                                f"folder:{folder_data}", "--eval-limit", "4",
+                                "-o", str(tmp_path / "m.onnx"), "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(stdout)["onnx"]["eval_images"] == 4
 
 
 def test_export_defaults_and_human_output(capsys, weights) -> None:

@@ -87,14 +87,14 @@ def _load(model: str) -> tuple[Any, Path | None]:
 
 
 def _calibration(net: Any, spec: str, input_size: int | None) -> Any:
-    from ..export import calibration_inputs
+    from ..export import CALIBRATION_IMAGES, calibration_inputs
     from ..inference import Preprocess
     from .export import load_split
 
     if net is None:
         raise ValueError("--calib-data needs a PyTorch model; pass the weights, not the .onnx")
     preprocess = Preprocess.from_model(net, input_size=input_size)
-    train = load_split(spec, "train", None, preprocess)
+    train = load_split(spec, "train", None, preprocess, CALIBRATION_IMAGES)
     return calibration_inputs(train, preprocess)
 
 

@@ -40,12 +40,20 @@ def default_output(model: str, suffix: str = ".onnx") -> Path:
     return Path(f"{model}{suffix}")  # a registered name: the current folder
 
 
-def load_split(spec: str, split: str, data_dir: Path | None, preprocess: Preprocess) -> Any:
+def load_split(
+    spec: str,
+    split: str,
+    data_dir: Path | None,
+    preprocess: Preprocess,
+    max_images: int | None = None,
+) -> Any:
     """A split of `spec` as the model reads it (an image folder at its input and resize
-    sizes, in its channels): train to calibrate on, test to check and evaluate on."""
+    sizes, in its channels): train to calibrate on, test to check and evaluate on. With
+    `max_images`, a seeded random sample: only those images of a folder are decoded."""
     from ..data import load_dataset_for_model
 
-    return load_dataset_for_model(spec, split, preprocess.to_meta(), data_dir=data_dir)
+    meta = preprocess.to_meta()
+    return load_dataset_for_model(spec, split, meta, data_dir=data_dir, max_images=max_images)
 
 
 @app.command("export")
@@ -63,11 +71,12 @@ def export_command(
     calib_data: Annotated[str | None, typer.Option(
         help="dataset spec to calibrate (train split) and evaluate (test split) on, e.g. "
         "fashion-mnist or folder:PATH")] = None,
-    calib_images: Annotated[int, typer.Option(help="training images to calibrate on")] = 512,
+    calib_images: Annotated[int, typer.Option(
+        min=1, help="training images to calibrate on (a random sample)")] = 512,
     calibration: Annotated[str, typer.Option(
         help="activation range calibration: minmax, entropy or percentile")] = "minmax",
     eval_limit: Annotated[int | None, typer.Option(
-        help="evaluate on at most this many test images")] = None,
+        min=1, help="evaluate on a random sample of this many test images")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="folder holding the datasets")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
 ) -> None:
@@ -89,14 +98,16 @@ def export_command(
     preprocess = Preprocess.from_model(net, input_size=input_size)
     train = test = None
     if calib_data is not None:  # the train split only to calibrate: it may be ImageNet's
-        test = load_split(calib_data, "test", data_dir, preprocess)
-        train = load_split(calib_data, "train", data_dir, preprocess) if int8 else None
+        test = load_split(calib_data, "test", data_dir, preprocess, eval_limit)
+        if int8:
+            train = load_split(calib_data, "train", data_dir, preprocess, calib_images)
     check = preprocess.batch(test.images[:16]) if test is not None else None
     out = output or default_output(model)
     report = export_onnx(net, out, input_size=input_size, opset=opset, check_inputs=check)
     result: dict[str, Any] = {"onnx": _export_summary(report)}
     if test is not None:
-        result["onnx"]["top1"] = evaluate_onnx(out, test, limit=eval_limit)
+        result["onnx"]["top1"] = evaluate_onnx(out, test)
+        result["onnx"]["eval_images"] = len(test)
     if int8:
         int8_path = out.with_name(out.name.removesuffix(".onnx") + ".int8.onnx")
         calib = calibration_inputs(train, preprocess, count=calib_images)
@@ -106,7 +117,7 @@ def export_command(
             "file_bytes": int8_path.stat().st_size,
             "calibration": calibration,
             "calibration_images": int(calib.shape[0]),
-            "top1": evaluate_onnx(int8_path, test, limit=eval_limit),
+            "top1": evaluate_onnx(int8_path, test),
         }
     if as_json:
         print(json.dumps(result, indent=2))
@@ -139,7 +150,8 @@ def _print_result(result: dict[str, Any]) -> None:
         f"max |diff| {fp32['max_abs_diff']:.2e} (tolerance {fp32['tolerance']:.1e})"
     )
     if "top1" in fp32:
-        console.print(f"  fp32 top-1: {100 * fp32['top1']:.2f}%")
+        n = fp32["eval_images"]
+        console.print(f"  fp32 top-1: {100 * fp32['top1']:.2f}% on {n:,} test images")
     if "int8" in result:
         q = result["int8"]
         console.print(

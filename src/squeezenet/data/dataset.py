@@ -150,6 +150,15 @@ def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     return out
 
 
+def sample_indices(total: int, count: int, seed: int = 0) -> torch.Tensor:
+    """Sorted indices of a seeded random sample of ``min(count, total)`` of ``total`` items:
+    a fair sample of a folder listed class by class, kept in its order."""
+    if count >= total:
+        return torch.arange(total)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(total, generator=generator)[:count].sort().values
+
+
 def parse_spec(spec: str) -> tuple[str, str]:
     """A dataset spec's kind, lower-cased, and its PATH ("" if none):
     ``"Folder:/data/x"`` -> ``("folder", "/data/x")``."""
@@ -167,6 +176,7 @@ def load_dataset(
     skip_bad_images: bool = False,
     resize_size: int | None = None,
     mode: str = "RGB",
+    max_images: int | None = None,
 ) -> InMemoryDataset:
     """Load a dataset split into memory from a spec string.
 
@@ -183,6 +193,8 @@ def load_dataset(
         resize_size: ``folder:`` only; shorter side before the centre crop to ``image_size``
             (e.g. 256 for ImageNet weights; default ``image_size``).
         mode: ``folder:`` only; ``"RGB"`` (3 channels) or ``"L"`` (grayscale, 1 channel).
+        max_images: keep a seeded random sample of at most this many images, in dataset
+            order; a folder decodes only those (512 calibration images of ImageNet, not 1.3M).
 
     Raises:
         DatasetError: For an unknown spec, or any problem reading the data.
@@ -190,6 +202,8 @@ def load_dataset(
     check_split(split)
     if image_size is not None and image_size <= 0:
         raise DatasetError(f"image_size must be a positive integer, got {image_size}")
+    if max_images is not None and max_images < 1:
+        raise DatasetError(f"max_images must be a positive integer, got {max_images}")
     kind, path = parse_spec(spec)
     # Readers import this module for InMemoryDataset, so they are imported here, not on top.
     if kind in ("fashion-mnist", "fashion_mnist", "fashionmnist", "mnist") and not path:
@@ -203,43 +217,46 @@ def load_dataset(
         dataset = load_cifar10(split, path or data_dir, download=download)
     elif kind == "folder" and path:
         root = Path(path).expanduser()
-        return _load_folder_split(root, split, image_size, skip_bad_images, resize_size, mode)
+        options = {"resize_size": resize_size, "mode": mode, "max_images": max_images,
+                   "skip_bad_images": skip_bad_images}  # fmt: skip
+        return _load_folder_split(root, split, image_size, **options)
     else:
         forms = "\n  ".join(DATASET_FORMS)
         raise DatasetError(f"unknown dataset spec {spec!r}; valid forms are:\n  {forms}")
+    if max_images is not None and max_images < len(dataset):
+        dataset = dataset.subset(sample_indices(len(dataset), max_images))
     if image_size is not None and image_size != dataset.images.shape[-1]:
         dataset = dataclasses.replace(dataset, images=resize_images(dataset.images, image_size))
     return dataset
 
 
 def load_dataset_for_model(
-    spec: str, split: str, meta: Mapping[str, Any], *, data_dir: str | os.PathLike[str] | None = None
+    spec: str,
+    split: str,
+    meta: Mapping[str, Any],
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    max_images: int | None = None,
 ) -> InMemoryDataset:
     """A split as a model reads it: an image folder is decoded with the model's preprocessing
     (``meta``'s ``input_size`` and ``resize_size``, e.g. 224 and 256 for ImageNet weights, and
     grayscale when ``in_channels`` is 1); fixed-size datasets stay native (evaluation resizes
-    them if needed)."""
+    them if needed). ``max_images``: see `load_dataset`."""
     if parse_spec(spec)[0] != "folder":
-        return load_dataset(spec, split, data_dir=data_dir)
+        return load_dataset(spec, split, data_dir=data_dir, max_images=max_images)
     mode = "L" if meta.get("in_channels") == 1 else "RGB"
     return load_dataset(spec, split, data_dir=data_dir, image_size=meta.get("input_size"),
-                        resize_size=meta.get("resize_size"), mode=mode)  # fmt: skip
+                        resize_size=meta.get("resize_size"), mode=mode,
+                        max_images=max_images)  # fmt: skip
 
 
 def _load_folder_split(
-    root: Path,
-    split: str,
-    image_size: int | None,
-    skip_bad_images: bool,
-    resize_size: int | None,
-    mode: str,
+    root: Path, split: str, image_size: int | None, **options: Any
 ) -> InMemoryDataset:
+    """`load_image_folder` on the split's folder; `options` are its keyword arguments."""
     from squeezenet.data.folder import load_image_folder, resolve_split
 
     if image_size is None:
         raise DatasetError(f"folder:{root} needs an image size (e.g. --image-size 224)")
     split_root, class_names = resolve_split(root, split)
-    return load_image_folder(
-        split_root, image_size, resize_size=resize_size, skip_bad_images=skip_bad_images,
-        class_names=class_names, mode=mode,
-    )  # fmt: skip
+    return load_image_folder(split_root, image_size, class_names=class_names, **options)

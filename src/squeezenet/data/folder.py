@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from squeezenet.data.dataset import InMemoryDataset
+from squeezenet.data.dataset import InMemoryDataset, sample_indices
 from squeezenet.data.errors import BadImageError, DatasetError
 from squeezenet.data.images import image_to_tensor, load_image, resize_center_crop
 from squeezenet.data.splits import check_split
@@ -153,6 +153,7 @@ def load_image_folder(
     mode: str = "RGB",
     name: str | None = None,
     num_threads: int | None = None,
+    max_images: int | None = None,
 ) -> InMemoryDataset:
     """Decode a whole image folder into memory at a fixed size.
 
@@ -170,6 +171,8 @@ def load_image_folder(
         mode: ``"RGB"`` (3 channels) or ``"L"`` (1 channel).
         name: Dataset name; default the folder name.
         num_threads: Decoding threads (Pillow releases the GIL); default the CPU count.
+        max_images: Decode only a seeded random sample of this many files, in folder
+            order (a fair sample of every class, e.g. to calibrate INT8 on).
 
     Raises:
         BadImageError: On the first bad image when ``skip_bad_images`` is False.
@@ -181,6 +184,8 @@ def load_image_folder(
         raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
     root = Path(root)
     samples, class_names = scan_image_folder(root, class_names)
+    if max_images is not None:
+        samples = [samples[i] for i in sample_indices(len(samples), max_images).tolist()]
     channels = 1 if mode == "L" else 3
     images = torch.empty((len(samples), channels, image_size, image_size), dtype=torch.uint8)
     ok = torch.ones(len(samples), dtype=torch.bool)

@@ -7,7 +7,13 @@ Needs the optional `export` dependencies (onnx, onnxruntime): `pip install 'sque
     >>> evaluate_onnx("model.int8.onnx", test)                  # top-1 accuracy
 """
 
-from .int8 import CALIBRATION_METHODS, calibration_inputs, is_quantized, quantize_int8
+from .int8 import (
+    CALIBRATION_IMAGES,
+    CALIBRATION_METHODS,
+    calibration_inputs,
+    is_quantized,
+    quantize_int8,
+)
 from .onnx import (
     DEFAULT_OPSET,
     ExportError,
@@ -22,6 +28,7 @@ from .onnx import (
 )
 
 __all__ = [
+    "CALIBRATION_IMAGES",
     "CALIBRATION_METHODS",
     "DEFAULT_OPSET",
     "ExportError",

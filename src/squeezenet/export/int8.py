@@ -53,6 +53,7 @@ CALIBRATION_METHODS: dict[str, CalibrationMethod] = {
     "percentile": CalibrationMethod.Percentile,
 }
 QUANTIZATION_KEY = "quantization"
+CALIBRATION_IMAGES = 512  # training images to calibrate on, by default
 
 
 def quantize_int8(
@@ -194,7 +195,11 @@ def _finish(
 
 
 def calibration_inputs(
-    dataset: InMemoryDataset, preprocess: Preprocess, *, count: int = 512, seed: int = 0
+    dataset: InMemoryDataset,
+    preprocess: Preprocess,
+    *,
+    count: int = CALIBRATION_IMAGES,
+    seed: int = 0,
 ) -> torch.Tensor:
     """A random, reproducible sample of `count` dataset images, preprocessed for the model."""
     if len(dataset) == 0:
