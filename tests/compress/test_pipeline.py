@@ -160,6 +160,11 @@ def test_cli_compress_refuses_to_overwrite_its_source(tmp_path: Path, capsys) ->
         squeezenet.cli.main(["compress", str(source)])
     assert exit_info.value.code == 2 and "would overwrite it" in capsys.readouterr().err
     assert source.read_bytes() == before and sorted(tmp_path.iterdir()) == [source]
+    weights = squeezenet.save_model(tiny_model(), tmp_path / "w.safetensors")
+    with pytest.raises(SystemExit):  # --out m.json: the report (m.json) would replace the .sqz
+        squeezenet.cli.main(["compress", str(weights), "--out", str(tmp_path / "m.json")])
+    assert "pass another --report" in " ".join(capsys.readouterr().err.split())
+    assert sorted(tmp_path.iterdir()) == [source, weights]
 
 
 

@@ -112,8 +112,12 @@ def compress_command(
     config = _config(preset, sparsity, bits, rounds, prune_epochs, share_epochs, lr, share_lr,
                      batch_size, bias_dtype, amp, augment)  # fmt: skip
     out_path = Path(out) if out else _default_out(Path(source))
+    report_path = Path(report) if report else out_path.with_suffix(".json")
     if out_path.resolve() == Path(source).resolve():
         raise ValueError(f"compressing {source} would overwrite it; pass --out")
+    for other in (out_path, Path(source)):
+        if report_path.resolve() == other.resolve():
+            raise ValueError(f"the report would overwrite {other}; pass another --report")
     model = load_model(source)
     train = test = None
     if data is not None:
@@ -128,7 +132,7 @@ def compress_command(
     out_path = save_sqz(compressed, out_path)
     result.sqz_bytes = os.path.getsize(out_path)  # the size we report is the file's
     result.path = str(out_path)
-    report_path = result.save(report or out_path.with_suffix(".json"))
+    report_path = result.save(report_path)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
