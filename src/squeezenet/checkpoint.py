@@ -100,9 +100,10 @@ def load_model(
 ) -> SqueezeNet:
     """Load a model from a file or run folder; the architecture comes from the file itself.
 
-    Accepts our `.safetensors` weights, a run folder (its `weights/best.safetensors`), a
-    `.sqz` compressed model, or a torchvision-layout `.pth`/`.pt` checkpoint (architecture
-    inferred from its tensor shapes, or given as `model=` with config `overrides`).
+    Accepts our `.safetensors` weights, a run folder (its `weights/best.safetensors`), its
+    training `checkpoint.pt`, a `.sqz` compressed model, or a torchvision-layout `.pth`/`.pt`
+    checkpoint (architecture inferred from its tensor shapes, or given as `model=` with
+    config `overrides`).
     The returned model is in eval mode and has a `meta` dict (class names, preprocessing).
     """
     path = Path(path)
@@ -176,11 +177,37 @@ def _load_torch_file(path: Path, model: str | None, overrides: dict[str, Any]) -
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for foreign or malicious pickles
         raise CheckpointError(f"{path}: cannot load as a weights-only torch checkpoint ({e})") from None
+    if model is None and _is_training_checkpoint(obj):
+        return _from_training_checkpoint(obj, path)
     state = _unwrap_state_dict(obj, path)
     config = get_model_config(model, **overrides) if model else config_from_state_dict(state, **overrides)
     net = SqueezeNet(config)
     load_state_dict_checked(net, state)
     net.meta = dict(IMAGENET_META) if config.num_classes == 1000 else {}
+    return net
+
+
+def _is_training_checkpoint(obj: Any) -> bool:
+    """A `squeezenet train` checkpoint.pt (not a torchvision-style one)."""
+    return isinstance(obj, Mapping) and {"model", "optimizer", "history", "config"} <= obj.keys()
+
+
+def _from_training_checkpoint(obj: Mapping[str, Any], path: Path) -> SqueezeNet:
+    """The model of a `squeezenet train` checkpoint, built from the config stored in it: its
+    tensor shapes alone would guess a different network for a small-input model."""
+    if "model_config" not in obj:
+        raise CheckpointError(
+            f"{path} is a training checkpoint written before it stored the model's config; "
+            f"load its run folder ({path.parent}) or weights/last.safetensors instead"
+        )
+    try:
+        config = SqueezeNetConfig.from_dict(json.loads(obj["model_config"]))
+        meta = json.loads(obj.get("meta", "{}"))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: corrupt model config ({e})") from None
+    net = SqueezeNet(config)
+    load_state_dict_checked(net, strip_prefixes(obj["model"]))
+    net.meta = dict(meta)
     return net
 
 

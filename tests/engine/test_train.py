@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from squeezenet import create_model, load_model
+from squeezenet import CheckpointError, create_model, load_model
 from squeezenet.data import BatchLoader, InMemoryDataset, Normalize
 from squeezenet.engine import (
     NonFiniteLossError,
@@ -67,6 +67,17 @@ def test_run_folder_has_every_file(tiny_fashion: Path, tmp_path: Path) -> None:
     model = load_model(result.run_dir)
     assert model.meta["class_names"][0] == "T-shirt/top" and model.meta["input_size"] == 28
     assert not any(p.name.endswith(".tmp") for p in run.root.rglob("*"))
+    # The checkpoint loads as the very model trained (a small-input stem, which its tensor
+    # shapes alone would read as the 224-pixel one), with its preprocessing.
+    last, from_checkpoint = load_model(run.last), load_model(run.checkpoint)
+    assert from_checkpoint.config == last.config and from_checkpoint.config.small_input
+    assert from_checkpoint.meta == last.meta
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.equal(from_checkpoint(x), last(x))
+    del state["model_config"]  # as written before the config was stored
+    torch.save(state, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="load its run folder"):
+        load_model(tmp_path / "old.pt")
 
 
 def test_resume_gives_identical_weights(tiny_fashion: Path, tmp_path: Path) -> None:

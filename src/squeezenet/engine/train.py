@@ -404,6 +404,10 @@ def _write_epoch(run, model, optimizer, scheduler, config, history, val, best_to
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "history": history,
         "config": json.dumps(config.to_dict()),
+        # The weights alone cannot tell small_input, stem_pool, simple bypass or the head's
+        # ReLU: load_model reads the architecture and preprocessing from here.
+        "model_config": json.dumps(model.config.to_dict()),
+        "meta": json.dumps(getattr(model, "meta", {}) or {}),
     })  # fmt: skip
     return best_top1
 
