@@ -95,6 +95,21 @@ def test_metaparameters_follow_the_paper_formula() -> None:
     assert one_one.stem_kernel == 3 and one_one.fires[0].squeeze == 32
 
 
+@pytest.mark.parametrize("kind", ["simple", "complex"])
+def test_design_points_keep_or_take_a_bypass(kind: str) -> None:
+    """Section 5's grid on Section 6's bypass: a bypass layout keeps its bypasses, and any
+    layout takes one by name."""
+    preset = get_model_config(f"squeezenet1_0_{kind}_bypass")
+    kept = get_model_config("squeezenet_design", layout=preset.name)
+    asked = get_model_config("squeezenet_design", bypass=kind)
+    assert kept.fires == asked.fires == preset.fires
+    wider = get_model_config("squeezenet_design", layout=preset.name, sr=0.25)
+    assert [f.bypass for f in wider.fires] == [f.bypass for f in preset.fires]
+    assert get_model_config("squeezenet_design", layout=preset.name, bypass="none").fires == (
+        SQUEEZENET1_0.fires
+    )
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

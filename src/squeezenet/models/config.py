@@ -249,6 +249,7 @@ def from_metaparameters(
     sr: float = 0.125,
     *,
     layout: SqueezeNetConfig = SQUEEZENET1_0,
+    bypass: Bypass | None = None,
     **overrides: Any,
 ) -> SqueezeNetConfig:
     """Build any point of the paper's design space on a preset's macroarchitecture.
@@ -256,8 +257,18 @@ def from_metaparameters(
     Args:
         base_e, incr_e, freq, pct3x3, sr: the metaparameters (see `Metaparameters`).
         layout: the preset whose stem and pool positions are kept (1.0 by default).
+        bypass: "none", "simple" or "complex" (Section 6, see `with_bypass`); default the
+            layout's own, so a `*_simple_bypass` layout keeps its bypasses.
         **overrides: other `SqueezeNetConfig` fields (num_classes, batch_norm, ...).
     """
     meta = Metaparameters(base_e, incr_e, freq, pct3x3, sr, num_fires=len(layout.fires))
     name = f"squeezenet_design(base_e={base_e},incr_e={incr_e},freq={freq},pct3x3={pct3x3},sr={sr})"
-    return replace(layout, name=name, fires=meta.fire_rows(), **overrides)
+    design = replace(layout, name=name, fires=meta.fire_rows(), **overrides)
+    return with_bypass(design, bypass_kind(layout) if bypass is None else bypass)
+
+
+def bypass_kind(config: SqueezeNetConfig) -> Bypass:
+    """The bypass a config uses: "complex" if any Fire has a conv bypass, else "simple" if
+    any has an identity one, else "none"."""
+    kinds = {fire.bypass for fire in config.fires}
+    return "complex" if "complex" in kinds else "simple" if "simple" in kinds else "none"

@@ -80,7 +80,7 @@ def _preset(name: str, base: SqueezeNetConfig) -> ConfigBuilder:
     return build
 
 
-_META = ("base_e", "incr_e", "freq", "pct3x3", "sr", "layout")
+_META = ("base_e", "incr_e", "freq", "pct3x3", "sr", "layout", "bypass")
 
 
 def _design(**kwargs: Any) -> SqueezeNetConfig:
