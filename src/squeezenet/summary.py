@@ -81,7 +81,9 @@ def summarize(model: SqueezeNet, input_size: int = 224) -> ModelSummary:
     was_training = model.training
     model.eval()
     try:
-        x = torch.zeros(1, model.config.in_channels, input_size, input_size)
+        weight = next(model.parameters())  # the model's own device and dtype
+        x = torch.zeros(1, model.config.in_channels, input_size, input_size,
+                        device=weight.device, dtype=weight.dtype)  # fmt: skip
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(x)
     finally:
@@ -97,7 +99,11 @@ def summarize(model: SqueezeNet, input_size: int = 224) -> ModelSummary:
         num_classes=model.config.num_classes,
     )
     for name, path in layers:
-        summary.rows.append(_row(name, path, modules[path], shapes[path], flops.get(path, 0)))
+        row = _row(name, path, modules[path], shapes[path], flops.get(path, 0))
+        if path == "features.0":  # conv1's BatchNorm sits in the next module, features.1
+            row.params += sum(p.numel() for p in modules["features.1"].parameters())
+            row.fp32_bytes = 4 * row.params
+        summary.rows.append(row)
     summary.total_params = sum(p.numel() for p in model.parameters())
     summary.total_flops = int(counter.get_total_flops())
     summary.total_macs = summary.total_flops // 2

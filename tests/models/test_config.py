@@ -40,6 +40,13 @@ def test_paper_parameter_and_mac_counts(name: str, params: int, gmacs: float) ->
     assert sum(r.params for r in summary.rows) == params
 
 
+def test_summary_rows_add_up_with_batch_norm_and_follow_the_models_dtype() -> None:
+    model = create_model("squeezenet1_1", batch_norm=True, num_classes=10, small_input=True)
+    summary = summarize(model, 32)
+    assert sum(r.params for r in summary.rows) == summary.total_params == n_params(model)
+    assert summarize(model.double(), 32).total_macs == summary.total_macs  # float64 weights
+
+
 @pytest.mark.parametrize("name", ["squeezenet1_0", "squeezenet1_1"])
 def test_state_dict_equals_torchvision(name: str, torchvision_keys) -> None:
     sd = create_model(name).state_dict()
