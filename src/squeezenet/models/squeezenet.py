@@ -107,12 +107,15 @@ class SqueezeNet(nn.Module):
         return self.classifier[1]
 
     def reset_classifier(self, num_classes: int) -> None:
-        """Replace conv10 by a freshly initialised one with `num_classes` outputs."""
+        """Replace conv10 by a freshly initialised one with `num_classes` outputs; the old
+        class names (`meta["class_names"]`) are dropped, as they name the old outputs."""
         self.config = replace(self.config, num_classes=num_classes)  # validates num_classes
         head = nn.Conv2d(self.config.num_features, num_classes, kernel_size=1)
         nn.init.normal_(head.weight, mean=0.0, std=0.01)
         nn.init.constant_(head.bias, 0)
-        self.classifier[1] = head.to(self.classifier[1].weight.device)
+        old = self.classifier[1].weight
+        self.classifier[1] = head.to(device=old.device, dtype=old.dtype)
+        self.meta.pop("class_names", None)
 
     @property
     def feature_info(self) -> list[dict]:
