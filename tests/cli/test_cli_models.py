@@ -27,6 +27,17 @@ def test_summary_table_and_json(capsys) -> None:
     assert data["rows"][0]["output_shape"] == [96, 32, 32]
 
 
+def test_summary_of_a_file_refuses_architecture_flags(capsys, tmp_path) -> None:
+    """A file's architecture is stored in it: flags that would change it are not ignored."""
+    from squeezenet import create_model, save_model
+
+    weights = save_model(create_model("squeezenet1_1", num_classes=3), tmp_path / "w.safetensors")
+    code, out, err = run_cli(capsys, "summary", str(weights), "--small-input", "--no-batch-norm")
+    assert code == 2 and "--small-input, --batch-norm describe a registered model" in err
+    code, out, _ = run_cli(capsys, "summary", str(weights), "--json")
+    assert code == 0 and json.loads(out)["num_classes"] == 3
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

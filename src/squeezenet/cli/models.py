@@ -46,17 +46,20 @@ def summary_command(
     input_size: Annotated[int, typer.Option(help="square input side in pixels")] = 224,
     num_classes: Annotated[int | None, typer.Option(help="classifier outputs")] = None,
     in_channels: Annotated[int | None, typer.Option(help="image channels")] = None,
-    small_input: Annotated[bool, typer.Option(help="3x3/1 stem for 28-32 px images")] = False,
-    stem_pool: Annotated[bool, typer.Option(help="max-pool after conv1")] = True,
-    batch_norm: Annotated[bool, typer.Option(help="BatchNorm after every conv")] = False,
+    small_input: Annotated[bool | None, typer.Option(
+        help="3x3/1 stem for 28-32 px images [default: no]")] = None,
+    stem_pool: Annotated[bool | None, typer.Option(help="max-pool after conv1 [default: yes]")] = None,
+    batch_norm: Annotated[bool | None, typer.Option(
+        help="BatchNorm after every conv [default: no]")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Per-layer table (the paper's Table 1): shapes, filters, parameters, MACs, bytes."""
-    overrides = {"small_input": small_input, "stem_pool": stem_pool, "batch_norm": batch_norm}
-    if in_channels is not None:
-        overrides["in_channels"] = in_channels
-    if Path(model).exists():
-        overrides = {}
+    given = {"in_channels": in_channels, "small_input": small_input, "stem_pool": stem_pool,
+             "batch_norm": batch_norm}  # fmt: skip
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if overrides and Path(model).exists():  # a file's architecture is stored in it
+        flags = ", ".join("--" + k.replace("_", "-") for k in overrides)
+        raise ValueError(f"{flags} describe a registered model, not the file {model}; drop them")
     net = model_from_arg(model, num_classes, **overrides)
     summary = summarize(net, input_size)
     if as_json:
