@@ -146,6 +146,12 @@ def test_invalid_fire_and_design_values() -> None:
         from_metaparameters(pct3x3=1.0)
     with pytest.raises(ValueError, match="sr"):
         from_metaparameters(sr=0)
+    with pytest.raises(ValueError, match="pct3x3 must be a number"):
+        from_metaparameters(pct3x3="0.5")
+    with pytest.raises(ValueError, match="from the metaparameters"):
+        create_model("squeezenet_design", fires=SQUEEZENET1_0.fires)
+    with pytest.raises(ValueError, match="dropout"):
+        create_model("squeezenet1_1", dropout="0.5")
 
 
 def test_unknown_model_suggests_the_closest_name() -> None:

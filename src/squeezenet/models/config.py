@@ -224,6 +224,10 @@ class Metaparameters:
         _check_int("incr_e", self.incr_e, 0)
         _check_int("freq", self.freq, 1)
         _check_int("num_fires", self.num_fires, 1)
+        for name in ("pct3x3", "sr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
         if not 0.0 < self.pct3x3 < 1.0:
             raise ValueError(f"pct3x3 must be in (0, 1), got {self.pct3x3!r}")
         if not 0.0 < self.sr <= 1.0:

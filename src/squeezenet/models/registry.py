@@ -85,6 +85,9 @@ _META = ("base_e", "incr_e", "freq", "pct3x3", "sr", "layout", "bypass")
 
 def _design(**kwargs: Any) -> SqueezeNetConfig:
     _check_overrides("squeezenet_design", kwargs, _META)
+    if "fires" in kwargs or "name" in kwargs:
+        raise ValueError("squeezenet_design builds its Fire modules (and name) from the "
+                         "metaparameters; give base_e, incr_e, freq, pct3x3, sr instead")  # fmt: skip
     layout = kwargs.pop("layout", "squeezenet1_0")
     if isinstance(layout, str):
         layout = get_model_config(layout)
