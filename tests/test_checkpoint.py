@@ -114,3 +114,13 @@ def test_atomic_write_gives_normal_permissions_and_keeps_existing_ones(tmp_path:
         assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_bytes() == b"new"
     finally:
         os.umask(old_umask)
+
+
+def test_overrides_are_refused_for_files_that_store_their_architecture(tmp_path: Path) -> None:
+    weights = save_model(create_model("squeezenet1_1", num_classes=3), tmp_path / "w.safetensors")
+    with pytest.raises(CheckpointError, match=r"config overrides \['small_input'\]"):
+        load_model(weights, small_input=True)
+    assert load_model(weights).num_classes == 3
+    pth = tmp_path / "tv.pth"  # a torchvision layout: the architecture is inferred, overrides apply
+    torch.save(create_model("squeezenet1_1", num_classes=3).state_dict(), pth)
+    assert load_model(pth, dropout=0.2).config.dropout == 0.2

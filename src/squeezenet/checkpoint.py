@@ -115,12 +115,22 @@ def load_model(
     if suffix == ".sqz":
         from .compress.format import load_sqz  # optional layer: imported only when needed
 
+        _refuse_overrides(path, model, overrides)
         net = load_sqz(path)
     elif suffix in (".pth", ".pt", ".bin", ".ckpt"):
         net = _load_torch_file(path, model, overrides)
     else:
         net = _load_safetensors(path, model, overrides)
     return net.to(map_location).eval()
+
+
+def _refuse_overrides(path: Path, model: str | None, overrides: dict[str, Any]) -> None:
+    """A file that stores its architecture is built from it: config overrides would be
+    ignored, so refuse them instead (they are for files whose architecture is inferred)."""
+    if model is None and overrides:
+        raise CheckpointError(
+            f"{path} stores its architecture; config overrides {sorted(overrides)} do not apply"
+        )
 
 
 def _run_weights(run_dir: Path) -> Path:
@@ -160,6 +170,7 @@ def _load_safetensors(path: Path, model: str | None, overrides: dict[str, Any]) 
     if model is not None:
         config = get_model_config(model, **overrides)
     elif header["config"] is not None:
+        _refuse_overrides(path, model, overrides)
         try:
             config = SqueezeNetConfig.from_dict(header["config"])
         except ValueError as e:
@@ -178,6 +189,7 @@ def _load_torch_file(path: Path, model: str | None, overrides: dict[str, Any]) -
     except Exception as e:  # torch raises many types for foreign or malicious pickles
         raise CheckpointError(f"{path}: cannot load as a weights-only torch checkpoint ({e})") from None
     if model is None and _is_training_checkpoint(obj):
+        _refuse_overrides(path, model, overrides)
         return _from_training_checkpoint(obj, path)
     state = _unwrap_state_dict(obj, path)
     config = get_model_config(model, **overrides) if model else config_from_state_dict(state, **overrides)
