@@ -63,6 +63,21 @@ def test_onnx_model_brings_its_own_preprocessing_and_names(rgb_model, image_dir,
         Predictor.load(path, backend="onnxruntime-int8")
 
 
+def test_a_foreign_onnx_file_is_read_at_its_own_input_shape(image_dir, tmp_path) -> None:
+    """Without our metadata, the graph's (N, 1, 24, 24) input sets the preprocessing, not
+    3 x 224."""
+    import onnx
+
+    path = export_onnx(tiny_model(in_channels=1), tmp_path / "m.onnx").path
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(path))
+    predictor = Predictor.load(path, threads=1)
+    assert predictor.preprocess.in_channels == 1 and predictor.preprocess.input_size == 24
+    results = list(predictor.predict_paths([image_dir / n for n in GOOD], topk=2))
+    assert all(isinstance(r, Prediction) and r.labels[0].startswith("class_") for r in results)
+
+
 def test_order_is_kept_across_batches(rgb_model, image_dir) -> None:
     predictor = Predictor.load(rgb_model, backend="eager")
     inputs = collect_image_paths([image_dir / "c_gray.png", image_dir / "missing.png", image_dir])
