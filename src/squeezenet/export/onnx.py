@@ -218,6 +218,19 @@ def read_metadata(source: str | os.PathLike[str] | onnx.ModelProto) -> dict[str,
     return out
 
 
+def graph_input_meta(path: str | os.PathLike[str]) -> dict[str, int]:
+    """``in_channels`` and ``input_size`` from an ONNX model's (N, C, H, W) input, where the
+    graph fixes them: the preprocessing defaults of a file without our metadata."""
+    dims = load_proto(path).graph.input[0].type.tensor_type.shape.dim
+    sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    meta: dict[str, int] = {}
+    if len(sizes) == 4 and sizes[1] in (1, 3):
+        meta["in_channels"] = sizes[1]
+    if len(sizes) == 4 and sizes[2] is not None and sizes[2] == sizes[3]:
+        meta["input_size"] = sizes[2]
+    return meta
+
+
 def load_proto(path: str | os.PathLike[str]) -> onnx.ModelProto:
     """Parse an ONNX file, with a clear error for a missing or foreign file."""
     path = Path(path)

@@ -213,8 +213,9 @@ def _preprocess_for(
 ) -> Preprocess:
     if onnx_path is not None:
         from ..export import read_metadata
+        from ..export.onnx import graph_input_meta
 
-        native = Preprocess.from_meta(read_metadata(onnx_path))
+        native = Preprocess.from_meta({**graph_input_meta(onnx_path), **read_metadata(onnx_path)})
         if input_size not in (None, native.input_size):
             raise ValueError(
                 f"{onnx_path} was exported at {native.input_size} px; re-export it with "

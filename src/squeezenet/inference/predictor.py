@@ -143,6 +143,7 @@ class Predictor:
     def _from_onnx(cls, path: Path, backend: str, threads: int | None) -> Predictor:
         from ..export import read_metadata
         from ..export.int8 import is_quantized
+        from ..export.onnx import graph_input_meta
 
         metadata = read_metadata(path)
         if backend == "auto":
@@ -161,7 +162,7 @@ class Predictor:
         runner = make_runner(backend, onnx_path=path, threads=threads)
         # A foreign file has no preprocessing metadata: its input's channels and size are
         # the best defaults there are (not 3 x 224).
-        preprocess = Preprocess.from_meta({**_graph_input_meta(path), **metadata})
+        preprocess = Preprocess.from_meta({**graph_input_meta(path), **metadata})
         names = metadata.get("class_names")
         if not names:  # a foreign ONNX file: number the classes
             num_classes = runner(np.zeros((1, *preprocess.input_shape), np.float32)).shape[1]
@@ -232,17 +233,3 @@ class Predictor:
             probabilities=[float(probs[i]) for i in order],
         )
 
-
-def _graph_input_meta(path: Path) -> dict[str, int]:
-    """``in_channels`` and ``input_size`` from an ONNX model's (N, C, H, W) input, where the
-    graph fixes them."""
-    from ..export.onnx import load_proto
-
-    dims = load_proto(path).graph.input[0].type.tensor_type.shape.dim
-    sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-    meta: dict[str, int] = {}
-    if len(sizes) == 4 and sizes[1] in (1, 3):
-        meta["in_channels"] = sizes[1]
-    if len(sizes) == 4 and sizes[2] is not None and sizes[2] == sizes[3]:
-        meta["input_size"] = sizes[2]
-    return meta
