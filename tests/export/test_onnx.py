@@ -78,6 +78,11 @@ def test_metadata_carries_class_names_and_preprocessing(tmp_path: Path) -> None:
     # The same keys are visible to any onnxruntime user.
     props = ort_session(path).get_modelmeta().custom_metadata_map
     assert props["input_size"] == "28"
+    # Served at half size, a resize of 29 scales to 14.5 -> 14, the crop itself: the file
+    # must not keep the model's own 29, or predict would resize to 29 and crop 14.
+    model.meta["resize_size"] = 29
+    meta = read_metadata(export_onnx(model.eval(), tmp_path / "h.onnx", input_size=14).path)
+    assert meta["input_size"] == 14 and "resize_size" not in meta
 
 
 def test_real_check_inputs_are_used(tmp_path: Path) -> None:

@@ -184,6 +184,7 @@ def _inline_shared_initializers(graph: onnx.GraphProto) -> None:
 def onnx_metadata(model: SqueezeNet, preprocess: Preprocess) -> dict[str, Any]:
     """The metadata an exported file carries: the model's meta, resolved preprocessing, names."""
     meta = dict(getattr(model, "meta", {}) or {})
+    meta.pop("resize_size", None)  # the resolved preprocessing says if there is one
     meta.update(preprocess.to_meta())
     names = meta.get("class_names") or [f"class_{i}" for i in range(model.num_classes)]
     if len(names) != model.num_classes:
