@@ -27,6 +27,15 @@ def test_summary_table_and_json(capsys) -> None:
     assert data["rows"][0]["output_shape"] == [96, 32, 32]
 
 
+def test_summary_of_a_design_space_point(capsys) -> None:
+    code, out, err = run_cli(capsys, "summary", "squeezenet_design", "--json", "--model-arg",
+                             "sr=0.25", "--model-arg", "layout=squeezenet1_1", "--model-arg",
+                             "pct3x3=0.75")  # fmt: skip
+    assert code == 0, err
+    fire2 = next(r for r in json.loads(out)["rows"] if r["name"] == "fire2")
+    assert (fire2["squeeze"], fire2["expand1x1"], fire2["expand3x3"]) == (32, 32, 96)
+
+
 def test_summary_of_a_file_refuses_architecture_flags(capsys, tmp_path) -> None:
     """A file's architecture is stored in it: flags that would change it are not ignored."""
     from squeezenet import create_model, save_model
@@ -34,6 +43,8 @@ def test_summary_of_a_file_refuses_architecture_flags(capsys, tmp_path) -> None:
     weights = save_model(create_model("squeezenet1_1", num_classes=3), tmp_path / "w.safetensors")
     code, out, err = run_cli(capsys, "summary", str(weights), "--small-input", "--no-batch-norm")
     assert code == 2 and "--small-input, --batch-norm describe a registered model" in err
+    code, out, err = run_cli(capsys, "summary", str(weights), "--model-arg", "sr=0.5")
+    assert code == 2 and "--model-arg describe a registered model" in err
     code, out, _ = run_cli(capsys, "summary", str(weights), "--json")
     assert code == 0 and json.loads(out)["num_classes"] == 3
 

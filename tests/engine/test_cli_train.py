@@ -44,6 +44,12 @@ def test_train_then_eval_json(tiny_fashion: Path, tmp_path: Path, capsys) -> Non
         (["--epochs", "many"], "--epochs"),
         (["--device", "gpu"], "invalid device 'gpu'"),
         (["--threads", "0"], "--threads"),
+        (["--model-arg", "sr"], "--model-arg 'sr': expected KEY=VALUE"),
+        (["--model-arg", "dropout=0.1", "--dropout", "0.2"], "--dropout or --model-arg dropout="),
+        (["--model-arg", "num_classes=3"], "num_classes: taken from the data"),
+        (["--model", "squeezenet1_1", "--model-arg", "sr=0.25"],
+         "unknown option(s) ['sr'] for model 'squeezenet1_1'"),
+        (["--model", "squeezenet_design", "--model-arg", "sr=2"], "sr (squeeze ratio) must be"),
     ],
 )
 def test_train_errors_name_the_bad_argument(tiny_fashion: Path, tmp_path: Path, capsys,
@@ -53,6 +59,39 @@ def test_train_errors_name_the_bad_argument(tiny_fashion: Path, tmp_path: Path, 
     code, text = run_cli(capsys, *base, *args)
     assert code == 2
     assert message in text
+
+
+def test_train_a_design_space_point(tiny_fashion: Path, tmp_path: Path, capsys) -> None:
+    """--model-arg reaches the paper's metaparameters; the run folder loads as that network."""
+    from squeezenet import load_model
+
+    out = tmp_path / "run"
+    code, text = run_cli(capsys, "train", "--model", "squeezenet_design", "--model-arg", "sr=0.25",
+                         "--model-arg", "layout=squeezenet1_1_simple_bypass", "--batch-norm",
+                         "--data-dir", tiny_fashion, "--epochs", "1", "--batch-size", "16",
+                         "--out", out)  # fmt: skip
+    assert code == 0, text
+    saved = json.loads((out / "config.json").read_text())["model_kwargs"]
+    assert saved == {"sr": 0.25, "layout": "squeezenet1_1_simple_bypass", "batch_norm": True}
+    config = load_model(out).config
+    assert [f.squeeze for f in config.fires] == [32, 32, 64, 64, 96, 96, 128, 128]  # sr * e_i
+    assert config.pool_after == (1, 3) and config.fires[1].bypass == "simple"  # 1.1's layout
+
+
+def test_another_model_drops_the_recipes_metaparameters(tiny_fashion: Path, tmp_path: Path,
+                                                        capsys, monkeypatch) -> None:  # fmt: skip
+    """A recipe's sr/layout describe its own design: --model X keeps only options X takes."""
+    from squeezenet.engine.recipes import RECIPES
+
+    monkeypatch.setitem(RECIPES, "design", {
+        "model": "squeezenet_design", "epochs": 1, "batch_size": 16,
+        "model_kwargs": {"layout": "squeezenet1_1", "sr": 0.25, "batch_norm": True}})
+    out = tmp_path / "run"
+    code, text = run_cli(capsys, "train", "--recipe", "design", "--model", "squeezenet1_1",
+                         "--data-dir", tiny_fashion, "--out", out)  # fmt: skip
+    assert code == 0, text
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"] == "squeezenet1_1" and saved["model_kwargs"] == {"batch_norm": True}
 
 
 def test_eval_refuses_mismatched_data(tiny_fashion: Path, tmp_path: Path, capsys) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -26,6 +26,43 @@ def list_command(
         params = sum(p.numel() for p in SqueezeNet(cfg).parameters())
         table.add_row(name, f"{params:,}", str(len(cfg.fires)), f"{cfg.stem_kernel}x{cfg.stem_kernel}")
     console.print(table)
+
+
+MODEL_ARG_HELP = ("KEY=VALUE model option, repeatable: a design-space point with "
+                  "squeezenet_design (sr=0.25, base_e=, incr_e=, freq=, pct3x3=, "
+                  "layout=squeezenet1_1_simple_bypass, bypass=) or any config field")
+
+
+def parse_model_args(items: list[str] | None) -> dict[str, Any]:
+    """`--model-arg KEY=VALUE` pairs -> model overrides (timm's `--model-kwargs`).
+
+    A value is read as JSON where it parses (0.25, 3, true) and kept as text otherwise
+    (squeezenet1_1); the model's own checks then name a bad key or value.
+    """
+    overrides: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--model-arg {item!r}: expected KEY=VALUE, e.g. sr=0.25")
+        if key in overrides:
+            raise ValueError(f"--model-arg {key} is given twice")
+        try:
+            overrides[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            overrides[key] = raw
+    return overrides
+
+
+def merge_model_args(model_args: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
+    """`--model-arg` overrides plus the dedicated flags that were given (not None); a key
+    given both ways is refused rather than one silently winning."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    both = sorted(set(given) & set(model_args))
+    if both:
+        raise ValueError("give each model option once: " + ", ".join(
+            f"--{k.replace('_', '-')} or --model-arg {k}=" for k in both))
+    return {**model_args, **given}
 
 
 def model_from_arg(model: str, num_classes: int | None = None, **overrides) -> SqueezeNet:
@@ -51,14 +88,16 @@ def summary_command(
     stem_pool: Annotated[bool | None, typer.Option(help="max-pool after conv1 [default: yes]")] = None,
     batch_norm: Annotated[bool | None, typer.Option(
         help="BatchNorm after every conv [default: no]")] = None,
+    model_arg: Annotated[list[str] | None, typer.Option(help=MODEL_ARG_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Per-layer table (the paper's Table 1): shapes, filters, parameters, MACs, bytes."""
     given = {"in_channels": in_channels, "small_input": small_input, "stem_pool": stem_pool,
              "batch_norm": batch_norm}  # fmt: skip
-    overrides = {k: v for k, v in given.items() if v is not None}
+    overrides = merge_model_args(parse_model_args(model_arg), given)
     if overrides and Path(model).exists():  # a file's architecture is stored in it
-        flags = ", ".join("--" + k.replace("_", "-") for k in overrides)
+        named = [k for k in given if k in overrides] + (["model_arg"] if model_arg else [])
+        flags = ", ".join("--" + k.replace("_", "-") for k in named)
         raise ValueError(f"{flags} describe a registered model, not the file {model}; drop them")
     net = model_from_arg(model, num_classes, **overrides)
     summary = summarize(net, input_size)

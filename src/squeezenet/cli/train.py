@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +15,9 @@ from ..checkpoint import load_model
 from ..data import load_dataset_for_model
 from ..engine import NonFiniteLossError, TrainConfig, evaluate, fit, load_run_config
 from ..engine.recipes import RECIPES, recipe
+from ..models import SqueezeNetConfig
 from .app import app, console, err_console
+from .models import MODEL_ARG_HELP, merge_model_args, parse_model_args
 
 Opt = typer.Option
 
@@ -42,6 +45,7 @@ def train_command(
     small_input: Annotated[bool | None, Opt("--small-input/--no-small-input", help="3x3/1 stem")] = None,
     stem_pool: Annotated[bool | None, Opt("--stem-pool/--no-stem-pool", help="conv1 pool")] = None,
     dropout: Annotated[float | None, Opt(help="dropout before conv10")] = None,
+    model_arg: Annotated[list[str] | None, Opt(help=MODEL_ARG_HELP)] = None,
     channels_last: Annotated[bool | None, Opt("--channels-last/--no-channels-last")] = None,
     amp: Annotated[str | None, Opt(help="none | bf16 autocast")] = None,
     compile_model: Annotated[bool | None, Opt("--compile/--no-compile", help="torch.compile")] = None,
@@ -90,17 +94,26 @@ def _refuse_settings_with_resume(flags: dict[str, Any]) -> None:
 
 
 _MODEL_FLAGS = ("batch_norm", "small_input", "stem_pool", "dropout")
-_SKIP = {"recipe_name", "threads", "resume", "compile_model", *_MODEL_FLAGS}
+_SKIP = {"recipe_name", "threads", "resume", "compile_model", "model_arg", *_MODEL_FLAGS}
+# The data decides these (build_model): a model that disagrees could not train on it.
+_FROM_DATA = ("num_classes", "in_channels")
 
 
 def _config_from_flags(recipe_name: str | None, flags: dict[str, Any]) -> TrainConfig:
     """Recipe settings, overridden by every flag the user gave."""
     settings = recipe(recipe_name) if recipe_name else {}
-    model_kwargs = dict(settings.get("model_kwargs", {}))
-    for key in _MODEL_FLAGS:
-        if flags[key] is not None:
-            model_kwargs[key] = flags[key]
-    settings["model_kwargs"] = model_kwargs
+    given = merge_model_args(parse_model_args(flags["model_arg"]),
+                             {key: flags[key] for key in _MODEL_FLAGS})  # fmt: skip
+    fixed = [k for k in _FROM_DATA if k in given]
+    if fixed:
+        raise ValueError(f"--model-arg {', '.join(fixed)}: taken from the data, not settable")
+    kwargs = dict(settings.get("model_kwargs", {}))
+    if flags["model"] not in (None, settings.get("model")):
+        # A recipe's design-space metaparameters (sr, layout, ...) describe its own model;
+        # another --model keeps only the options every SqueezeNet takes (batch_norm, ...).
+        fields = {f.name for f in dataclasses.fields(SqueezeNetConfig)}
+        kwargs = {k: v for k, v in kwargs.items() if k in fields}
+    settings["model_kwargs"] = {**kwargs, **given}
     for key, value in flags.items():
         if key not in _SKIP and value is not None and key != "skip_bad_images":
             settings[key] = value
