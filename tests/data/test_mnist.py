@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+import stat
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -91,6 +93,11 @@ def test_download_into_cache_then_reuse(server, real_opener, isolated_cache, mon
         "train-labels-idx1-ubyte.gz",
     ]
     assert ds.labels.tolist() == arrays["train-labels-idx1-ubyte"].tolist()
+    # as open() makes a file (0o666 less the umask), not mkstemp's owner-only 0o600
+    umask = os.umask(0o022)
+    os.umask(umask)
+    mode = stat.S_IMODE((cached / "train-images-idx3-ubyte.gz").stat().st_mode)
+    assert mode == 0o666 & ~umask
 
     def fail(*args, **kwargs):
         raise AssertionError("should have used the cache")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from squeezenet.data.errors import DatasetError
+from squeezenet.files import atomic_path
 
 __all__ = ["DATA_ENV_VAR", "data_root", "default_cache_dir", "download_file", "md5sum"]
 
@@ -75,31 +75,26 @@ def download_file(url: str, dest: str | os.PathLike[str], md5: str | None) -> Pa
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatasetError(f"cannot create download folder {dest.parent}: {exc}") from exc
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
     try:
-        digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, _urlopen(url, timeout=_TIMEOUT_S) as response:
-            for chunk in iter(lambda: response.read(_CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        got = digest.hexdigest()
-        if md5 is not None and got != md5.lower():
-            raise DatasetError(
-                f"checksum mismatch for {url}: MD5 {got}, expected {md5}; "
-                "the partial download was deleted. Retry, or download it by hand"
-            )
-        os.replace(tmp, dest)
-    except DatasetError:
-        tmp.unlink(missing_ok=True)
+        # atomic_path deletes the temporary file on any error, a checksum mismatch included,
+        # and gives the dataset a normal file's permissions (a shared cache stays readable).
+        with atomic_path(dest) as tmp:
+            digest = hashlib.md5(usedforsecurity=False)
+            with open(tmp, "wb") as out, _urlopen(url, timeout=_TIMEOUT_S) as response:
+                for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+            got = digest.hexdigest()
+            if md5 is not None and got != md5.lower():
+                raise DatasetError(
+                    f"checksum mismatch for {url}: MD5 {got}, expected {md5}; "
+                    "the partial download was deleted. Retry, or download it by hand"
+                )
+    except DatasetError:  # a ValueError too, but its message already says what to do
         raise
     except (urllib.error.URLError, OSError, ValueError) as exc:
         # URLError covers DNS/connection failures, OSError timeouts and disk errors,
         # ValueError malformed URLs.
-        tmp.unlink(missing_ok=True)
         reason = getattr(exc, "reason", None) or exc
         raise DatasetError(f"download of {url} failed: {reason}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return dest
