@@ -28,9 +28,11 @@ def list_command(
     console.print(table)
 
 
-MODEL_ARG_HELP = ("KEY=VALUE model option, repeatable: a design-space point with "
-                  "squeezenet_design (sr=0.25, base_e=, incr_e=, freq=, pct3x3=, "
-                  "layout=squeezenet1_1_simple_bypass, bypass=) or any config field")
+MODEL_ARG_HELP = (
+    "KEY=VALUE model option, repeatable: a design-space point with "
+    "squeezenet_design (sr=0.25, base_e=, incr_e=, freq=, pct3x3=, "
+    "layout=squeezenet1_1_simple_bypass, bypass=) or any config field"
+)
 
 
 def parse_model_args(items: list[str] | None) -> dict[str, Any]:
@@ -60,8 +62,10 @@ def merge_model_args(model_args: dict[str, Any], flags: dict[str, Any]) -> dict[
     given = {k: v for k, v in flags.items() if v is not None}
     both = sorted(set(given) & set(model_args))
     if both:
-        raise ValueError("give each model option once: " + ", ".join(
-            f"--{k.replace('_', '-')} or --model-arg {k}=" for k in both))
+        raise ValueError(
+            "give each model option once: "
+            + ", ".join(f"--{k.replace('_', '-')} or --model-arg {k}=" for k in both)
+        )
     return {**model_args, **given}
 
 
