@@ -49,6 +49,7 @@ def test_train_then_eval_json(tiny_fashion: Path, tmp_path: Path, capsys) -> Non
         (["--model-arg", "num_classes=3"], "num_classes: taken from the data"),
         (["--model", "squeezenet1_1", "--model-arg", "sr=0.25"],
          "unknown option(s) ['sr'] for model 'squeezenet1_1'"),
+        (["--model-arg", "sr=0.25"], "sr: metaparameters of 'squeezenet_design'"),
         (["--model", "squeezenet_design", "--model-arg", "sr=2"], "sr (squeeze ratio) must be"),
     ],
 )

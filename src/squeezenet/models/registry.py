@@ -20,6 +20,8 @@ from .squeezenet import SqueezeNet
 ConfigBuilder = Callable[..., SqueezeNetConfig]
 _REGISTRY: dict[str, ConfigBuilder] = {}
 _CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(SqueezeNetConfig) if f.name != "name")
+# squeezenet_design's own options: the paper's metaparameters and the layout they fill.
+_META = ("base_e", "incr_e", "freq", "pct3x3", "sr", "layout", "bypass")
 
 
 def register_model(name: str, builder: ConfigBuilder) -> ConfigBuilder:
@@ -66,8 +68,11 @@ def create_model(name: str, **overrides: Any) -> SqueezeNet:
 def _check_overrides(name: str, overrides: dict[str, Any], extra: tuple[str, ...] = ()) -> None:
     bad = sorted(set(overrides) - set(_CONFIG_FIELDS) - set(extra))
     if bad:
+        meta = [k for k in bad if k in _META]
+        hint = f"; {', '.join(meta)}: metaparameters of 'squeezenet_design'" if meta else ""
         raise ValueError(
-            f"unknown option(s) {bad} for model {name!r}; valid: {', '.join(_CONFIG_FIELDS + extra)}"
+            f"unknown option(s) {bad} for model {name!r}; valid: "
+            f"{', '.join(_CONFIG_FIELDS + extra)}{hint}"
         )
 
 
@@ -78,9 +83,6 @@ def _preset(name: str, base: SqueezeNetConfig) -> ConfigBuilder:
 
     build.__doc__ = f"{name}: {len(base.fires)} Fire modules, conv1 {base.stem_kernel}x{base.stem_kernel}"
     return build
-
-
-_META = ("base_e", "incr_e", "freq", "pct3x3", "sr", "layout", "bypass")
 
 
 def _design(**kwargs: Any) -> SqueezeNetConfig:
