@@ -21,6 +21,7 @@ from squeezenet.engine import (
     load_run_config,
     train_one_epoch,
 )
+from squeezenet.engine.recipes import RECIPES, recipe
 from squeezenet.engine.run import RunDir
 
 
@@ -244,3 +245,14 @@ def test_cuda_without_cuda_and_uneven_ranks_fail_before_any_work(
     with pytest.raises(ValueError, match="batch_size 16 must be a multiple of the 3 processes"):
         fit(tiny_config(tmp_path / "no-data", tmp_path / "run"))
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_builds_a_model_that_trains_on_fashion_mnist(name: str) -> None:
+    """A recipe is a TrainConfig that validates, and its model runs forward and backward on
+    Fashion-MNIST's 1x28x28 images (build_model adds the data's classes and channels)."""
+    config = TrainConfig(**recipe(name))
+    model = create_model(config.model, num_classes=10, in_channels=1, **config.model_kwargs)
+    model(torch.randn(2, 1, 28, 28)).sum().backward()
+    # Our Fashion-MNIST recipes stay within the 1.25M parameters the best recipe may use.
+    assert sum(p.numel() for p in model.parameters()) <= 1_250_000
