@@ -31,7 +31,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     # The best-accuracy Fashion-MNIST recipe we have measured: the demo's model with the paper's
     # dropout, random crops, flips and random erasing, and a long warmup + cosine schedule.
     # Test top-1 by length: 50 epochs 94.18%, 90 epochs 94.65%, 200 epochs 94.80% (README,
-    # "Measured so far").
+    # "Measured so far"). Squeeze ratio 0.1875 (1.09M parameters) tied it, 94.80% in 140
+    # epochs; this smaller model stays the recipe.
     "fashion-best": {
         "model": "squeezenet1_1_simple_bypass",
         "model_kwargs": {"batch_norm": True, "small_input": True, "stem_pool": False,
