@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -111,8 +110,7 @@ def _config_from_flags(recipe_name: str | None, flags: dict[str, Any]) -> TrainC
     if flags["model"] not in (None, settings.get("model")):
         # A recipe's design-space metaparameters (sr, layout, ...) describe its own model;
         # another --model keeps only the options every SqueezeNet takes (batch_norm, ...).
-        fields = {f.name for f in dataclasses.fields(SqueezeNetConfig)}
-        kwargs = {k: v for k, v in kwargs.items() if k in fields}
+        kwargs = {k: v for k, v in kwargs.items() if k in SqueezeNetConfig.field_names()}
     settings["model_kwargs"] = {**kwargs, **given}
     for key, value in flags.items():
         if key not in _SKIP and value is not None and key != "skip_bad_images":

@@ -138,6 +138,11 @@ class SqueezeNetConfig:
         """Channels entering the classifier (512 for the paper's networks)."""
         return self.fires[-1].out_channels
 
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """The fields a config has (and a preset can be given as overrides, less `name`)."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; `from_dict` inverts it."""
         return dataclasses.asdict(self)
@@ -147,7 +152,7 @@ class SqueezeNetConfig:
         """Rebuild a config from `to_dict` output, rejecting unknown fields."""
         if not isinstance(data, dict):
             raise ValueError(f"model config must be a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = set(cls.field_names())
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown model config field(s) {unknown}; valid: {sorted(known)}")

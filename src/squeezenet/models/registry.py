@@ -19,7 +19,7 @@ from .squeezenet import SqueezeNet
 
 ConfigBuilder = Callable[..., SqueezeNetConfig]
 _REGISTRY: dict[str, ConfigBuilder] = {}
-_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(SqueezeNetConfig) if f.name != "name")
+_CONFIG_FIELDS = tuple(f for f in SqueezeNetConfig.field_names() if f != "name")
 # squeezenet_design's own options: the paper's metaparameters and the layout they fill.
 _META = ("base_e", "incr_e", "freq", "pct3x3", "sr", "layout", "bypass")
 
