@@ -110,7 +110,8 @@ def _config_from_flags(recipe_name: str | None, flags: dict[str, Any]) -> TrainC
     if flags["model"] not in (None, settings.get("model")):
         # A recipe's design-space metaparameters (sr, layout, ...) describe its own model;
         # another --model keeps only the options every SqueezeNet takes (batch_norm, ...).
-        kwargs = {k: v for k, v in kwargs.items() if k in SqueezeNetConfig.field_names()}
+        fields = SqueezeNetConfig.field_names()
+        kwargs = {k: v for k, v in kwargs.items() if k in fields}
     settings["model_kwargs"] = {**kwargs, **given}
     for key, value in flags.items():
         if key not in _SKIP and value is not None and key != "skip_bad_images":
