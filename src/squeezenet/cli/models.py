@@ -98,7 +98,8 @@ def summary_command(
     """Per-layer table (the paper's Table 1): shapes, filters, parameters, MACs, bytes."""
     given = {"in_channels": in_channels, "small_input": small_input, "stem_pool": stem_pool,
              "batch_norm": batch_norm}  # fmt: skip
-    overrides = merge_model_args(parse_model_args(model_arg), given)
+    overrides = merge_model_args(parse_model_args(model_arg), {**given, "num_classes": num_classes})
+    num_classes = overrides.pop("num_classes", None)  # a file's classifier can be reset, too
     if overrides and Path(model).exists():  # a file's architecture is stored in it
         named = [k for k in given if k in overrides] + (["model_arg"] if model_arg else [])
         flags = ", ".join("--" + k.replace("_", "-") for k in named)
