@@ -3,9 +3,11 @@
     runs/<name>/config.json          the fully resolved TrainConfig
     runs/<name>/metrics.csv          one row per epoch
     runs/<name>/curves.png           loss and accuracy curves
-    runs/<name>/confusion.png        confusion matrix of the best weights on the val split
+    runs/<name>/confusion.png        confusion matrix of the final weights if validating on
+                                     the test split ("best" is then test-picked), else of the best
     runs/<name>/weights/best.safetensors, weights/last.safetensors
     runs/<name>/checkpoint.pt        model/optimizer/scheduler/RNG/epoch (weights_only loadable)
+    runs/<name>/results.json         full evaluations of the final and the best weights
 
 Every file is written atomically, so an interrupted run never leaves a partial file.
 """

@@ -339,6 +339,7 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
 
     # ---- resume, or start a fresh run folder
     start_epoch, best_top1, history = 0, -1.0, []
+    final_eval: EvalResult | None = None  # the last epoch's evaluation (rank 0)
     if resume:
         start_epoch, best_top1, history = _resume(run, config, model, optimizer, scheduler)
     elif dist.is_main(rank):
@@ -372,6 +373,7 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
                "val_loss": val.loss, "val_top1": val.top1, "val_top5": val.top5,
                "epoch_time_s": time.perf_counter() - t_epoch}  # fmt: skip
         history.append(row)
+        final_eval = val
         best_top1 = _write_epoch(run, model, optimizer, scheduler, config, history, val, best_top1)
         if config.progress:
             print(f"epoch {epoch + 1}/{config.epochs} train_loss {row['train_loss']:.4f} "
@@ -381,7 +383,10 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
         for hook in hooks:
             hook({"epoch": epoch + 1, "model": model, "metrics": row})
 
-    result = _finish(run, model, val_data, normalize, config, history, best_top1, t0, rank, skipped)
+    result = _finish(
+        run, config, model=model, val_data=val_data, normalize=normalize, final_eval=final_eval,
+        history=history, best_top1=best_top1, t0=t0, rank=rank, skipped=skipped,
+    )  # fmt: skip
     dist.cleanup()
     return result
 
@@ -435,22 +440,31 @@ def _resume(run, config, model, optimizer, scheduler) -> tuple[int, float, list]
 
 
 def _finish(
-    run, model, val_data, normalize, config, history, best_top1, t0, rank, skipped
+    run: RunDir, config: TrainConfig, *, model: nn.Module, val_data: InMemoryDataset,
+    normalize: Normalize, final_eval: EvalResult | None, history: list, best_top1: float,
+    t0: float, rank: int, skipped: list[str],
 ) -> FitResult:
-    """Evaluate the best weights, draw their confusion matrix and write results.json."""
+    """Evaluate the best weights, draw a confusion matrix and write results.json.
+
+    Validating on the test split, "best" is picked on the test images themselves, so the
+    confusion matrix and results.json's headline "final" come from the final weights.
+    """
     from ..checkpoint import load_model
 
-    last = history[-1] if history else {}
     wall = time.perf_counter() - t0
     if not dist.is_main(rank):
         return FitResult(run.root, best_top1, None, len(history), wall, history)
     best = load_model(run.best)
     best_eval = evaluate(best, val_data, batch_size=config.eval_batch_size, normalize=normalize)
-    plot_confusion(best_eval.confusion, val_data.class_names, run.confusion)
+    unbiased = final_eval if config.validates_on_test and final_eval is not None else best_eval
+    plot_confusion(unbiased.confusion, val_data.class_names, run.confusion)
     params = sum(p.numel() for p in model.parameters())
     run.write_json(run.results, {
-        "model": config.model, "params": params, "best": best_eval.to_dict(),
-        "last_val_top1": last.get("val_top1"), "epochs": len(history), "wall_time_s": wall,
+        "model": config.model, "params": params,
+        "final": final_eval.to_dict() if final_eval is not None else None,
+        "best": best_eval.to_dict(),
+        "best_selected_on": "test split" if config.validates_on_test else "validation split",
+        "epochs": len(history), "wall_time_s": wall,
         "val_split": "test" if config.validates_on_test else f"{config.val_fraction:.0%} of train",
         "skipped_images": skipped,
     })  # fmt: skip
