@@ -456,8 +456,8 @@ def _finish(
         return FitResult(run.root, best_top1, None, len(history), wall, history)
     best = load_model(run.best)
     best_eval = evaluate(best, val_data, batch_size=config.eval_batch_size, normalize=normalize)
-    unbiased = final_eval if config.validates_on_test and final_eval is not None else best_eval
-    plot_confusion(unbiased.confusion, val_data.class_names, run.confusion)
+    shown = final_eval if config.validates_on_test and final_eval is not None else best_eval
+    plot_confusion(shown.confusion, val_data.class_names, run.confusion)
     params = sum(p.numel() for p in model.parameters())
     run.write_json(run.results, {
         "model": config.model, "params": params,
