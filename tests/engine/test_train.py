@@ -63,10 +63,10 @@ def test_run_folder_has_every_file(tiny_fashion: Path, tmp_path: Path) -> None:
     assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 3
     assert result.final_top1 == pytest.approx(float(rows[-1].split(",")[5]), rel=1e-5)  # val_top1
     assert result.best_eval is not None and result.best_eval.top1 == pytest.approx(result.best_top1)
-    results = json.loads(run.results.read_text())  # validated on test: say "best" is test-picked
+    results = json.loads(run.results.read_text())  # validated on test: "best" is test-picked
     assert results["final"]["top1"] == pytest.approx(result.final_top1)
     assert results["best"]["top1"] == pytest.approx(result.best_top1)
-    assert results["best_selected_on"] == "test split" and results["epochs"] == 2
+    assert results["val_split"] == "test" and results["epochs"] == 2
     state = torch.load(run.checkpoint, weights_only=True)  # plain types and tensors only
     assert state["epoch"] == 2
     model = load_model(result.run_dir)

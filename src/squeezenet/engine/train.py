@@ -462,8 +462,7 @@ def _finish(
     run.write_json(run.results, {
         "model": config.model, "params": params,
         "final": final_eval.to_dict() if final_eval is not None else None,
-        "best": best_eval.to_dict(),
-        "best_selected_on": "test split" if config.validates_on_test else "validation split",
+        "best": best_eval.to_dict(),  # picked on val_split, which may be the test split
         "epochs": len(history), "wall_time_s": wall,
         "val_split": "test" if config.validates_on_test else f"{config.val_fraction:.0%} of train",
         "skipped_images": skipped,
