@@ -9,12 +9,12 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def torchvision_keys() -> dict[str, dict[str, list[int]]]:
-    """torchvision's exact state_dict keys and shapes (../shared/fixtures)."""
+    """torchvision's exact state_dict keys and shapes (tests/fixtures)."""
     path = FIXTURES / "torchvision_squeezenet_state_dict.json"
     if not path.is_file():  # a missing reference is a failure, never a silent skip
         pytest.fail(f"reference fixture missing: {path}")
