@@ -181,3 +181,24 @@ def test_config_round_trips_through_dict() -> None:
     assert SqueezeNetConfig.from_dict(older).stem_pool is True
     with pytest.raises(ValueError, match="stem_pool must be True or False"):
         SqueezeNetConfig.from_dict({**cfg.to_dict(), "stem_pool": "no"})
+
+
+def test_classifier_padding_is_config_not_keys() -> None:
+    """Caffe's SqueezeNet 1.0 pads conv10 by 1: same keys, a 2-pixel wider conv10 map whose
+    border holds bias-only outputs, and old config dicts (no field) load with padding 0."""
+    plain = create_model("squeezenet1_0", num_classes=5).eval()
+    padded = create_model("squeezenet1_0", num_classes=5, classifier_padding=1).eval()
+    assert plain.state_dict().keys() == padded.state_dict().keys()
+    padded.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 3, 227, 227)
+    conv10 = {"plain": plain, "padded": padded}
+    maps = {k: m.forward_intermediates(x, ["conv10"])["conv10"] for k, m in conv10.items()}
+    assert maps["plain"].shape[-1] == 13 and maps["padded"].shape[-1] == 15
+    torch.testing.assert_close(maps["padded"][..., 1:-1, 1:-1], maps["plain"])
+    assert torch.equal(maps["padded"][0, :, 0, 0], padded.classifier[1].bias.detach())
+    cfg = padded.config
+    assert SqueezeNetConfig.from_dict(cfg.to_dict()) == cfg
+    older = {k: v for k, v in cfg.to_dict().items() if k != "classifier_padding"}
+    assert SqueezeNetConfig.from_dict(older).classifier_padding == 0
+    with pytest.raises(ValueError, match="classifier_padding"):
+        create_model("squeezenet1_0", classifier_padding=-1)

@@ -72,6 +72,9 @@ class SqueezeNetConfig:
             the largest activation of a small-input SqueezeNet, is never made.
         classifier_relu: ReLU on conv10's output before the average pool, as in the paper and
             torchvision (needed for identical logits with their checkpoints).
+        classifier_padding: zero padding of conv10's 1x1 kernel. The authors' Caffe SqueezeNet
+            1.0 pads it by 1 (a border of bias-only outputs enters the average pool), so their
+            weights need 1 for their logits; torchvision's and ours use 0. Adds no keys.
     """
 
     name: str
@@ -86,12 +89,14 @@ class SqueezeNetConfig:
     small_input: bool = False
     stem_pool: bool = True
     classifier_relu: bool = True
+    classifier_padding: int = 0
 
     def __post_init__(self) -> None:
         _check_int("stem_channels", self.stem_channels, 1)
         _check_int("stem_kernel", self.stem_kernel, 1)
         _check_int("num_classes", self.num_classes, 1)
         _check_int("in_channels", self.in_channels, 1)
+        _check_int("classifier_padding", self.classifier_padding, 0)
         if not self.fires:
             raise ValueError("a SqueezeNet needs at least one Fire module")
         if not all(isinstance(f, FireConfig) for f in self.fires):

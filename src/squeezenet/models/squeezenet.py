@@ -62,7 +62,9 @@ class SqueezeNet(nn.Module):
         self._init_weights()
 
     def _make_classifier(self, num_classes: int) -> nn.Sequential:
-        head = nn.Conv2d(self.config.num_features, num_classes, kernel_size=1)
+        head = nn.Conv2d(
+            self.config.num_features, num_classes, 1, padding=self.config.classifier_padding
+        )
         # The final ReLU is the paper's; it is optional because it clamps logits at zero.
         act: nn.Module = nn.ReLU(inplace=True) if self.config.classifier_relu else nn.Identity()
         return nn.Sequential(
@@ -110,7 +112,9 @@ class SqueezeNet(nn.Module):
         """Replace conv10 by a freshly initialised one with `num_classes` outputs; the old
         class names (`meta["class_names"]`) are dropped, as they name the old outputs."""
         self.config = replace(self.config, num_classes=num_classes)  # validates num_classes
-        head = nn.Conv2d(self.config.num_features, num_classes, kernel_size=1)
+        head = nn.Conv2d(
+            self.config.num_features, num_classes, 1, padding=self.config.classifier_padding
+        )
         nn.init.normal_(head.weight, mean=0.0, std=0.01)
         nn.init.constant_(head.bias, 0)
         old = self.classifier[1].weight
