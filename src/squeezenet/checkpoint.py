@@ -20,6 +20,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import safe_open
 from safetensors.torch import save as st_save
 
+from .errors import CheckpointError
 from .files import atomic_write_bytes
 from .models import FireConfig, SqueezeNet, SqueezeNetConfig, get_model_config
 
@@ -34,10 +35,6 @@ IMAGENET_META: dict[str, Any] = {
 }
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "model_state", "weights")
 _PREFIXES = ("module.", "_orig_mod.")  # DDP and torch.compile wrappers
-
-
-class CheckpointError(ValueError):
-    """A weights file that cannot be read or does not fit the model."""
 
 
 def save_model(model: SqueezeNet, path: str | os.PathLike, meta: Mapping[str, Any] | None = None) -> Path:
