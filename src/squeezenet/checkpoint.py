@@ -22,6 +22,7 @@ from safetensors.torch import save as st_save
 
 from .errors import CheckpointError
 from .files import atomic_write_bytes
+from .formats import FOREIGN_READERS
 from .models import FireConfig, SqueezeNet, SqueezeNetConfig, get_model_config
 
 FORMAT_NAME = "squeezenet"
@@ -98,7 +99,8 @@ def load_model(
     """Load a model from a file or run folder; the architecture comes from the file itself.
 
     Accepts our `.safetensors` weights, a run folder (its `weights/best.safetensors`), its
-    training `checkpoint.pt`, a `.sqz` compressed model, or a torchvision-layout `.pth`/`.pt`
+    training `checkpoint.pt`, a `.sqz` compressed model, the authors' Deep Compression `.net`
+    or a Caffe `.caffemodel` (`squeezenet.formats`), or a torchvision-layout `.pth`/`.pt`
     checkpoint (architecture inferred from its tensor shapes, or given as `model=` with
     config `overrides`).
     The returned model is in eval mode and has a `meta` dict (class names, preprocessing).
@@ -109,7 +111,10 @@ def load_model(
     if path.is_dir():
         return load_model(_run_weights(path), model=model, map_location=map_location, **overrides)
     suffix = path.suffix.lower()
-    if suffix == ".sqz":
+    if suffix in FOREIGN_READERS:  # the authors' .net, Caffe's .caffemodel
+        _refuse_overrides(path, model, overrides)
+        net = FOREIGN_READERS[suffix](path)
+    elif suffix == ".sqz":
         from .compress.format import load_sqz  # optional layer: imported only when needed
 
         _refuse_overrides(path, model, overrides)
