@@ -21,9 +21,10 @@ from safetensors.torch import safe_open
 from safetensors.torch import save as st_save
 
 from .errors import CheckpointError
-from .files import atomic_write_bytes
+from .files import FileLimitError, atomic_write_bytes, open_regular, read_regular
 from .formats import FOREIGN_READERS
 from .models import FireConfig, SqueezeNet, SqueezeNetConfig, get_model_config
+from .torchfile import MAX_TORCH_FILE_BYTES, load_torch_file
 
 FORMAT_NAME = "squeezenet"
 FORMAT_VERSION = "1"
@@ -148,8 +149,12 @@ def _run_weights(run_dir: Path) -> Path:
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
     """The config and meta stored in one of our safetensors files."""
     try:
+        with open_regular(path, MAX_TORCH_FILE_BYTES, "safetensors file"):
+            pass  # a FIFO or /dev/zero would hang safe_open or never end
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
+    except FileLimitError as e:
+        raise CheckpointError(str(e)) from None
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
     if metadata.get("format") != FORMAT_NAME:
@@ -166,7 +171,9 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
 def _load_safetensors(path: Path, model: str | None, overrides: dict[str, Any]) -> SqueezeNet:
     header = read_header(path)
     try:
-        state = st_load(path.read_bytes())
+        state = st_load(read_regular(path, MAX_TORCH_FILE_BYTES, "safetensors file"))
+    except FileLimitError as e:
+        raise CheckpointError(str(e)) from None
     except (SafetensorError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
     if model is not None:
@@ -186,10 +193,7 @@ def _load_safetensors(path: Path, model: str | None, overrides: dict[str, Any]) 
 
 
 def _load_torch_file(path: Path, model: str | None, overrides: dict[str, Any]) -> SqueezeNet:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for foreign or malicious pickles
-        raise CheckpointError(f"{path}: cannot load as a weights-only torch checkpoint ({e})") from None
+    obj = load_torch_file(path)  # bounded: refuses zip bombs before torch allocates
     if model is None and _is_training_checkpoint(obj):
         _refuse_overrides(path, model, overrides)
         return _from_training_checkpoint(obj, path)

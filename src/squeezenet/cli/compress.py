@@ -18,10 +18,10 @@ from ..compress import (
     PruneConfig,
     build_report,
     compress_model,
-    load_sqz,
     report_table,
     save_sqz,
 )
+from ..compress.format import SqzFormatError, decode_model, read_sqz_bytes
 from ..compress.layers import parse_rules
 from ..compress.prune import SPARSITY_PRESETS
 from ..compress.quantize import BITS_PRESETS
@@ -149,8 +149,11 @@ def sqz_info_command(
     import time
 
     start = time.perf_counter()
-    model = load_sqz(path)  # first: it explains a file that is missing, a folder or not .sqz
-    data = Path(path).read_bytes()
+    data = read_sqz_bytes(path)  # explains a file that is missing, a folder or not .sqz
+    try:
+        model = decode_model(data)
+    except SqzFormatError as e:
+        raise SqzFormatError(f"{path}: {e}") from None
     result = build_report(model, data, decode_seconds=time.perf_counter() - start, path=str(path))
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))

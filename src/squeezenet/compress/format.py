@@ -36,7 +36,7 @@ from typing import Any
 
 import torch
 
-from ..files import atomic_path
+from ..files import FileLimitError, atomic_path, open_regular, read_exactly
 from ..models import SqueezeNet, SqueezeNetConfig
 from . import huffman
 from .fold import fold_batch_norm
@@ -48,9 +48,11 @@ from .reader import (
     FORMAT_VERSION,
     MAGIC,
     MAX_BLOCK_SIZE,
+    MAX_FILE_BYTES,
     MAX_HEADER_BYTES,
     MAX_PARAMS,
     SqzFormatError,
+    check_prefix,
     format_error,
     layer_weight,
     param_count,
@@ -60,9 +62,9 @@ from .reader import (
 from .writer import encode_layer
 
 __all__ = [
-    "FORMAT_VERSION", "MAGIC", "MAX_HEADER_BYTES", "MAX_PARAMS", "LayerEncoding", "SqzFormatError",
-    "check_fits", "decode_model", "encode_model", "header_size", "layer_encodings", "load_sqz",
-    "read_header", "save_sqz",
+    "FORMAT_VERSION", "MAGIC", "MAX_FILE_BYTES", "MAX_HEADER_BYTES", "MAX_PARAMS", "LayerEncoding",
+    "SqzFormatError", "check_fits", "decode_model", "encode_model", "header_size",
+    "layer_encodings", "load_sqz", "read_header", "read_sqz_bytes", "save_sqz",
 ]  # fmt: skip
 
 
@@ -197,12 +199,29 @@ def decode_model(data: bytes) -> SqueezeNet:
     return model.eval()
 
 
+def read_sqz_bytes(path: str | os.PathLike) -> bytes:
+    """The bytes of a `.sqz` file, read only once its size and fixed header check out.
+
+    A FIFO, a device (a `.sqz` symlinked to /dev/zero) or a file over `MAX_FILE_BYTES` is
+    refused from `fstat`, and a foreign file from its first bytes, before the rest is read.
+    """
+    try:
+        with open_regular(path, MAX_FILE_BYTES, ".sqz file") as (f, size):
+            prefix = f.read(FIXED_HEADER.size)
+            try:
+                check_prefix(prefix, size)
+            except SqzFormatError as e:
+                raise SqzFormatError(f"{path}: {e}") from None
+            return prefix + read_exactly(f, size - len(prefix), path)
+    except FileLimitError as e:
+        raise SqzFormatError(str(e)) from None
+    except OSError as e:
+        raise SqzFormatError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
 def load_sqz(path: str | os.PathLike) -> SqueezeNet:
     """Load a `.sqz` file (also reachable as `squeezenet.load_model(path)`)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise SqzFormatError(f"{path}: cannot read ({e})") from None
+    data = read_sqz_bytes(path)
     try:
         return decode_model(data)
     except SqzFormatError as e:

@@ -31,6 +31,10 @@ CHECKSUM = struct.Struct("<I")
 MAX_HEADER_BYTES = 16 << 20  # a 1000-class model with class names needs well under 1 MiB
 MAX_PARAMS = 1 << 25  # 33.5M parameters (134 MB float32): 27x SqueezeNet 1.0 at 1000 classes
 MAX_BLOCK_SIZE = 1 << 16  # bounds the decoder's padding and per-step work
+# The largest file MAX_PARAMS can need: raw float32 values (4 bytes each), a bitmask (1/8),
+# float32 biases and block offsets (well under 1 byte each) and the header. Checked from the
+# file's size before it is read, so /dev/zero or a huge file is refused without reading it.
+MAX_FILE_BYTES = 6 * MAX_PARAMS + MAX_HEADER_BYTES
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -43,21 +47,30 @@ def format_error(msg: str) -> SqzFormatError:
     return SqzFormatError(f"invalid .sqz file: {msg}")
 
 
-def read_header(data: bytes) -> tuple[dict[str, Any], int]:
-    """Check framing, version and checksum; return (header dict, payload start offset)."""
-    if len(data) < FIXED_HEADER.size + CHECKSUM.size:
-        raise format_error(f"truncated ({len(data)} bytes)")
-    magic, version, flags, header_len, raw_len = FIXED_HEADER.unpack_from(data)
+def check_prefix(prefix: bytes, size: int) -> tuple[int, int]:
+    """Check the fixed header (the file's first `FIXED_HEADER.size` bytes) against the file's
+    `size` before the rest is read; returns (compressed, raw) header lengths."""
+    if size > MAX_FILE_BYTES:
+        raise format_error(f"{size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit of a .sqz file")
+    if size < FIXED_HEADER.size + CHECKSUM.size or len(prefix) < FIXED_HEADER.size:
+        raise format_error(f"truncated ({size} bytes)")
+    magic, version, flags, header_len, raw_len = FIXED_HEADER.unpack_from(prefix)
     if magic != MAGIC:
         raise format_error("not a .sqz file (bad magic bytes)")
     if version != FORMAT_VERSION:
         raise format_error(f"unsupported format version {version}; this build reads version {FORMAT_VERSION}")
     if flags != 0:
         raise format_error(f"unknown flags {flags:#x}")
-    if header_len > len(data) - FIXED_HEADER.size - CHECKSUM.size:
-        raise format_error(f"truncated: header of {header_len} bytes does not fit a {len(data)}-byte file")
+    if header_len > size - FIXED_HEADER.size - CHECKSUM.size:
+        raise format_error(f"truncated: header of {header_len} bytes does not fit a {size}-byte file")
     if raw_len > MAX_HEADER_BYTES:
         raise format_error(f"header of {raw_len} bytes exceeds the {MAX_HEADER_BYTES}-byte limit")
+    return header_len, raw_len
+
+
+def read_header(data: bytes) -> tuple[dict[str, Any], int]:
+    """Check framing, version and checksum; return (header dict, payload start offset)."""
+    header_len, raw_len = check_prefix(data[: FIXED_HEADER.size], len(data))
     (crc,) = CHECKSUM.unpack_from(data, len(data) - CHECKSUM.size)
     if zlib.crc32(memoryview(data)[: -CHECKSUM.size]) != crc:
         raise format_error("checksum mismatch (the file is corrupted or truncated)")

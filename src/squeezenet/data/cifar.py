@@ -11,6 +11,7 @@ CIFAR-10 has no validation split; ``val`` returns the test set.
 from __future__ import annotations
 
 import os
+import re
 import tarfile
 import zlib
 from pathlib import Path
@@ -22,6 +23,7 @@ from squeezenet.data.dataset import InMemoryDataset
 from squeezenet.data.download import default_cache_dir, download_file
 from squeezenet.data.errors import DatasetError
 from squeezenet.data.splits import check_split
+from squeezenet.files import FileLimitError, open_regular, read_regular
 
 __all__ = ["CIFAR10_CLASSES", "CIFAR10_MD5", "CIFAR10_URL", "load_cifar10", "parse_cifar_batch"]
 
@@ -36,6 +38,10 @@ CIFAR10_CLASSES = (
 )  # fmt: skip
 
 _RECORD = 1 + 3 * 32 * 32
+# A batch is 10,000 records (30.7 MB); the archive is 170 MB with 8 members and a folder.
+MAX_BATCH_BYTES = 64 << 20
+MAX_ARCHIVE_BYTES = 1 << 30
+MAX_MEMBERS = 1_000
 _BATCHES = {
     "train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
     "test": ("test_batch.bin",),
@@ -145,26 +151,58 @@ def _missing_message(folder: Path, reason: str) -> str:
 
 def _read_file(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        return read_regular(path, MAX_BATCH_BYTES, "CIFAR-10 batch")
+    except FileLimitError as exc:
+        raise DatasetError(str(exc)) from None
     except OSError as exc:
         raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def _read_archive(archive: Path, wanted: set[str]) -> dict[str, bytes]:
-    """Read the members of ``archive`` whose base name is in ``wanted``, in one pass."""
+    """Read the members of ``archive`` whose base name is in ``wanted``, in one pass.
+
+    Nothing is extracted, yet an archive with a member no genuine CIFAR-10 archive has (a
+    ``../`` or absolute name, a link, a device) is refused whole, and so is one with more
+    than ``MAX_MEMBERS`` members or a wanted member over ``MAX_BATCH_BYTES``.
+    """
     blobs: dict[str, bytes] = {}
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            for member in tar:
-                name = member.name.rsplit("/", 1)[-1]
-                if member.isfile() and name in wanted:
-                    blobs[name] = tar.extractfile(member).read()  # type: ignore[union-attr]
+        with open_regular(archive, MAX_ARCHIVE_BYTES, "CIFAR-10 archive") as (f, _size):
+            with tarfile.open(fileobj=f, mode="r:*") as tar:
+                for count, member in enumerate(tar, 1):
+                    _check_member(archive, member, count)
+                    name = member.name.rsplit("/", 1)[-1]
+                    if member.isfile() and name in wanted:
+                        blobs[name] = tar.extractfile(member).read()  # type: ignore[union-attr]
+    except FileLimitError as exc:
+        raise DatasetError(str(exc)) from None
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DatasetError(
             f"{archive} is not a readable CIFAR-10 tar archive ({exc}); "
             f"delete it and download {CIFAR10_URL} again"
         ) from exc
     return blobs
+
+
+def _check_member(archive: Path, member: tarfile.TarInfo, count: int) -> None:
+    """Refuse a member that is unsafe to hold (see `_read_archive`), naming it."""
+    name = member.name
+    if name.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", name) or ":" in name[:2]:
+        problem = "a name outside the archive (absolute, or with '..')"
+    elif member.issym() or member.islnk():
+        problem = f"a link (to {member.linkname!r})"
+    elif not (member.isfile() or member.isdir()):
+        problem = "a device, FIFO or other special file"
+    elif member.isfile() and member.size > MAX_BATCH_BYTES:
+        problem = f"{member.size:,} bytes, over the {MAX_BATCH_BYTES:,} of a CIFAR-10 batch"
+    elif count > MAX_MEMBERS:
+        problem = f"member {count:,}, more than the {MAX_MEMBERS:,} a CIFAR-10 archive has"
+    else:
+        return
+    raise DatasetError(
+        f"{archive} is not a genuine CIFAR-10 archive: member {name!r} is {problem}; "
+        f"download {CIFAR10_URL} again"
+    )
 
 
 def _parse_meta(data: bytes | None, source: Path) -> list[str]:

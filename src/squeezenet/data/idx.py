@@ -9,14 +9,17 @@ name, because mirrors and Debian packages are not consistent about the ``.gz`` s
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
 
 from squeezenet.data.errors import DatasetError
+from squeezenet.files import FileLimitError, open_regular, read_exactly
 
 __all__ = ["IDX_IMAGES_MAGIC", "IDX_LABELS_MAGIC", "read_idx", "read_idx_images", "read_idx_labels"]
 
@@ -24,6 +27,9 @@ IDX_LABELS_MAGIC = 0x00000801  # uint8, 1 dimension
 IDX_IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions
 
 _GZIP_MAGIC = b"\x1f\x8b"
+# The largest published IDX file (EMNIST ByClass training images) is 547 MB.
+MAX_IDX_BYTES = 1 << 30
+_CHUNK = 16 << 20
 
 # IDX type code -> big-endian numpy dtype.
 _IDX_DTYPES: dict[int, np.dtype] = {
@@ -37,20 +43,52 @@ _IDX_DTYPES: dict[int, np.dtype] = {
 
 
 def _read_bytes(path: Path) -> bytes:
-    """Return the file's content, gunzipped when it starts with the gzip magic."""
+    """Return the file's content, gunzipped when it starts with the gzip magic.
+
+    Bounded before allocating: the file must be a regular file of at most ``MAX_IDX_BYTES``,
+    and a gzipped file is inflated only as far as its own header says (plus one byte, to
+    notice trailing data), so a gzip bomb costs no more than the sizes it declares.
+    """
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"cannot read IDX file {path}: {exc.strerror or exc}") from exc
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
+        with open_regular(path, MAX_IDX_BYTES, "IDX file") as (f, size):
+            if f.read(2) != _GZIP_MAGIC:
+                f.seek(0)
+                return read_exactly(f, size, path)
+            f.seek(0)
+            with gzip.GzipFile(fileobj=f) as stream:
+                return _read_gzip_idx(stream, path)
+    except FileLimitError as exc:
+        raise DatasetError(str(exc)) from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DatasetError(
             f"IDX file {path} is a corrupt or truncated gzip stream ({exc}); "
             "delete it and download it again"
         ) from exc
+    except OSError as exc:
+        raise DatasetError(f"cannot read IDX file {path}: {exc.strerror or exc}") from exc
+
+
+def _read_gzip_idx(stream: BinaryIO, path: Path) -> bytes:
+    """Header, then at most the payload it declares plus one byte (see `_read_bytes`)."""
+    head = stream.read(4)
+    if len(head) < 4 or head[2] not in _IDX_DTYPES or head[3] == 0:
+        return head  # `read_idx` says what is wrong with it
+    head += stream.read(4 * head[3])
+    shape = [int.from_bytes(head[i : i + 4], "big") for i in range(4, len(head) - 3, 4)]
+    payload = math.prod(shape) * _IDX_DTYPES[head[2]].itemsize
+    if payload > MAX_IDX_BYTES:
+        raise DatasetError(
+            f"IDX file {path} declares shape {tuple(shape)}, {payload:,} bytes, over the "
+            f"{MAX_IDX_BYTES:,}-byte limit of an IDX file"
+        )
+    chunks, left = [head], payload + 1
+    while left > 0:
+        chunk = stream.read(min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def read_idx(path: str | os.PathLike[str], *, expected_magic: int | None = None) -> np.ndarray:

@@ -25,6 +25,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from squeezenet.data.errors import BadImageError
+from squeezenet.data.image_limits import check_pixels, max_image_pixels, open_image
 
 __all__ = [
     "center_crop",
@@ -39,7 +40,11 @@ _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
 
 
 def load_image(
-    source: str | os.PathLike[str] | BinaryIO, mode: str = "RGB", *, min_size: int | None = None
+    source: str | os.PathLike[str] | BinaryIO,
+    mode: str = "RGB",
+    *,
+    min_size: int | None = None,
+    max_pixels: int | None = None,
 ) -> Image.Image:
     """Decode an image file into an 8-bit RGB or L image, upright and without alpha.
 
@@ -48,27 +53,33 @@ def load_image(
         mode: ``"RGB"`` or ``"L"`` (grayscale).
         min_size: If given, JPEGs may be decoded at 1/2, 1/4 or 1/8 scale (much faster)
             as long as both sides stay at least ``min_size`` pixels. Other formats ignore it.
+        max_pixels: Refuse images with more pixels (decompression bombs) before decoding
+            them; default ``$SQUEEZENET_MAX_IMAGE_PIXELS``, else Pillow's warning threshold
+            (89,478,485). See :mod:`squeezenet.data.image_limits`.
 
     Returns:
         A fully loaded PIL image in ``mode``.
 
     Raises:
+        ImageBombError: If the image has more pixels than the cap (a `BadImageError`).
         BadImageError: If the file is missing, not an image, truncated or corrupt.
-        ValueError: If ``mode`` is not RGB or L.
+        ValueError: If ``mode`` is not RGB or L, or the pixel cap is not a positive integer.
     """
     if mode not in ("RGB", "L"):
         raise ValueError(f"load_image mode must be 'RGB' or 'L', got {mode!r}")
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else _stream_name(source)
+    cap = max_image_pixels(max_pixels)
     try:
-        with Image.open(source) as img:
+        with open_image(source, name, cap) as img:
             if min_size is not None:
                 # draft() only ever picks a scale whose result is >= the requested size;
                 # asking for a square keeps that true whatever the EXIF rotation.
                 img.draft(mode if img.mode == "RGB" else None, (min_size, min_size))
             img.load()
+            check_pixels(img, name, cap)
             _apply_exif_orientation(img)
             return _convert(img, mode)
-    except MemoryError:
+    except (MemoryError, BadImageError):
         raise
     except Exception as exc:  # noqa: BLE001 - decoders raise many types; all mean "bad file"
         raise BadImageError(f"cannot decode image {name}: {_reason(exc)}") from exc
