@@ -96,7 +96,7 @@ def squeezenet_caffemodel(
 
     def conv(caffe_name: str, path: str, kernel: int, stride: int, pad: int) -> bytes:
         w, b = sd[f"{path}.weight"], sd[f"{path}.bias"]
-        blobs = (blob(w, legacy=legacy_blobs, packed=packed), blob(b, legacy=legacy_blobs, packed=packed))
+        blobs = tuple(blob(x, legacy=legacy_blobs, packed=packed) for x in (w, b))
         return layer(caffe_name, "Convolution", blobs=blobs,
                      conv=conv_param(w.shape[0], kernel, stride, pad), **opts)  # fmt: skip
 
@@ -120,5 +120,6 @@ def squeezenet_caffemodel(
     head = f"conv{len(model.config.fires) + 2}"
     out += conv(head, "classifier.1", 1, 1, model.config.classifier_padding)
     out += layer(f"relu_{head}", "ReLU", **opts)
-    out += layer(f"pool{len(model.config.fires) + 2}", "Pooling", pool=pool_param(average=True), **opts)
+    average = pool_param(average=True)
+    out += layer(f"pool{len(model.config.fires) + 2}", "Pooling", pool=average, **opts)
     return out + layer("prob", "Softmax", **opts)

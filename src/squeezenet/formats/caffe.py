@@ -39,9 +39,26 @@ _CONV_FIELDS = {"kernel": (4, 11, 12), "stride": (6, 13, 14), "pad": (3, 9, 10)}
 _POOL_FIELDS = {"kernel": (2, 5, 6), "stride": (3, 7, 8), "pad": (4, 9, 10)}
 _CONV_GROUP, _CONV_DILATION = 5, 18
 _POOL_METHOD, _POOL_GLOBAL, _POOL_ROUND = 1, 12, 13  # method 0 = MAX; round 0 = CEIL
-_FIRE = re.compile(r"^(?P<fire>.+)/(?P<role>squeeze1x1|expand1x1|expand3x3|conv1x1_[12]|conv3x3_2)$")
+_FIRE = re.compile(
+    r"^(?P<fire>.+)/(?P<role>squeeze1x1|expand1x1|expand3x3|conv1x1_[12]|conv3x3_2)$"
+)
+_FIRE_ROLES = ("squeeze", "expand1x1", "expand3x3")  # FireConfig's argument order
 _ROLES = {"squeeze1x1": "squeeze", "conv1x1_1": "squeeze", "expand1x1": "expand1x1",
           "conv1x1_2": "expand1x1", "expand3x3": "expand3x3", "conv3x3_2": "expand3x3"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A conv's or pool's parameters, Caffe's defaults where the file gives none."""
+
+    kernel: tuple[int, int] | None = None  # a conv's comes from its weight blob
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int] = (0, 0)
+    group: int = 1
+    dilation: tuple[int, ...] = (1,)
+    pool_method: int = 0  # 0 MAX, 1 AVE
+    global_pool: bool = False
+    round_mode: int = 0  # 0 CEIL (Caffe's default), 1 FLOOR
 
 
 @dataclass
@@ -49,9 +66,9 @@ class CaffeLayer:
     """The parts of one Caffe layer that a SqueezeNet needs."""
 
     name: str
-    kind: str  # Caffe's type name: "Convolution", "Pooling", ... (V1 enums other than those: "V1:<n>")
+    kind: str  # Caffe's type name: "Convolution", "Pooling", ...; other V1 enums: "V1:<n>"
     blobs: list[np.ndarray] = field(default_factory=list)  # float32, shaped as stored
-    geometry: dict[str, object] = field(default_factory=dict)  # kernel/stride/pad/... (see _geometry)
+    geometry: Geometry = Geometry()
 
 
 def parse_caffemodel(data: bytes) -> tuple[str, list[CaffeLayer]]:
@@ -62,9 +79,9 @@ def parse_caffemodel(data: bytes) -> tuple[str, list[CaffeLayer]]:
         if number == _NET_NAME and wire == pw.LENGTH:
             name = pw.to_text(value, wire)
         elif number == _NET_LAYER and wire == pw.LENGTH:
-            v2.append(_parse_layer(value, _V2))  # type: ignore[arg-type]
+            v2.append(_parse_layer(pw.message(value, wire), _V2))
         elif number == _NET_V1_LAYERS and wire == pw.LENGTH:
-            v1.append(_parse_layer(value, _V1))  # type: ignore[arg-type]
+            v1.append(_parse_layer(pw.message(value, wire), _V1))
     if v1 and v2:
         raise FormatError("both 'layer' and legacy 'layers' fields: Caffe itself refuses that")
     if not (v1 or v2):
@@ -84,11 +101,11 @@ def _parse_layer(buf: memoryview, numbers: dict[str, int]) -> CaffeLayer:
             else:
                 layer.kind = pw.to_text(value, wire)
         elif number == numbers["blobs"] and wire == pw.LENGTH:
-            layer.blobs.append(_parse_blob(value))  # type: ignore[arg-type]
+            layer.blobs.append(_parse_blob(pw.message(value, wire)))
         elif number == numbers["conv"] and wire == pw.LENGTH:
-            layer.geometry = _geometry(value, _CONV_FIELDS)  # type: ignore[arg-type]
+            layer.geometry = _geometry(pw.message(value, wire), _CONV_FIELDS)
         elif number == numbers["pool"] and wire == pw.LENGTH:
-            layer.geometry = _geometry(value, _POOL_FIELDS, pool=True)  # type: ignore[arg-type]
+            layer.geometry = _geometry(pw.message(value, wire), _POOL_FIELDS, pool=True)
     return layer
 
 
@@ -105,7 +122,7 @@ def _parse_blob(buf: memoryview) -> np.ndarray:
         elif number == 8:  # double_data
             chunks.append(pw.floats(value, wire, "<f8"))
         elif number == 7 and wire == pw.LENGTH:  # shape: BlobShape { repeated int64 dim = 1 }
-            for n, w, v in pw.fields(value):  # type: ignore[arg-type]
+            for n, w, v in pw.fields(pw.message(value, wire)):
                 if n == 1:
                     dims.extend(pw.packed_varints(v, w))
     if not dims and legacy:
@@ -114,6 +131,8 @@ def _parse_blob(buf: memoryview) -> np.ndarray:
     expected = 1
     for d in dims:
         expected *= d  # Python ints: a corrupt huge dim cannot overflow
+        if expected > count:  # and a long list of them costs nothing more
+            break
     if not dims or count != expected:
         raise FormatError(f"a blob of shape {tuple(dims)} holds {count} values")
     values = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
@@ -122,32 +141,29 @@ def _parse_blob(buf: memoryview) -> np.ndarray:
     return values.astype(np.float32).reshape(dims)
 
 
-def _geometry(buf: memoryview, numbers: dict, pool: bool = False) -> dict[str, object]:
-    """kernel/stride/pad as (h, w) pairs (None: not given), plus group and dilation of a conv,
-    or method, global and round mode of a pool."""
+def _geometry(buf: memoryview, numbers: dict, pool: bool = False) -> Geometry:
+    """A ConvolutionParameter's or PoolingParameter's geometry."""
     packable = () if pool else (3, 4, 6, _CONV_DILATION)  # a conv's repeated geometry fields
     ints: dict[int, list[int]] = {}
     for number, wire, value in pw.fields(buf):
         if wire == pw.VARINT or (wire == pw.LENGTH and number in packable):
             ints.setdefault(number, []).extend(pw.packed_varints(value, wire))
-    out: dict[str, object] = {}
+    pairs: dict[str, tuple[int, int]] = {}
     for name, (single, h, w) in numbers.items():
-        if h in ints or w in ints:
-            default = 0 if name == "pad" else None
-            out[name] = (ints.get(h, [default])[-1], ints.get(w, [default])[-1])
+        if h in ints or w in ints:  # kernel_h/kernel_w, ...: a missing one is 0, as in Caffe
+            pairs[name] = (ints.get(h, [0])[-1], ints.get(w, [0])[-1])
         elif single in ints:
             values = ints[single]
             if len(values) > 2:
                 raise FormatError(f"{name} {values}: only 2-D layers are supported")
-            out[name] = (values[0], values[-1])
+            pairs[name] = (values[0], values[-1])
+    last = {number: values[-1] for number, values in ints.items() if values}
     if pool:
-        out["method"] = ints.get(_POOL_METHOD, [0])[-1]
-        out["global"] = bool(ints.get(_POOL_GLOBAL, [0])[-1])
-        out["round"] = ints.get(_POOL_ROUND, [0])[-1]
-    else:
-        out["group"] = ints.get(_CONV_GROUP, [1])[-1]
-        out["dilation"] = tuple(ints.get(_CONV_DILATION, [1]))
-    return out
+        return Geometry(**pairs, pool_method=last.get(_POOL_METHOD, 0),
+                        global_pool=bool(last.get(_POOL_GLOBAL, 0)),
+                        round_mode=last.get(_POOL_ROUND, 0))  # fmt: skip
+    return Geometry(**pairs, group=last.get(_CONV_GROUP, 1),
+                    dilation=tuple(ints.get(_CONV_DILATION, [1])))  # fmt: skip
 
 
 def read_caffemodel(path: str | os.PathLike) -> SqueezeNet:
@@ -202,10 +218,7 @@ def caffe_squeezenet(
             name="squeezenet1_0" if stem.blobs[0].shape[-1] == 7 else "squeezenet1_1",
             stem_channels=stem.blobs[0].shape[0],
             stem_kernel=stem.blobs[0].shape[-1],
-            fires=tuple(
-                FireConfig(*(fire[r].blobs[0].shape[0] for r in ("squeeze", "expand1x1", "expand3x3")))
-                for fire in fires
-            ),
+            fires=tuple(FireConfig(*(f[r].blobs[0].shape[0] for r in _FIRE_ROLES)) for f in fires),
             pool_after=tuple(p - 1 for p in pools[1:]),
             num_classes=head.blobs[0].shape[0],
             in_channels=stem.blobs[0].shape[1],
@@ -258,18 +271,19 @@ def _structure(
         raise FormatError("no conv1, Fire modules and classifier conv: not a SqueezeNet")
     for name, fire in zip(fire_names, fires):
         if len(fire) != 3:
-            raise FormatError(f"{name!r} lacks {sorted({'squeeze', 'expand1x1', 'expand3x3'} - set(fire))}")
+            missing = sorted(set(_FIRE_ROLES) - set(fire))
+            raise FormatError(f"{name!r} lacks {missing}")
     return stem, fires, head, pools
 
 
 def _is_global_average(layer: CaffeLayer) -> bool:
-    return layer.geometry.get("method") == 1 and bool(layer.geometry.get("global"))
+    return layer.geometry.pool_method == 1 and layer.geometry.global_pool
 
 
 def _check_max_pool(layer: CaffeLayer) -> None:
     g = layer.geometry
-    got = (g.get("method", 0), g.get("kernel"), g.get("stride", (1, 1)), g.get("pad", (0, 0)))
-    if got != (0, (3, 3), (2, 2), (0, 0)) or g.get("global") or g.get("round", 0) != 0:
+    got = (g.pool_method, g.kernel, g.stride, g.pad)
+    if got != (0, (3, 3), (2, 2), (0, 0)) or g.global_pool or g.round_mode != 0:
         raise FormatError(
             f"pooling layer {layer.name!r} is not SqueezeNet's 3x3 stride-2 unpadded max-pool "
             f"rounding up (method, kernel, stride, pad: {got})"
@@ -278,7 +292,9 @@ def _check_max_pool(layer: CaffeLayer) -> None:
 
 def _check_blobs(layer: CaffeLayer) -> None:
     if len(layer.blobs) != 2:
-        raise FormatError(f"conv {layer.name!r} has {len(layer.blobs)} blobs, expected weight and bias")
+        raise FormatError(
+            f"conv {layer.name!r} has {len(layer.blobs)} blobs, expected weight and bias"
+        )
     weight, bias = layer.blobs
     if weight.ndim != 4 or weight.shape[2] != weight.shape[3] or bias.size != weight.shape[0]:
         raise FormatError(
@@ -288,16 +304,17 @@ def _check_blobs(layer: CaffeLayer) -> None:
 
 
 def _check_conv(layer: CaffeLayer, kernel: int, stride: int, pad: int | None) -> int:
-    """Check a conv's geometry against ours; returns its padding (any, if `pad` is None)."""
+    """Check a conv's geometry against ours; returns its padding (any square one if `pad`
+    is None)."""
     g = layer.geometry
-    got_pad = g.get("pad", (0, 0))
-    if g.get("group", 1) != 1 or any(d != 1 for d in g.get("dilation", (1,))):  # type: ignore[union-attr]
+    if g.group != 1 or any(d != 1 for d in g.dilation):
         raise FormatError(f"conv {layer.name!r} is grouped or dilated; SqueezeNet's are not")
-    want = {"kernel": (kernel, kernel), "stride": (stride, stride),
-            "pad": (got_pad[0],) * 2 if pad is None else (pad, pad)}  # type: ignore[index]
-    got = {"kernel": (layer.blobs[0].shape[-2], layer.blobs[0].shape[-1]),
-           "stride": g.get("stride", (1, 1)), "pad": got_pad}  # fmt: skip
-    for name in want:
-        if tuple(got[name]) != want[name]:  # type: ignore[arg-type]
-            raise FormatError(f"conv {layer.name!r} has {name} {got[name]}, SqueezeNet's has {want[name]}")
-    return int(got_pad[0])  # type: ignore[index]
+    pad = g.pad[0] if pad is None else pad
+    got = {"kernel": tuple(layer.blobs[0].shape[-2:]), "stride": g.stride, "pad": g.pad}
+    want = {"kernel": (kernel, kernel), "stride": (stride, stride), "pad": (pad, pad)}
+    for name, value in want.items():
+        if got[name] != value:
+            raise FormatError(
+                f"conv {layer.name!r} has {name} {got[name]}, SqueezeNet's has {value}"
+            )
+    return pad

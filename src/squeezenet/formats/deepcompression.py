@@ -70,7 +70,9 @@ def decode_net(
             raise FormatError(f"{name}: {n} stored weights, more than its {np.prod(shape)}")
     expected = _expected_size(layers, counts)
     if len(data) != expected:
-        raise FormatError(f"{len(data)} bytes, but its counts imply {expected}: truncated or corrupt")
+        raise FormatError(
+            f"{len(data)} bytes, but its counts imply {expected}: truncated or corrupt"
+        )
     state, offset = {}, header
     for (name, shape), n in zip(layers, counts.tolist()):
         weight, bias, offset = _decode_layer(data, offset, name, shape, n)
@@ -113,11 +115,15 @@ def read_net(
     largest = _expected_size(layers, np.array([np.prod(s) for _, s in layers]))
     size = path.stat().st_size
     if size > largest:
-        raise FormatError(f"{path}: {size} bytes, more than any .net file of {config.name} ({largest})")
+        raise FormatError(
+            f"{path}: {size:,} bytes, more than any .net file of {config.name} ({largest:,})"
+        )
     try:
         state = decode_net(path.read_bytes(), config)
     except FormatError as e:
-        raise FormatError(f"{path}: not a Deep Compression .net file of {config.name}: {e}") from None
+        raise FormatError(
+            f"{path}: not a Deep Compression .net file of {config.name}: {e}"
+        ) from None
     model = SqueezeNet(config)
     load_exact(model, state, path)
     provenance = Provenance(source=path.name, license=_LICENSE, notes=_NOTES)

@@ -52,37 +52,46 @@ def fields(buf: memoryview) -> Iterator[tuple[int, int, Value]]:
         else:  # 3 and 4 are proto1 groups, which Caffe never writes
             raise FormatError(f"field {number} has unsupported wire type {wire}")
         if size > end - pos:
-            raise FormatError(f"field {number} needs {size} bytes at byte {pos}, {end - pos} remain")
+            raise FormatError(
+                f"field {number} needs {size} bytes at byte {pos}, {end - pos} remain"
+            )
         yield number, wire, buf[pos : pos + size]
         pos += size
 
 
+def message(value: Value, wire: int) -> memoryview:
+    """An embedded message field's bytes."""
+    if not isinstance(value, memoryview) or wire != LENGTH:
+        raise FormatError(f"expected an embedded message, got wire type {wire}")
+    return value
+
+
 def to_int(value: Value, wire: int) -> int:
     """A scalar integer field's value (varint or fixed)."""
-    if wire == VARINT:
-        return value  # type: ignore[return-value]
+    if isinstance(value, int):
+        return value
     if wire in (FIXED32, FIXED64):
-        return int.from_bytes(value, "little")  # type: ignore[arg-type]
+        return int.from_bytes(value, "little")
     raise FormatError(f"expected an integer, got wire type {wire}")
 
 
 def packed_varints(value: Value, wire: int) -> list[int]:
     """A repeated integer field's values: one unpacked varint, or a packed run of them."""
-    if wire != LENGTH:
+    if not isinstance(value, memoryview) or wire != LENGTH:
         return [to_int(value, wire)]
-    buf, pos, out = value, 0, []
-    while pos < len(buf):  # type: ignore[arg-type]
-        item, pos = _varint(buf, pos)  # type: ignore[arg-type]
+    pos, out = 0, []
+    while pos < len(value):
+        item, pos = _varint(value, pos)
         out.append(item)
     return out
 
 
 def to_text(value: Value, wire: int) -> str:
     """A string field."""
-    if wire != LENGTH:
+    if not isinstance(value, memoryview) or wire != LENGTH:
         raise FormatError(f"expected a string, got wire type {wire}")
     try:
-        return bytes(value).decode("utf-8")  # type: ignore[arg-type]
+        return bytes(value).decode("utf-8")
     except UnicodeDecodeError:
         raise FormatError("a string field is not UTF-8") from None
 
@@ -91,8 +100,9 @@ def floats(value: Value, wire: int, dtype: str) -> np.ndarray:
     """A repeated float (`dtype` "<f4") or double ("<f8") field: one unpacked value or a packed
     run, as a read-only array over the file's bytes (no copy)."""
     width = np.dtype(dtype).itemsize
-    if wire not in (LENGTH, FIXED32 if width == 4 else FIXED64):
-        raise FormatError(f"expected {'floats' if width == 4 else 'doubles'}, got wire type {wire}")
-    if len(value) % width:  # type: ignore[arg-type]
-        raise FormatError(f"a packed float field of {len(value)} bytes is not a multiple of {width}")
-    return np.frombuffer(value, dtype=dtype)  # type: ignore[arg-type]
+    fixed = FIXED32 if width == 4 else FIXED64
+    if not isinstance(value, memoryview) or wire not in (LENGTH, fixed):
+        raise FormatError(f"expected floats of {width} bytes, got wire type {wire}")
+    if len(value) % width:
+        raise FormatError(f"{len(value)} bytes of floats is not a multiple of {width}")
+    return np.frombuffer(value, dtype=dtype)
