@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import squeezenet
 from squeezenet.errors import CheckpointError, FormatError
@@ -147,14 +149,10 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path) -> None:
 
 
 def test_cli_predict_names_imagenet_classes(tmp_path: Path, capsys) -> None:
-    from PIL import Image
-
     image = tmp_path / "grey.png"
     Image.new("RGB", (300, 240), (120, 110, 100)).save(image)
     code, out, err = run_cli(capsys, "predict", REAL_NET, image, "--json", "--topk", "3")
     assert code == 0, err
-    import json
-
-    labels = json.loads(out)["results"][0]["labels"]
+    labels = [p["label"] for p in json.loads(out)["results"][0]["predictions"]]
     names = set(squeezenet.imagenet.imagenet_classes().names)
     assert len(labels) == 3 and set(labels) <= names
