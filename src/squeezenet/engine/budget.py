@@ -1,0 +1,108 @@
+"""A time budget for a run (`squeezenet train --time MINUTES`, ultralytics' `time=`).
+
+Before the first epoch a throwaway copy of the model takes a few real training steps on the
+run's own batches and scores a slice of the validation split; from those timings the run
+plans how many epochs fit in what is left of the budget, and the learning-rate schedule is
+built over exactly that many. The run then ends on time *at the end of its schedule* on any
+machine, instead of being cut off mid-schedule. The plan is stored with the run, so
+`--resume` continues the same schedule exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+# Per-epoch allowance beyond the measured steps and evaluation: writing weights, checkpoint
+# and plots (about a second here), plus a margin for a machine that slows down later.
+_EPOCH_OVERHEAD_S = 1.5
+_MARGIN = 0.05
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """How a time budget was spent, as planned from the first steps.
+
+    Attributes:
+        budget_s: the whole run's budget (start to results.json).
+        epochs: epochs that fit; the schedule spans exactly these.
+        step_s: measured seconds per training step (after warm-up).
+        eval_s: estimated seconds per validation pass.
+        planned_at_s: seconds of the budget already spent when the plan was made.
+    """
+
+    budget_s: float
+    epochs: int
+    step_s: float
+    eval_s: float
+    planned_at_s: float
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    def describe(self, steps_per_epoch: int) -> str:
+        epoch_s = steps_per_epoch * self.step_s + self.eval_s
+        return (
+            f"time budget {self.budget_s / 60:.1f} min: {self.epochs} epochs of "
+            f"{steps_per_epoch} steps planned (measured {1000 * self.step_s:.0f} ms/step, "
+            f"~{epoch_s:.0f} s/epoch with evaluation)"
+        )
+
+
+def epochs_within(
+    budget_s: float, spent_s: float, steps_per_epoch: int, step_s: float, eval_s: float
+) -> int:
+    """How many whole epochs fit in `budget_s - spent_s` (at least 1), keeping one more
+    evaluation in hand for the final report."""
+    epoch_s = (steps_per_epoch * step_s + eval_s) * (1 + _MARGIN) + _EPOCH_OVERHEAD_S
+    left = budget_s - spent_s - eval_s
+    return max(1, math.floor(left / epoch_s))
+
+
+def measure_step_time(
+    model: nn.Module,
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    train_step: Callable[[nn.Module, torch.optim.Optimizer, torch.Tensor, torch.Tensor], None],
+    *,
+    warmup: int = 3,
+    steps: int = 12,
+) -> float:
+    """Median seconds of a training step of a copy of `model` on `batches` (cycled).
+
+    The model, its optimizer and the global RNG are left exactly as they were, so the run
+    that follows is the same as one that never measured.
+    """
+    rng = torch.get_rng_state()
+    probe = copy.deepcopy(model)
+    optimizer = make_optimizer(probe)
+    times: list[float] = []
+    try:
+        while len(times) < warmup + steps:
+            seen = len(times)
+            for images, labels in batches:
+                start = time.perf_counter()
+                train_step(probe, optimizer, images, labels)
+                times.append(time.perf_counter() - start)
+                if len(times) == warmup + steps:
+                    break
+            if len(times) == seen:
+                raise ValueError("cannot time a training step: the loader yields no batch")
+    finally:
+        torch.set_rng_state(rng)
+    timed = sorted(times[warmup:])
+    return timed[len(timed) // 2]
+
+
+def measure_eval_time(evaluate_fn: Callable[[int], None], total: int, sample: int = 1024) -> float:
+    """Seconds to evaluate `total` images, from timing `evaluate_fn(n)` on n <= `sample`."""
+    n = min(total, sample)
+    start = time.perf_counter()
+    evaluate_fn(n)
+    return (time.perf_counter() - start) * total / max(n, 1)
