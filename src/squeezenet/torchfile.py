@@ -52,7 +52,9 @@ def load_torch_file(path: str | os.PathLike[str]) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for foreign or malicious pickles
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FormatError(f"{path}: cannot load as a weights-only torch checkpoint ({reason})") from None
+        raise FormatError(
+            f"{path}: cannot load as a weights-only torch checkpoint ({reason})"
+        ) from None
 
 
 def check_torch_file(path: str | os.PathLike[str], max_bytes: int = MAX_TORCH_FILE_BYTES) -> None:

@@ -43,5 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except (ValueError, OSError) as e:
-        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False)
+        # soft_wrap: one line however long (rich would wrap it at the console's width)
+        message = str(e) or type(e).__name__
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -30,7 +30,7 @@ def predict_command(
     backend: Annotated[str, typer.Option(
         help="auto (fastest float32 here), eager, channels_last, compile, onnxruntime, "
         "onnxruntime-int8")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, help="images per model run")] = 32,
+    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="images per model run")] = 32,
     threads: Annotated[int | None, typer.Option(min=1, help="inference threads")] = None,
 ) -> None:
     """Classify images with the model's own preprocessing and class names.
@@ -58,7 +58,7 @@ def predict_command(
     if as_json:
         payload = {"model": model, "backend": predictor.backend,
                    "results": [r.to_dict() for r in results]}  # fmt: skip
-        print(json.dumps(payload, indent=2))
+        print(json.dumps(payload, indent=2, allow_nan=False))  # NaN is not JSON
     else:
         console.print(_table(results, predictor.backend))
     if errors:

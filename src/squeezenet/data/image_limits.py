@@ -25,7 +25,14 @@ from PIL import Image
 
 from squeezenet.data.errors import BadImageError
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ENV_MAX_PIXELS", "ImageBombError", "max_image_pixels", "open_image"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ENV_MAX_PIXELS",
+    "ImageBombError",
+    "check_pixels",
+    "max_image_pixels",
+    "open_image",
+]
 
 # Pillow's default MAX_IMAGE_PIXELS, where its warning zone starts: a 9459 x 9459 image.
 DEFAULT_MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
@@ -56,7 +63,9 @@ def max_image_pixels(max_pixels: int | None = None) -> int:
     return max_pixels
 
 
-def bomb_error(name: str, cap: int, pixels: int | None, size: tuple[int, int] | None = None) -> ImageBombError:
+def bomb_error(
+    name: str, cap: int, pixels: int | None, size: tuple[int, int] | None = None
+) -> ImageBombError:
     """The one-line refusal, with the image's size where known and the cap."""
     if size is not None:
         what = f"{size[0]} x {size[1]} = {size[0] * size[1]:,} pixels"

@@ -1,0 +1,84 @@
+"""Every hostile file fails with its one-line error within a fixed memory budget (peak RSS
+under 500 MB, measured with `resource` in a subprocess), where a naive reader would take
+0.5-1 GB or read forever."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import squeezenet
+from squeezenet.compress.format import encode_model
+
+from .hostile import gzip_bomb_idx, huge_member_cifar, png_bomb, sparse_file, zip_bomb_pth
+
+BUDGET_MB = 500
+
+# Each case: how the child loads the file, and the error it must end in.
+LOADERS = {
+    "sqz_dev_zero": ("squeezenet.load_model", "SqzFormatError"),
+    "sqz_sparse_1tb": ("squeezenet.load_model", "SqzFormatError"),
+    "pth_zip_bomb_512mb": ("squeezenet.load_model", "FormatError"),
+    "safetensors_dev_zero": ("squeezenet.load_model", "CheckpointError"),
+    "png_bomb_144mp": ("squeezenet.data.load_image", "ImageBombError"),
+    "idx_gzip_bomb_800mb": ("squeezenet.data.read_idx_labels", "DatasetError"),
+    "cifar_member_1gb": ("squeezenet.data.load_cifar10_test", "DatasetError"),
+}
+
+CHILD = textwrap.dedent("""
+    import json, resource, sys
+    import squeezenet, squeezenet.data
+    from squeezenet.data import load_cifar10
+    squeezenet.data.load_cifar10_test = lambda path: load_cifar10("test", path, download=False)
+    for name, loader, path in json.loads(sys.argv[1]):
+        module, func = loader.rsplit(".", 1)
+        try:
+            getattr(sys.modules[module], func)(path)
+            error, message = None, ""
+        except Exception as e:
+            error, message = type(e).__name__, str(e)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        print(json.dumps({"name": name, "error": error, "message": message, "peak_mb": peak}))
+        sys.stdout.flush()
+""")
+
+
+@pytest.fixture(scope="module")
+def hostile_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("hostile")
+    files = {
+        "sqz_dev_zero": root / "zero.sqz",
+        "safetensors_dev_zero": root / "zero.safetensors",
+    }
+    for link in files.values():
+        link.symlink_to("/dev/zero")
+    valid = encode_model(squeezenet.create_model("squeezenet1_1", num_classes=2, small_input=True))
+    files["sqz_sparse_1tb"] = sparse_file(root / "huge.sqz", 1 << 40, valid[:20])
+    files["pth_zip_bomb_512mb"] = zip_bomb_pth(root / "bomb.pth", 512)
+    files["png_bomb_144mp"] = png_bomb(root / "bomb.png")
+    files["idx_gzip_bomb_800mb"] = gzip_bomb_idx(root / "labels-idx1-ubyte.gz", 800)
+    files["cifar_member_1gb"] = huge_member_cifar(root / "cifar-10-binary.tar.gz", 1024)
+    return files
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss units and /dev/zero: Linux")
+def test_hostile_files_fail_within_the_memory_budget(hostile_files: dict[str, Path]) -> None:
+    sizes = {name: os.lstat(path).st_size for name, path in hostile_files.items()}
+    assert sizes["pth_zip_bomb_512mb"] < 600_000 and sizes["png_bomb_144mp"] < 200_000
+    jobs = [(name, LOADERS[name][0], str(path)) for name, path in hostile_files.items()]
+    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(jobs)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["name"] for r in results] == list(hostile_files)
+    for r in results:
+        assert r["error"] == LOADERS[r["name"]][1], r
+        assert r["message"] and "\n" not in r["message"], r
+        # ru_maxrss only grows: each peak bounds every file loaded so far
+        assert r["peak_mb"] < BUDGET_MB, r
