@@ -1,0 +1,160 @@
+"""Which pixels a class depends on: saliency (Simonyan et al., 2014), SmoothGrad (Smilkov et
+al., 2017) and Grad-CAM (Selvaraju et al., 2017)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..models import SqueezeNet
+from .core import (
+    ClassScore,
+    ImageInput,
+    ModelInput,
+    as_model,
+    class_score,
+    eval_mode,
+    load_input,
+    resolve_class,
+    resolve_layer,
+    staged_forward,
+    to_display,
+    top_class,
+    upsample,
+)
+
+# Noisy copies per forward pass in SmoothGrad: bounds memory at ImageNet sizes.
+_SMOOTHGRAD_CHUNK = 8
+
+
+@dataclass
+class AttributionMap:
+    """A per-pixel attribution of one class on one image.
+
+    Attributes:
+        method: "saliency", "smoothgrad" or "gradcam".
+        image: (H, W, C) the input as a person sees it, values in [0, 1].
+        map: (H, W) non-negative attribution, the input's spatial size (larger: more important).
+        target: the explained class and its probability.
+        predicted: the model's top-1 class.
+        layer: Grad-CAM's layer (paper name), else None.
+        params: the method's settings (noise level, samples), for the record.
+    """
+
+    method: str
+    image: np.ndarray
+    map: np.ndarray
+    target: ClassScore
+    predicted: ClassScore
+    layer: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers, JSON-ready (the map itself is summarised, not listed)."""
+        return {
+            "method": self.method, "target": self.target.to_dict(),
+            "predicted": self.predicted.to_dict(), "layer": self.layer,
+            "map_shape": list(self.map.shape), "map_max": float(self.map.max()),
+            "map_mean": float(self.map.mean()), **self.params,
+        }  # fmt: skip
+
+
+def _target(model: SqueezeNet, x: torch.Tensor, target: int | str | None) -> tuple[int, torch.Tensor]:
+    """The class to explain (default the predicted one) and the clean image's probabilities."""
+    with torch.no_grad():
+        probs = staged_forward(model, x).probabilities
+    index = int(probs.argmax()) if target is None else resolve_class(model, target)
+    return index, probs
+
+
+def input_gradient(model: SqueezeNet, x: torch.Tensor, target: int) -> torch.Tensor:
+    """d(class evidence of `target`) / d(input) for a batch (N, C, H, W) of inputs."""
+    x = x.detach().clone().requires_grad_(True)
+    score = staged_forward(model, x).scores[:, target].sum()
+    (grad,) = torch.autograd.grad(score, x)
+    return grad
+
+
+def _abs_max(grad: torch.Tensor) -> np.ndarray:
+    """(1, C, H, W) gradient -> (H, W) max |grad| over channels."""
+    return grad.abs().amax(1)[0].detach().cpu().float().numpy()
+
+
+def saliency(model: ModelInput, image: ImageInput, target: int | str | None = None) -> AttributionMap:
+    """Vanilla gradient saliency: max over channels of |d class score / d input|.
+
+    Args:
+        model: a SqueezeNet or a file/run folder `load_model` reads.
+        image: an image file or a normalised (C, H, W) input tensor.
+        target: class index or name; None explains the predicted class.
+    """
+    net = as_model(model)
+    with eval_mode(net):
+        x = load_input(net, image)
+        index, probs = _target(net, x, target)
+        heat = _abs_max(input_gradient(net, x, index))
+    return AttributionMap("saliency", to_display(net, x), heat, class_score(net, probs, index),
+                          top_class(net, probs))  # fmt: skip
+
+
+def smoothgrad(
+    model: ModelInput,
+    image: ImageInput,
+    target: int | str | None = None,
+    *,
+    samples: int = 25,
+    noise: float = 0.15,
+    seed: int = 0,
+) -> AttributionMap:
+    """SmoothGrad: the input gradient averaged over noisy copies, then max |.| over channels.
+
+    Args:
+        samples: noisy copies averaged.
+        noise: Gaussian noise std as a fraction of the input's value range (paper: 0.1-0.2).
+        seed: the noise's random seed.
+    """
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, got {noise}")
+    net = as_model(model)
+    with eval_mode(net):
+        x = load_input(net, image)
+        index, probs = _target(net, x, target)
+        sigma = noise * float(x.max() - x.min())
+        gen = torch.Generator().manual_seed(seed)
+        total = torch.zeros_like(x)
+        for start in range(0, samples, _SMOOTHGRAD_CHUNK):
+            n = min(_SMOOTHGRAD_CHUNK, samples - start)
+            eps = torch.randn((n, *x.shape[1:]), generator=gen).to(x.device) * sigma
+            total += input_gradient(net, x + eps, index).sum(0, keepdim=True)
+        heat = _abs_max(total / samples)
+    return AttributionMap(
+        "smoothgrad", to_display(net, x), heat, class_score(net, probs, index),
+        top_class(net, probs), params={"samples": samples, "noise": noise},
+    )  # fmt: skip
+
+
+def gradcam(
+    model: ModelInput, image: ImageInput, target: int | str | None = None, *, layer: str | None = None
+) -> AttributionMap:
+    """Grad-CAM: the layer's channels weighted by their mean gradient, ReLU, upsampled.
+
+    Args:
+        layer: a paper layer name (conv1, fire2, ..., conv10); default the last Fire module.
+    """
+    net = as_model(model)
+    name, path = resolve_layer(net, layer)
+    with eval_mode(net):
+        x = load_input(net, image)
+        index, probs = _target(net, x, target)
+        out = staged_forward(net, x, path, layer_grad=True)
+        (grad,) = torch.autograd.grad(out.scores[0, index], out.activation)
+        weights = grad.mean((2, 3), keepdim=True)  # (1, C, 1, 1): a channel's importance
+        cam = torch.relu((weights * out.activation).sum(1, keepdim=True))  # (1, 1, h, w)
+        heat = upsample(cam.detach(), tuple(x.shape[-2:]))[0, 0].clamp_min(0).cpu().numpy()
+    return AttributionMap("gradcam", to_display(net, x), heat, class_score(net, probs, index),
+                          top_class(net, probs), layer=name)  # fmt: skip

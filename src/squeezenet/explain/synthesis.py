@@ -1,0 +1,219 @@
+"""Inputs made by gradient steps: class visualisation (Simonyan et al., 2014, with Yosinski et
+al.'s jitter and blur, the CS231n recipe) and fooling images (Szegedy et al., 2014).
+
+Both work in the model's normalised input space and keep every value inside the range real
+pixels map to, so the result is an image that could be saved and fed back. Step sizes are
+the root-mean-square change per input value, so one setting suits 32 px and 224 px inputs
+alike (CS231n's step of 25 in L2 norm on a 3x224x224 image is 0.065 RMS).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..models import SqueezeNet
+from .core import (
+    ClassScore,
+    ImageInput,
+    ModelInput,
+    as_model,
+    class_score,
+    eval_mode,
+    load_input,
+    mean_std,
+    preprocessing,
+    resolve_class,
+    staged_forward,
+    to_display,
+    top_class,
+    value_range,
+)
+
+
+@dataclass
+class SynthesizedImage:
+    """An input built by gradient steps towards a target class.
+
+    Attributes:
+        method: "class-visualization" or "fooling".
+        image: (H, W, C) the built image, values in [0, 1].
+        input: (1, C, H, W) the same in the model's normalised input space.
+        target: the target class and its final probability.
+        start_probability: the target's probability before the first step.
+        predicted: the model's top-1 class on the built image.
+        steps: gradient steps taken.
+        reached: whether the goal was met (probability reached / target predicted).
+        history: the target's probability after each step (the first entry: before any).
+        original: fooling only: (H, W, C) the image it started from.
+        perturbation: fooling only: (H, W) max |change| over channels, in [0, 1] pixel units.
+        l2_norm: fooling only: L2 norm of the change in normalised input space.
+        l2_norm_pixels: fooling only: the same in [0, 1] pixel units.
+    """
+
+    method: str
+    image: np.ndarray
+    input: torch.Tensor
+    target: ClassScore
+    start_probability: float
+    predicted: ClassScore
+    steps: int
+    reached: bool
+    history: list[float] = field(default_factory=list)
+    original: np.ndarray | None = None
+    perturbation: np.ndarray | None = None
+    l2_norm: float | None = None
+    l2_norm_pixels: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers, JSON-ready."""
+        out = {
+            "method": self.method, "target": self.target.to_dict(),
+            "start_probability": self.start_probability, "predicted": self.predicted.to_dict(),
+            "steps": self.steps, "reached": self.reached,
+        }  # fmt: skip
+        if self.method == "fooling":
+            out["l2_norm"] = self.l2_norm
+            out["l2_norm_pixels"] = self.l2_norm_pixels
+        return out
+
+
+def _step(grad: torch.Tensor, lr: float) -> torch.Tensor:
+    """`grad` scaled to an RMS of `lr` per value (a normalised gradient step)."""
+    return grad * (lr * math.sqrt(grad.numel()) / grad.norm().clamp_min(1e-12))
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur each channel with a Gaussian of std `sigma` pixels (radius 2 sigma, at least 1)."""
+    radius = max(1, math.ceil(2 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k1 = torch.exp(-(t**2) / (2 * sigma**2))
+    k1 = k1 / k1.sum()
+    c = x.shape[1]
+    kernel = (k1[:, None] * k1[None, :]).expand(c, 1, -1, -1)
+    padded = nn.functional.pad(x, (radius,) * 4, mode="reflect")
+    return nn.functional.conv2d(padded, kernel, groups=c)
+
+
+def class_visualization(
+    model: ModelInput,
+    target: int | str,
+    *,
+    steps: int = 300,
+    lr: float = 0.065,
+    l2_reg: float = 1e-3,
+    jitter: int | None = None,
+    blur_every: int = 10,
+    blur_sigma: float = 0.5,
+    stop_probability: float = 0.9,
+    input_size: int | None = None,
+    seed: int = 0,
+) -> SynthesizedImage:
+    """Gradient ascent on the input, from noise, towards `target`'s class score.
+
+    Each step maximises the class evidence minus `l2_reg` times the input's squared L2 norm on
+    a randomly shifted (jittered) copy, clamps to valid pixels, and every `blur_every` steps
+    blurs slightly; it stops once the target's probability reaches `stop_probability`.
+
+    Args:
+        target: class index or name.
+        steps: the most gradient steps.
+        lr: step size, RMS change per input value.
+        jitter: largest random shift in pixels; default 16 scaled from 224 px to the input.
+        blur_every: blur every this many steps (0: never).
+        input_size: side of the image; default the model's input size.
+    """
+    net = as_model(model)
+    index = resolve_class(net, target)
+    c, size, _ = preprocessing(net).input_shape
+    size = size if input_size is None else input_size
+    if size < net.min_input_size():
+        raise ValueError(f"input_size {size} is below the model's minimum {net.min_input_size()}")
+    jitter = max(1, round(16 * size / 224)) if jitter is None else jitter
+    gen = torch.Generator().manual_seed(seed)
+    low, high = (b.to(next(net.parameters()).device) for b in value_range(net))
+    with eval_mode(net):
+        x = torch.randn((1, c, size, size), generator=gen).to(low.device)
+        x = torch.maximum(torch.minimum(x, high), low)
+        history = [_probability(net, x, index)]
+        step = 0
+        while step < steps and history[-1] < stop_probability:
+            dx, dy = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=gen))
+            moved = torch.roll(x, (dy, dx), (2, 3)).requires_grad_(True)
+            objective = staged_forward(net, moved).scores[0, index] - l2_reg * moved.pow(2).sum()
+            (grad,) = torch.autograd.grad(objective, moved)
+            x = torch.roll(moved.detach() + _step(grad, lr), (-dy, -dx), (2, 3))
+            x = torch.maximum(torch.minimum(x, high), low)
+            step += 1
+            if blur_every and step % blur_every == 0:
+                x = _gaussian_blur(x, blur_sigma)
+            history.append(_probability(net, x, index))
+        probs = _probabilities(net, x)
+    return SynthesizedImage(
+        "class-visualization", to_display(net, x), x, class_score(net, probs, index),
+        history[0], top_class(net, probs), step, history[-1] >= stop_probability, history,
+    )  # fmt: skip
+
+
+def fooling(
+    model: ModelInput,
+    image: ImageInput,
+    target: int | str,
+    *,
+    lr: float = 0.003,
+    max_steps: int = 500,
+) -> SynthesizedImage:
+    """The smallest change found that makes the model predict `target` for `image`.
+
+    Normalised gradient steps on the target's log-probability (which also lowers the
+    competitors, so fewer steps are needed than on its raw score), stopping as soon as the
+    model's top-1 class is the target; small steps keep the overshoot, and so the norm, small.
+
+    Args:
+        image: an image file or a normalised (C, H, W) input tensor.
+        target: class index or name.
+        lr: step size, RMS change per input value.
+        max_steps: give up after this many steps (`reached` is then False).
+    """
+    net = as_model(model)
+    index = resolve_class(net, target)
+    with eval_mode(net):
+        x0 = load_input(net, image)
+        # Values the input already has count as valid: only the steps are clamped.
+        low, high = (b.to(x0.device) for b in value_range(net))
+        low, high = torch.minimum(low, x0), torch.maximum(high, x0)
+        x, step, history = x0.clone(), 0, []
+        while True:
+            x.requires_grad_(True)
+            out = staged_forward(net, x)
+            history.append(float(out.probabilities[0, index]))
+            if int(out.logits[0].argmax()) == index or step == max_steps:
+                break
+            (grad,) = torch.autograd.grad(out.scores.log_softmax(1)[0, index], x)
+            x = torch.maximum(torch.minimum(x.detach() + _step(grad, lr), high), low)
+            step += 1
+        x = x.detach()
+        probs = out.probabilities
+    delta = x - x0
+    std = mean_std(net)[1].to(x.device)
+    return SynthesizedImage(
+        "fooling", to_display(net, x), x, class_score(net, probs, index), history[0],
+        top_class(net, probs), step, int(probs.argmax()) == index, history,
+        original=to_display(net, x0),
+        perturbation=(delta * std).abs().amax(1)[0].cpu().numpy(),
+        l2_norm=float(delta.norm()), l2_norm_pixels=float((delta * std).norm()),
+    )  # fmt: skip
+
+
+def _probabilities(net: SqueezeNet, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return staged_forward(net, x).probabilities
+
+
+def _probability(net: SqueezeNet, x: torch.Tensor, index: int) -> float:
+    return float(_probabilities(net, x)[0, index])
