@@ -30,6 +30,8 @@ from . import train as _train  # noqa: E402,F401
 from . import bench as _bench  # noqa: E402,F401
 from . import export as _export  # noqa: E402,F401
 from . import predict as _predict  # noqa: E402,F401
+from . import explain as _explain  # noqa: E402,F401
+from . import sweep as _sweep  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

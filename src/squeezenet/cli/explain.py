@@ -1,0 +1,133 @@
+"""`squeezenet explain`: what the network sees, as PNGs (and numbers with --json)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from ..explain import METHODS, explain, save_png
+from ..explain.core import as_model
+from ..explain.deletion import ATTRIBUTIONS
+from .app import app, console
+
+Opt = typer.Option
+
+# Method-specific options: the methods each one applies to and the keyword it becomes.
+_OPTION_USE: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "samples": (("smoothgrad",), {}),
+    "noise": (("smoothgrad",), {}),
+    "channels": (("activations",), {}),
+    "steps": (("class-visualization", "fooling", "deletion"), {"fooling": "max_steps"}),
+    "attribution": (("deletion",), {}),
+    "seed": (("smoothgrad", "class-visualization", "deletion"), {}),
+}
+
+
+@app.command("explain")
+def explain_command(
+    model: Annotated[str, typer.Argument(help="run folder, weights (.safetensors/.pth) or .sqz")],
+    images: Annotated[list[Path] | None, typer.Argument(
+        help="image files (none for class-visualization)")] = None,
+    method: Annotated[str, Opt(help=" | ".join(METHODS))] = "gradcam",
+    layer: Annotated[str | None, Opt(
+        help="paper layer name (conv1, fire2 ... conv10) for gradcam, activations and "
+        "deletion (default: the last Fire module)")] = None,
+    target: Annotated[str | None, Opt(
+        help="class index or name (default: the predicted class); needed by "
+        "class-visualization and fooling")] = None,
+    out: Annotated[Path, Opt(help="folder for the PNGs")] = Path("explain"),
+    as_json: Annotated[bool, Opt("--json", help="print the numbers as JSON")] = False,
+    samples: Annotated[int | None, Opt(min=1, help="smoothgrad: noisy copies [25]")] = None,
+    noise: Annotated[float | None, Opt(min=0, help="smoothgrad: noise / value range [0.15]")] = None,
+    channels: Annotated[int | None, Opt(min=1, help="activations: channels shown [16]")] = None,
+    steps: Annotated[int | None, Opt(min=1, help=(
+        "class-visualization: most steps [300]; fooling: most steps [500]; "
+        "deletion: deletion steps [20]"))] = None,
+    attribution: Annotated[str | None, Opt(
+        help=f"deletion: the map checked, {' | '.join(ATTRIBUTIONS)} [gradcam]")] = None,
+    seed: Annotated[int | None, Opt(help="random seed of the noise / order [0]")] = None,
+) -> None:
+    """Saliency, SmoothGrad, Grad-CAM, activations, class visualisation, fooling images and
+    the deletion check, each written as a PNG per image into --out."""
+    given = {"samples": samples, "noise": noise, "channels": channels, "steps": steps,
+             "attribution": attribution, "seed": seed}  # fmt: skip
+    options = _method_options(method, given)
+    net = as_model(model)
+    inputs: list[Path | None] = list(images or [])
+    if method == "class-visualization":
+        if inputs:
+            raise ValueError("class-visualization starts from noise; give no images")
+        inputs = [None]
+    elif not inputs:
+        raise ValueError(f"{method} needs at least one image")
+    records, used = [], set()
+    for image in inputs:
+        result = explain(net, image, method, target=target, layer=layer, **options)
+        png = _unique(out, _stem(image, method, result), used)
+        save_png(result, png)
+        records.append({"image": None if image is None else str(image), "png": str(png),
+                        **result.to_dict()})  # fmt: skip
+    if as_json:
+        print(json.dumps({"model": model, "method": method, "results": records}, indent=2))
+        return
+    for record in records:
+        console.print(escape(_summary(record)), highlight=False)
+
+
+def _method_options(method: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The method's keyword options from the flags given; a flag it does not use is refused
+    rather than silently ignored."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    options = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        methods, renamed = _OPTION_USE[name]
+        if method not in methods:
+            raise ValueError(f"--{name} is for {', '.join(methods)}, not {method}")
+        options[renamed.get(method, name)] = value
+    return options
+
+
+def _stem(image: Path | None, method: str, result: Any) -> str:
+    if image is None:
+        return f"{method}_{result.target.index}_{result.target.name}"
+    return f"{image.stem}_{method}"
+
+
+def _unique(folder: Path, stem: str, used: set[str]) -> Path:
+    """folder/stem.png with unsafe characters replaced, numbered if two images share a name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("_") or "image"
+    name, n = safe, 1
+    while name in used:
+        n += 1
+        name = f"{safe}_{n}"
+    used.add(name)
+    return folder / f"{name}.png"
+
+
+def _summary(r: dict[str, Any]) -> str:
+    """One line per result: the class, the method's figures, the PNG."""
+    source = r["image"] or "noise"
+    if r["method"] == "activations":
+        what = f"{r['layer']} {'x'.join(map(str, r['layer_shape']))}, top channels {r['channels'][:5]}"
+    elif r["method"] == "deletion":
+        verdict = "passed" if r["passed"] else "failed"
+        what = (f"{r['attribution']} of '{r['target']['name']}': deletion AUC "
+                f"{r['salient_auc']:.3f} vs random {r['random_auc']:.3f} ({verdict})")  # fmt: skip
+    elif r["method"] in ("class-visualization", "fooling"):
+        reached = "reached" if r["reached"] else "not reached"
+        what = (f"'{r['target']['name']}' {r['start_probability']:.1%} -> "
+                f"{r['target']['probability']:.1%} in {r['steps']} steps ({reached})")  # fmt: skip
+        if r["method"] == "fooling":
+            what += f", L2 norm {r['l2_norm']:.4g} ({r['l2_norm_pixels']:.4g} in pixels)"
+    else:
+        where = f" on {r['layer']}" if r.get("layer") else ""
+        what = f"{r['method']}{where} of '{r['target']['name']}' ({r['target']['probability']:.1%})"
+    return f"{source}: {what} -> {r['png']}"
