@@ -32,9 +32,11 @@ from typing import Any
 import torch
 
 from squeezenet import create_model, load_model
+from squeezenet.data.preprocess import to_model_input
 from squeezenet.files import atomic_write_text
 from squeezenet.inference.backends import BACKENDS, PEER_BACKEND
 from squeezenet.inference.benchmark import BenchReport, run_benchmark
+from squeezenet.meta import preprocessing_for
 
 RESULTS = Path(__file__).resolve().parent / "results" / "inference.json"
 # `make demo` trains this Fashion-MNIST model; the INT8 accuracy check reuses it when present.
@@ -113,13 +115,12 @@ def int8_accuracy(model_path: Path, spec: str, threads: int) -> dict[str, Any]:
     """fp32 and INT8 top-1 of a trained model on the test split, calibrated on train."""
     from squeezenet.cli.export import load_split
     from squeezenet.export import calibration_inputs, evaluate_onnx, export_onnx, quantize_int8
-    from squeezenet.inference import Preprocess
 
     model = load_model(model_path)
-    preprocess = Preprocess.from_model(model)
+    preprocess = preprocessing_for(model)
     train, test = (load_split(spec, s, None, preprocess) for s in ("train", "test"))
     with tempfile.TemporaryDirectory() as tmp:
-        check = preprocess.batch(test.images[:16])
+        check = to_model_input(test.images[:16], preprocess)
         fp32 = export_onnx(model, Path(tmp) / "m.onnx", check_inputs=check)
         calib = calibration_inputs(train, preprocess)
         int8 = quantize_int8(fp32.path, Path(tmp) / "m.int8.onnx", calib)

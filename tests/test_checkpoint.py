@@ -10,6 +10,7 @@ import torch
 import squeezenet
 from squeezenet import CheckpointError, create_model, load_model, save_model
 from squeezenet.files import atomic_path, atomic_write_bytes
+from squeezenet.meta import IMAGENET_PREPROCESSING, ModelMeta
 
 from .models.tv_reference import SqueezeNet as TorchvisionSqueezeNet
 
@@ -31,7 +32,7 @@ def test_torchvision_pth_loads_with_identical_logits(tmp_path: Path, version, na
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
-    assert model.meta["input_size"] == 224
+    assert model.meta.preprocessing == IMAGENET_PREPROCESSING
 
 
 def test_pth_with_explicit_architecture_and_shape_mismatch(tmp_path: Path) -> None:
@@ -57,7 +58,7 @@ def test_safetensors_round_trip_keeps_architecture_and_meta(tmp_path: Path, name
     path = save_model(model, tmp_path / "w.safetensors", meta={"class_names": list("abcd")})
     loaded = load_model(path)
     assert loaded.config == model.config
-    assert loaded.meta == {"class_names": ["a", "b", "c", "d"]}
+    assert loaded.meta == ModelMeta(class_names=("a", "b", "c", "d"))
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(loaded(x), model(x))

@@ -23,38 +23,37 @@ from safetensors.torch import save as st_save
 from .errors import CheckpointError
 from .files import FileLimitError, atomic_write_bytes, open_regular, read_regular
 from .formats import FOREIGN_READERS
+from .meta import IMAGENET_PREPROCESSING, MetaError, ModelMeta
 from .models import FireConfig, SqueezeNet, SqueezeNetConfig, get_model_config
 from .torchfile import MAX_TORCH_FILE_BYTES, load_torch_file
 
 FORMAT_NAME = "squeezenet"
 FORMAT_VERSION = "1"
-# ImageNet preprocessing of torchvision's published checkpoints.
-IMAGENET_META: dict[str, Any] = {
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
-    "input_size": 224,
-    "resize_size": 256,
-}
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "model_state", "weights")
 _PREFIXES = ("module.", "_orig_mod.")  # DDP and torch.compile wrappers
 
 
-def save_model(model: SqueezeNet, path: str | os.PathLike, meta: Mapping[str, Any] | None = None) -> Path:
+def save_model(
+    model: SqueezeNet, path: str | os.PathLike, meta: ModelMeta | Mapping[str, Any] | None = None
+) -> Path:
     """Write `model` as safetensors with its config and `meta` in the header, atomically.
 
     Args:
         model: the model to save.
         path: destination, conventionally `*.safetensors`.
-        meta: JSON-serialisable extras (class_names, mean, std, input_size, ...); defaults
-            to `model.meta` when the model has one.
+        meta: class names, preprocessing, provenance (a `ModelMeta`, or its dict form);
+            defaults to `model.meta`.
     """
-    meta = dict(meta if meta is not None else getattr(model, "meta", {}) or {})
+    if meta is None:
+        meta = model.meta
+    elif not isinstance(meta, ModelMeta):
+        meta = ModelMeta.from_dict(meta, in_channels=model.config.in_channels)
     tensors = {k: v.detach().cpu().contiguous() for k, v in strip_prefixes(model.state_dict()).items()}
     header = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "config": json.dumps(model.config.to_dict()),
-        "meta": json.dumps(meta),
+        "meta": json.dumps(meta.to_dict()),
     }
     return atomic_write_bytes(path, st_save(tensors, metadata=header))
 
@@ -104,7 +103,8 @@ def load_model(
     or a Caffe `.caffemodel` (`squeezenet.formats`), or a torchvision-layout `.pth`/`.pt`
     checkpoint (architecture inferred from its tensor shapes, or given as `model=` with
     config `overrides`).
-    The returned model is in eval mode and has a `meta` dict (class names, preprocessing).
+    The returned model is in eval mode and has its `meta` (a `ModelMeta`: class names,
+    preprocessing); a 1000-class torchvision file gets ImageNet's preprocessing.
     """
     path = Path(path)
     if not path.exists():
@@ -147,7 +147,8 @@ def _run_weights(run_dir: Path) -> Path:
 
 
 def read_header(path: str | os.PathLike) -> dict[str, Any]:
-    """The config and meta stored in one of our safetensors files."""
+    """The config and meta (JSON objects, not yet validated) stored in one of our safetensors
+    files."""
     try:
         with open_regular(path, MAX_TORCH_FILE_BYTES, "safetensors file"):
             pass  # a FIFO or /dev/zero would hang safe_open or never end
@@ -188,8 +189,15 @@ def _load_safetensors(path: Path, model: str | None, overrides: dict[str, Any]) 
         config = config_from_state_dict(state, **overrides)
     net = SqueezeNet(config)
     load_state_dict_checked(net, state)
-    net.meta = dict(header["meta"])
+    net.meta = _checked_meta(header["meta"], net, path)
     return net
+
+
+def _checked_meta(data: Any, net: SqueezeNet, path: Path) -> ModelMeta:
+    try:
+        return ModelMeta.from_dict(data, in_channels=net.config.in_channels)
+    except MetaError as e:
+        raise CheckpointError(f"{path}: bad model meta: {e}") from None
 
 
 def _load_torch_file(path: Path, model: str | None, overrides: dict[str, Any]) -> SqueezeNet:
@@ -201,7 +209,8 @@ def _load_torch_file(path: Path, model: str | None, overrides: dict[str, Any]) -
     config = get_model_config(model, **overrides) if model else config_from_state_dict(state, **overrides)
     net = SqueezeNet(config)
     load_state_dict_checked(net, state)
-    net.meta = dict(IMAGENET_META) if config.num_classes == 1000 else {}
+    if config.num_classes == 1000 and config.in_channels == 3:
+        net.meta = ModelMeta(preprocessing=IMAGENET_PREPROCESSING)
     return net
 
 
@@ -225,7 +234,7 @@ def _from_training_checkpoint(obj: Mapping[str, Any], path: Path) -> SqueezeNet:
         raise CheckpointError(f"{path}: corrupt model config ({e})") from None
     net = SqueezeNet(config)
     load_state_dict_checked(net, strip_prefixes(obj["model"]))
-    net.meta = dict(meta)
+    net.meta = _checked_meta(meta, net, path)
     return net
 
 

@@ -24,8 +24,10 @@ from rich.table import Table
 from .checkpoint import load_model
 from .cli.app import console
 from .data import load_dataset
+from .data.preprocess import to_model_input
 from .engine import TrainConfig, evaluate, fit
 from .engine.recipes import recipe
+from .meta import preprocessing_for
 from .models import SqueezeNetConfig
 
 LATENCY_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8")
@@ -93,11 +95,11 @@ def compress_step(
 
 def export_step(model, train, test, run_dir: Path, res: DemoResults) -> None:
     from .export import calibration_inputs, evaluate_onnx, export_onnx, quantize_int8
-    from .inference import Preprocess, run_benchmark
+    from .inference import run_benchmark
 
-    pre = Preprocess.from_model(model)
+    pre = preprocessing_for(model)
     fp32_path, int8_path = run_dir / "model.onnx", run_dir / "model.int8.onnx"
-    report = export_onnx(model, fp32_path, check_inputs=pre.batch(test.images[:64]))
+    report = export_onnx(model, fp32_path, check_inputs=to_model_input(test.images[:64], pre))
     calib = calibration_inputs(train, pre)  # one calibration set for the file and the bench
     quantize_int8(fp32_path, int8_path, calib)
     res.add("ONNX parity (max |diff|)", f"{report.max_abs_diff:.2e}")

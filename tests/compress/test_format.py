@@ -234,7 +234,7 @@ def test_thousand_class_torchvision_checkpoint_compresses_without_data(tmp_path:
     assert report.top1_before is None and report.top1_after is None
     assert report.nnz == pytest.approx(0.355 * 1_235_496, rel=0.02)  # the paper's Table 1 pattern
     assert report.sqz_bytes < 500_000 and report.decode_seconds is not None
-    assert model.meta["input_size"] == 224 and model.num_classes == 1000
+    assert model.meta.preprocessing.input_size == 224 and model.num_classes == 1000
 
 
 def test_writer_refuses_what_the_reader_would(tmp_path: Path, monkeypatch) -> None:

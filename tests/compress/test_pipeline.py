@@ -89,7 +89,8 @@ def test_cli_compress_with_data_then_info_and_eval(tmp_path: Path) -> None:
     from squeezenet.data import MNIST
 
     model = tiny_model(in_channels=1)
-    model.meta.update(class_names=list(MNIST.class_names), input_size=28, dataset="mnist")
+    model.meta = {**model.meta.to_dict(), "class_names": list(MNIST.class_names),
+                  "input_size": 28, "dataset": "mnist"}  # fmt: skip
     weights = squeezenet.save_model(model, tmp_path / "w.safetensors")
     data_dir = str(_tiny_mnist(tmp_path / "mnist"))
     runner = CliRunner()

@@ -124,8 +124,8 @@ def test_eval_reads_a_folder_with_the_models_own_preprocessing(tmp_path: Path, c
         (tmp_path / "data" / "test" / name).mkdir(parents=True)
         Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "data" / "test" / name / "0.png")
     model = create_model("squeezenet1_1", num_classes=2, small_input=True)
-    model.meta.update(class_names=["a", "b"], input_size=16, resize_size=24,
-                      mean=[0.5] * 3, std=[0.25] * 3)  # fmt: skip
+    model.meta = {"class_names": ["a", "b"], "input_size": 16, "resize_size": 24,
+                  "mean": [0.5] * 3, "std": [0.25] * 3}  # fmt: skip
     weights = save_model(model, tmp_path / "w.safetensors")
     seen, real = [], dataset_module.load_dataset
     monkeypatch.setattr(dataset_module, "load_dataset", lambda *a, **k: seen.append(k) or real(*a, **k))
@@ -147,7 +147,7 @@ def test_eval_and_export_read_a_colour_folder_in_grayscale_for_a_grayscale_model
             (tmp_path / "data" / split / name).mkdir(parents=True)
             Image.new("RGB", (20, 20), (200, 30, 30)).save(tmp_path / "data" / split / name / "0.png")
     model = create_model("squeezenet1_1", num_classes=2, in_channels=1, small_input=True)
-    model.meta.update(class_names=["a", "b"], input_size=16, mean=[0.5], std=[0.25])
+    model.meta = {"class_names": ["a", "b"], "input_size": 16, "mean": [0.5], "std": [0.25]}
     weights = save_model(model, tmp_path / "w.safetensors")
     data = f"folder:{tmp_path / 'data'}"
     code, text = run_cli(capsys, "eval", weights, "--data", data, "--json")

@@ -70,7 +70,8 @@ def test_run_folder_has_every_file(tiny_fashion: Path, tmp_path: Path) -> None:
     state = torch.load(run.checkpoint, weights_only=True)  # plain types and tensors only
     assert state["epoch"] == 2
     model = load_model(result.run_dir)
-    assert model.meta["class_names"][0] == "T-shirt/top" and model.meta["input_size"] == 28
+    assert model.meta.class_names[0] == "T-shirt/top" and model.meta.preprocessing.input_size == 28
+    assert model.meta.dataset == "fashion-mnist"
     assert not any(p.name.endswith(".tmp") for p in run.root.rglob("*"))
     # The checkpoint loads as the very model trained (a small-input stem, which its tensor
     # shapes alone would read as the 224-pixel one), with its preprocessing.

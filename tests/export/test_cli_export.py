@@ -50,14 +50,14 @@ def test_calibration_folder_is_read_with_the_models_resize_and_crop(tmp_path: Pa
     """ImageNet-style weights (resize 16, crop 8 here) calibrate on what they were trained on:
     the centre of the image, not the whole image squeezed to the crop size."""
     from squeezenet.cli.export import load_split
-    from squeezenet.inference import Preprocess
+    from squeezenet.meta import Preprocessing
 
     for split in ("train", "test"):
         (tmp_path / split / "a").mkdir(parents=True)
         image = Image.new("RGB", (20, 20), (255, 0, 0))  # red border ...
         image.paste((0, 0, 255), (4, 4, 16, 16))  # ... around a blue centre
         image.save(tmp_path / split / "a" / "0.png")
-    preprocess = Preprocess(8, (0.5,), (0.25,), in_channels=3, resize_size=16)
+    preprocess = Preprocessing(input_size=8, mean=(0.5,) * 3, std=(0.25,) * 3, resize_size=16)
     for name in ("train", "test"):
         split = load_split(f"Folder:{tmp_path}", name, None, preprocess)  # any case of "folder"
         assert split.images.shape == (1, 3, 8, 8)
@@ -82,9 +82,9 @@ def test_export_without_int8_reads_only_the_test_split(capsys, weights, folder_d
 def test_eval_limit_scores_a_sample_of_every_class(capsys, weights, folder_data, tmp_path):
     """The test folder lists the cats first: a limit of 4 must not score only cats."""
     from squeezenet.cli.export import load_split
-    from squeezenet.inference import Preprocess
+    from squeezenet.meta import preprocessing_for
 
-    preprocess = Preprocess.from_model(squeezenet.load_model(weights))
+    preprocess = preprocessing_for(squeezenet.load_model(weights))
     sample = load_split(f"folder:{folder_data}", "test", None, preprocess, max_images=4)
     assert len(sample) == 4 and set(sample.labels.tolist()) == {0, 1}
     code, stdout, err = run_cli(capsys, "export", str(weights), "--calib-data",

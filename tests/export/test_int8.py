@@ -12,6 +12,7 @@ from onnx import numpy_helper
 
 import squeezenet
 from squeezenet.data import InMemoryDataset
+from squeezenet.data.preprocess import to_model_input
 from squeezenet.export import (
     ExportError,
     calibration_inputs,
@@ -23,7 +24,7 @@ from squeezenet.export import (
     read_metadata,
     run_session,
 )
-from squeezenet.inference import Preprocess
+from squeezenet.meta import preprocessing_for
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def _dataset(n: int, size: int = 16, classes: int = 4) -> InMemoryDataset:
 
 def test_int8_file_is_smaller_runs_and_keeps_metadata(float_model, tmp_path: Path) -> None:
     model, path = float_model
-    calib = calibration_inputs(_dataset(40), Preprocess.from_model(model), count=32)
+    calib = calibration_inputs(_dataset(40), preprocessing_for(model), count=32)
     out = quantize_int8(path, tmp_path / "model.int8.onnx", calib)
     assert out.stat().st_size < 0.5 * path.stat().st_size
     proto = onnx.load(str(out))
@@ -105,7 +106,7 @@ def test_evaluate_onnx_counts_top1(float_model) -> None:
     model, path = float_model
     data = _dataset(30)
     with torch.no_grad():
-        predicted = model(Preprocess.from_model(model).batch(data.images)).argmax(1)
+        predicted = model(to_model_input(data.images, preprocessing_for(model))).argmax(1)
     data.labels = predicted  # the model agrees with itself on every image
     assert evaluate_onnx(path, data, batch_size=7) == 1.0
     data.labels = (predicted + 1) % 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,17 @@ import pytest
 import torch
 
 import squeezenet
-from squeezenet.export import ExportError, export_onnx, ort_session, read_metadata, run_session
+from squeezenet.data.preprocess import to_model_input
+from squeezenet.export import (
+    ExportError,
+    export_onnx,
+    onnx_model_meta,
+    ort_session,
+    read_metadata,
+    run_session,
+)
 from squeezenet.export import onnx as onnx_export
-from squeezenet.inference import Preprocess
+from squeezenet.meta import preprocessing_for
 
 
 def _model(name: str) -> squeezenet.SqueezeNet:
@@ -74,21 +83,25 @@ def test_metadata_carries_class_names_and_preprocessing(tmp_path: Path) -> None:
     assert meta["class_names"] == ["cat", "dog", "émeu"]
     assert meta["mean"] == [0.286] and meta["std"] == [0.353] and meta["input_size"] == 28
     assert meta["dataset"] == "fashion-mnist" and meta["model_config"]["small_input"] is True
-    assert Preprocess.from_meta(meta) == Preprocess.from_model(model)
+    assert meta["resize_mode"] == "shorter" and meta["channel_order"] == "RGB"
+    assert onnx_model_meta(path) == model.meta
     # The same keys are visible to any onnxruntime user.
     props = ort_session(path).get_modelmeta().custom_metadata_map
     assert props["input_size"] == "28"
     # Served at half size, a resize of 29 scales to 14.5 -> 14, the crop itself: the file
     # must not keep the model's own 29, or predict would resize to 29 and crop 14.
-    model.meta["resize_size"] = 29
+    model.meta = dataclasses.replace(
+        model.meta, preprocessing=dataclasses.replace(model.meta.preprocessing, resize_size=29)
+    )
     meta = read_metadata(export_onnx(model.eval(), tmp_path / "h.onnx", input_size=14).path)
     assert meta["input_size"] == 14 and "resize_size" not in meta
 
 
 def test_real_check_inputs_are_used(tmp_path: Path) -> None:
     model = _model("squeezenet1_1")
-    inputs = Preprocess.from_model(model, input_size=32).normalize(
-        torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    inputs = to_model_input(
+        torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8),
+        preprocessing_for(model, input_size=32),
     )
     report = export_onnx(model, tmp_path / "m.onnx", input_size=32, check_inputs=inputs)
     assert report.check_source == "given" and report.check_images == 6

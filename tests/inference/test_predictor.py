@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from squeezenet.data.preprocess import load_model_input, to_model_input
 from squeezenet.export import export_onnx
 from squeezenet.inference import Prediction, PredictionError, Predictor, collect_image_paths
 
@@ -43,9 +44,10 @@ def test_good_files_predict_and_bad_files_get_clear_errors(weights_file, image_d
 
 def test_exif_orientation_is_applied(rgb_model, image_dir) -> None:
     predictor = Predictor.load(rgb_model, backend="eager")
-    upright = predictor.preprocess.load(image_dir / "a_rgb.png")
-    rotated_file = predictor.preprocess.load(image_dir / "f_exif.jpg")
-    ignored_exif = predictor.preprocess.image(gradient_image(40, 30).rotate(90, expand=True))
+    pre = predictor.preprocess
+    upright = load_model_input(image_dir / "a_rgb.png", pre)
+    rotated_file = load_model_input(image_dir / "f_exif.jpg", pre)
+    ignored_exif = to_model_input(gradient_image(40, 30).rotate(90, expand=True), pre)
     assert (rotated_file - upright).abs().mean() < 0.1 * (ignored_exif - upright).abs().mean()
 
 
@@ -120,8 +122,8 @@ def test_int8_predictions_come_from_a_calibrated_file(weights_file, image_dir, t
 
     model = load_model(weights_file)
     fp32 = export_onnx(model, tmp_path / "m.onnx").path
-    calib = torch.stack([Predictor.load(model, backend="eager").preprocess.load(image_dir / n)
-                         for n in GOOD])  # fmt: skip
+    pre = Predictor.load(model, backend="eager").preprocess
+    calib = torch.stack([load_model_input(image_dir / n, pre) for n in GOOD])
     int8 = quantize_int8(fp32, tmp_path / "m.int8.onnx", calib)
     predictor = Predictor.load(int8, threads=1)
     assert predictor.backend == "onnxruntime-int8" and predictor.class_names == CLASS_NAMES

@@ -78,10 +78,11 @@ def test_head_and_feature_interface() -> None:
     assert feats.shape[:2] == (2, 512)
     assert torch.equal(model.forward_head(feats), model(x))
     assert model.forward_head(feats, pre_logits=True).shape == (2, 512)
-    model.meta["class_names"] = list("abcde")
+    model.meta = {"class_names": list("abcde"), "input_size": 96}
     model.reset_classifier(3)
     assert model(x).shape == (2, 3) and model.num_classes == 3 and model.config.num_classes == 3
-    assert "class_names" not in model.meta  # they named the old five outputs
+    assert model.meta.class_names is None  # they named the old five outputs
+    assert model.meta.preprocessing.input_size == 96  # the preprocessing still holds
     half = create_model("squeezenet1_1", num_classes=5).half()
     half.reset_classifier(3)
     assert half.get_classifier().weight.dtype == torch.float16

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..files import atomic_write_text
+from ..meta import preprocessing_for
 from .app import app, console, err_console
 
 
@@ -88,12 +89,11 @@ def _load(model: str) -> tuple[Any, Path | None]:
 
 def _calibration(net: Any, spec: str, input_size: int | None) -> Any:
     from ..export import CALIBRATION_IMAGES, calibration_inputs
-    from ..inference import Preprocess
     from .export import load_split
 
     if net is None:
         raise ValueError("--calib-data needs a PyTorch model; pass the weights, not the .onnx")
-    preprocess = Preprocess.from_model(net, input_size=input_size)
+    preprocess = preprocessing_for(net, input_size=input_size)
     train = load_split(spec, "train", None, preprocess, CALIBRATION_IMAGES)
     return calibration_inputs(train, preprocess)
 

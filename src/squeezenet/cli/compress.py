@@ -25,6 +25,7 @@ from ..compress.format import SqzFormatError, decode_model, read_sqz_bytes
 from ..compress.layers import parse_rules
 from ..compress.prune import SPARSITY_PRESETS
 from ..compress.quantize import BITS_PRESETS
+from ..meta import preprocessing_for
 from .app import app, console
 
 Opt = typer.Option
@@ -122,10 +123,9 @@ def compress_command(
     train = test = None
     if data is not None:
         from ..data import load_dataset_for_model  # only needed with data
-        from ..inference import Preprocess
 
-        meta = Preprocess.from_model(model).to_meta()  # its channels are the weights' own
-        train, test = (load_dataset_for_model(data, s, meta, data_dir=data_dir)
+        pre = preprocessing_for(model)
+        train, test = (load_dataset_for_model(data, s, pre, data_dir=data_dir)
                        for s in ("train", "test"))  # fmt: skip
     log = None if as_json else (lambda msg: console.print(msg, highlight=False))
     compressed, result = compress_model(model, train, test, config, log=log)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
+from ..data import load_dataset_for_model
+from ..data.preprocess import to_model_input
+from ..meta import Preprocessing, preprocessing_for
 from .app import app, console
 from .models import model_from_arg
-
-if TYPE_CHECKING:
-    from ..inference import Preprocess
 
 FORMATS = ("onnx",)
 
@@ -44,16 +44,15 @@ def load_split(
     spec: str,
     split: str,
     data_dir: Path | None,
-    preprocess: Preprocess,
+    preprocess: Preprocessing,
     max_images: int | None = None,
 ) -> Any:
     """A split of `spec` as the model reads it (an image folder at its input and resize
     sizes, in its channels): train to calibrate on, test to check and evaluate on. With
     `max_images`, a seeded random sample: only those images of a folder are decoded."""
-    from ..data import load_dataset_for_model
-
-    meta = preprocess.to_meta()
-    return load_dataset_for_model(spec, split, meta, data_dir=data_dir, max_images=max_images)
+    return load_dataset_for_model(
+        spec, split, preprocess, data_dir=data_dir, max_images=max_images
+    )
 
 
 @app.command("export")
@@ -92,16 +91,15 @@ def export_command(
         )
     require_export()
     from ..export import calibration_inputs, evaluate_onnx, export_onnx, quantize_int8
-    from ..inference import Preprocess
 
     net = model_from_arg(model)
-    preprocess = Preprocess.from_model(net, input_size=input_size)
+    preprocess = preprocessing_for(net, input_size=input_size)
     train = test = None
     if calib_data is not None:  # the train split only to calibrate: it may be ImageNet's
         test = load_split(calib_data, "test", data_dir, preprocess, eval_limit)
         if int8:
             train = load_split(calib_data, "train", data_dir, preprocess, calib_images)
-    check = preprocess.batch(test.images[:16]) if test is not None else None
+    check = to_model_input(test.images[:16], preprocess) if test is not None else None
     out = output or default_output(model)
     report = export_onnx(net, out, input_size=input_size, opset=opset, check_inputs=check)
     result: dict[str, Any] = {"onnx": _export_summary(report)}

@@ -14,6 +14,7 @@ from ..checkpoint import load_model
 from ..data import load_dataset_for_model
 from ..engine import NonFiniteLossError, TrainConfig, evaluate, fit, load_run_config
 from ..engine.recipes import RECIPES, recipe
+from ..meta import preprocessing_for
 from ..models import SqueezeNetConfig
 from .app import app, console, err_console
 from .models import MODEL_ARG_HELP, merge_model_args, parse_model_args
@@ -134,13 +135,10 @@ def eval_command(
 ) -> None:
     """Top-1, top-5, per-class accuracy and confusion matrix of a model on a dataset split."""
     model = load_model(weights)
-    spec = data or model.meta.get("dataset")
+    spec = data or model.meta.dataset
     if not spec:
         raise ValueError(f"{weights} does not record its dataset; pass --data")
-    from ..inference import Preprocess
-
-    meta = Preprocess.from_model(model).to_meta()  # its channels are the weights' own
-    dataset = load_dataset_for_model(spec, split, meta, data_dir=data_dir)
+    dataset = load_dataset_for_model(spec, split, preprocessing_for(model), data_dir=data_dir)
     result = evaluate(model, dataset, batch_size=batch_size)
     if as_json:
         print(json.dumps({"top1": result.top1, "top5": result.top5, "n": result.n}))

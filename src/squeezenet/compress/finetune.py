@@ -8,6 +8,7 @@ given in (possibly fractional) epochs.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,11 +16,12 @@ import torch
 from torch import nn
 
 from ..data import BatchLoader, InMemoryDataset
-from ..data.dataset import resize_images
+from ..data.preprocess import input_normalizer, resize_to_input
 from ..engine import build_augment, build_optimizer, build_scheduler, train_one_epoch
-from ..engine.evaluate import check_compatible, normalizer_for
+from ..engine.evaluate import check_compatible
 from ..engine.progress import EpochProgress
 from ..engine.train import AMP_CHOICES, AUGMENTS
+from ..meta import Preprocessing, preprocessing_for
 from .layers import CompressError
 
 Log = Callable[[str], None]
@@ -77,11 +79,12 @@ class FinetuneConfig:
             raise CompressError(f"fine-tune optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
 
 
-def _fit_input_size(model: nn.Module, data: InMemoryDataset) -> InMemoryDataset:
-    size = (getattr(model, "meta", {}) or {}).get("input_size")
-    if size and size != data.images.shape[-1]:
-        return InMemoryDataset(resize_images(data.images, size), data.labels, data.class_names, data.name)
-    return data
+def _fit_input_size(
+    model: nn.Module, data: InMemoryDataset
+) -> tuple[InMemoryDataset, Preprocessing]:
+    """The data resized as the model reads it, and the model's preprocessing."""
+    pre = preprocessing_for(model, default_size=data.images.shape[-1])
+    return dataclasses.replace(data, images=resize_to_input(data.images, pre)), pre
 
 
 def finetune_(
@@ -98,7 +101,7 @@ def finetune_(
         check_compatible(model, train)
     except ValueError as e:
         raise CompressError(str(e)) from None
-    train = _fit_input_size(model, train)
+    train, pre = _fit_input_size(model, train)
     batch = min(config.batch_size, len(train))
     steps_per_epoch = len(train) // batch
     total = max(1, round(config.epochs * steps_per_epoch)) if config.epochs > 0 else 0
@@ -110,7 +113,7 @@ def finetune_(
     scheduler = build_scheduler(optimizer, "cosine", total_steps=total, warmup_steps=int(config.warmup * total))
     size = train.images.shape[-1]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    normalize = normalizer_for(model, train)
+    normalize = input_normalizer(pre)
     generator = torch.Generator().manual_seed(config.seed)
     stats: dict[str, float] = {}
     done, epoch = 0, 0

@@ -7,7 +7,6 @@ Pruning and weight sharing act on the weights that run at inference; with BatchN
 
 from __future__ import annotations
 
-import copy
 from dataclasses import replace
 
 import torch
@@ -56,7 +55,7 @@ def plain_copy(model: SqueezeNet) -> SqueezeNet:
     between original and copy, so finalizing one would break the other.
     """
     net = SqueezeNet(model.config)
-    net.meta = copy.deepcopy(getattr(model, "meta", {}))
+    net.meta = model.meta  # immutable: shared, not copied
     state = {k: v.detach().clone() for k, v in model.state_dict().items() if ".parametrizations." not in k}
     for path, conv in conv_layers(model).items():
         state[f"{path}.weight"] = conv.weight.detach().clone()  # effective (masked/shared) weight
@@ -72,7 +71,7 @@ def fold_batch_norm(model: SqueezeNet) -> SqueezeNet:
     if not model.config.batch_norm:
         return plain_copy(model)
     folded = SqueezeNet(replace(model.config, batch_norm=False))
-    folded.meta = copy.deepcopy(getattr(model, "meta", {}))
+    folded.meta = model.meta
     state = {}
     bns = _bn_after(model)
     for path, conv in conv_layers(model).items():

@@ -32,11 +32,13 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from ..files import FileLimitError, atomic_path, open_regular, read_exactly
+from ..meta import MetaError, ModelMeta
 from ..models import SqueezeNet, SqueezeNetConfig
 from . import huffman
 from .fold import fold_batch_norm
@@ -111,7 +113,10 @@ def check_fits(config: SqueezeNetConfig) -> None:
 
 
 def encode_model(
-    model: SqueezeNet, meta: dict[str, Any] | None = None, *, block_size: int = huffman.DEFAULT_BLOCK_SIZE
+    model: SqueezeNet,
+    meta: ModelMeta | Mapping[str, Any] | None = None,
+    *,
+    block_size: int = huffman.DEFAULT_BLOCK_SIZE,
 ) -> bytes:
     """Serialise a (pruned, weight-shared) SqueezeNet to `.sqz` bytes, losslessly.
 
@@ -119,7 +124,8 @@ def encode_model(
 
     Args:
         model: any SqueezeNet; pruned/shared parametrizations are read through `conv.weight`.
-        meta: JSON-ready extras (class_names, mean, std, input_size); defaults to `model.meta`.
+        meta: class names, preprocessing, provenance (a `ModelMeta` or its dict form);
+            defaults to `model.meta`.
         block_size: symbols per independently decodable Huffman block.
     """
     if not 1 <= block_size <= MAX_BLOCK_SIZE:
@@ -127,7 +133,10 @@ def encode_model(
     check_fits(model.config)
     if model.config.batch_norm:
         model = fold_batch_norm(model)
-    meta = dict(meta if meta is not None else getattr(model, "meta", {}) or {})
+    if meta is None:
+        meta = model.meta
+    elif not isinstance(meta, ModelMeta):
+        meta = ModelMeta.from_dict(meta, in_channels=model.config.in_channels)
     layers, chunks = [], []
     for name, conv in conv_layers(model).items():
         entry, data = encode_layer(name, conv, block_size)
@@ -136,7 +145,7 @@ def encode_model(
     header = {
         "format": FORMAT_NAME,
         "model": model.config.to_dict(),
-        "meta": meta,
+        "meta": meta.to_dict(),
         "block_size": block_size,
         "layers": layers,
     }
@@ -155,7 +164,7 @@ def encode_model(
 def save_sqz(
     model: SqueezeNet,
     path: str | os.PathLike,
-    meta: dict[str, Any] | None = None,
+    meta: ModelMeta | Mapping[str, Any] | None = None,
     *,
     block_size: int = huffman.DEFAULT_BLOCK_SIZE,
 ) -> Path:
@@ -195,7 +204,10 @@ def decode_model(data: bytes) -> SqueezeNet:
         state[f"{layer.name}.weight"] = layer_weight(layer, symbols)
         state[f"{layer.name}.bias"] = torch.from_numpy(layer.bias)
     model.load_state_dict(state, strict=True)
-    model.meta = meta
+    try:
+        model.meta = ModelMeta.from_dict(meta, in_channels=model.config.in_channels)
+    except MetaError as e:
+        raise format_error(f"meta: {e}") from None
     return model.eval()
 
 

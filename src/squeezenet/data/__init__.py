@@ -40,6 +40,12 @@ from squeezenet.data.images import (
 )
 from squeezenet.data.loader import BatchLoader
 from squeezenet.data.mnist import FASHION_MNIST, MNIST, load_fashion_mnist, load_mnist
+from squeezenet.data.preprocess import (
+    input_normalizer,
+    load_model_input,
+    resize_to_input,
+    to_model_input,
+)
 from squeezenet.data.transforms import (
     BatchTransform,
     CenterCrop,
@@ -78,6 +84,7 @@ __all__ = [
     "default_cache_dir",
     "find_classes",
     "image_to_tensor",
+    "input_normalizer",
     "load_cifar10",
     "load_dataset",
     "load_dataset_for_model",
@@ -85,12 +92,15 @@ __all__ = [
     "load_image",
     "load_image_folder",
     "load_mnist",
+    "load_model_input",
     "parse_spec",
     "read_idx",
     "read_idx_images",
     "read_idx_labels",
     "resize_center_crop",
     "resize_shorter_side",
+    "resize_to_input",
     "resolve_split",
     "scan_image_folder",
+    "to_model_input",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 
 from squeezenet.data.errors import DatasetError
 from squeezenet.data.splits import check_split
+from squeezenet.meta import Preprocessing
 
 __all__ = [
     "DATASET_FORMS",
@@ -175,6 +175,7 @@ def load_dataset(
     image_size: int | None = None,
     skip_bad_images: bool = False,
     resize_size: int | None = None,
+    resize_mode: str = "shorter",
     mode: str = "RGB",
     max_images: int | None = None,
 ) -> InMemoryDataset:
@@ -192,6 +193,8 @@ def load_dataset(
         skip_bad_images: ``folder:`` only; skip undecodable files instead of failing.
         resize_size: ``folder:`` only; shorter side before the centre crop to ``image_size``
             (e.g. 256 for ImageNet weights; default ``image_size``).
+        resize_mode: ``folder:`` only; ``"shorter"``, or ``"warp"`` to resize both sides to
+            ``resize_size`` (Caffe models).
         mode: ``folder:`` only; ``"RGB"`` (3 channels) or ``"L"`` (grayscale, 1 channel).
         max_images: keep a seeded random sample of at most this many images, in dataset
             order; a folder decodes only those (512 calibration images of ImageNet, not 1.3M).
@@ -217,8 +220,8 @@ def load_dataset(
         dataset = load_cifar10(split, path or data_dir, download=download)
     elif kind == "folder" and path:
         root = Path(path).expanduser()
-        options = {"resize_size": resize_size, "mode": mode, "max_images": max_images,
-                   "skip_bad_images": skip_bad_images}  # fmt: skip
+        options = {"resize_size": resize_size, "resize_mode": resize_mode, "mode": mode,
+                   "max_images": max_images, "skip_bad_images": skip_bad_images}  # fmt: skip
         return _load_folder_split(root, split, image_size, **options)
     else:
         forms = "\n  ".join(DATASET_FORMS)
@@ -233,21 +236,21 @@ def load_dataset(
 def load_dataset_for_model(
     spec: str,
     split: str,
-    meta: Mapping[str, Any],
+    preprocessing: Preprocessing,
     *,
     data_dir: str | os.PathLike[str] | None = None,
     max_images: int | None = None,
 ) -> InMemoryDataset:
-    """A split as a model reads it: an image folder is decoded with the model's preprocessing
-    (``meta``'s ``input_size`` and ``resize_size``, e.g. 224 and 256 for ImageNet weights, and
-    grayscale when ``in_channels`` is 1); fixed-size datasets stay native (evaluation resizes
-    them if needed). ``max_images``: see `load_dataset`."""
+    """A split as a model reads it: an image folder is decoded with the model's
+    ``preprocessing`` (crop, resize size and mode, e.g. 224 after 256 for ImageNet weights,
+    grayscale for 1 channel); fixed-size datasets stay native (`data.preprocess` resizes them
+    when they are fed to the model). ``max_images``: see `load_dataset`."""
     if parse_spec(spec)[0] != "folder":
         return load_dataset(spec, split, data_dir=data_dir, max_images=max_images)
-    mode = "L" if meta.get("in_channels") == 1 else "RGB"
-    return load_dataset(spec, split, data_dir=data_dir, image_size=meta.get("input_size"),
-                        resize_size=meta.get("resize_size"), mode=mode,
-                        max_images=max_images)  # fmt: skip
+    pre = preprocessing
+    return load_dataset(spec, split, data_dir=data_dir, image_size=pre.input_size,
+                        resize_size=pre.resize_size, resize_mode=pre.resize_mode,
+                        mode=pre.image_mode, max_images=max_images)  # fmt: skip
 
 
 def _load_folder_split(

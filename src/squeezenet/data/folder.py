@@ -138,9 +138,11 @@ def resolve_split(root: str | os.PathLike[str], split: str) -> tuple[Path, list[
     raise DatasetError(f"split {split!r} needs {wanted}, which does not exist")
 
 
-def _decode(path: Path, image_size: int, resize_size: int | None, mode: str) -> torch.Tensor:
+def _decode(
+    path: Path, image_size: int, resize_size: int | None, mode: str, resize_mode: str = "shorter"
+) -> torch.Tensor:
     img = load_image(path, mode, min_size=resize_size or image_size)
-    return image_to_tensor(resize_center_crop(img, image_size, resize_size))  # (C, S, S)
+    return image_to_tensor(resize_center_crop(img, image_size, resize_size, resize_mode))
 
 
 def load_image_folder(
@@ -150,6 +152,7 @@ def load_image_folder(
     skip_bad_images: bool = False,
     class_names: list[str] | None = None,
     resize_size: int | None = None,
+    resize_mode: str = "shorter",
     mode: str = "RGB",
     name: str | None = None,
     num_threads: int | None = None,
@@ -168,6 +171,8 @@ def load_image_folder(
             raising.
         class_names: Label order, see :func:`scan_image_folder`.
         resize_size: Shorter-side size before cropping.
+        resize_mode: ``"shorter"``, or ``"warp"`` to resize both sides to ``resize_size``
+            (Caffe models), see :func:`resize_center_crop`.
         mode: ``"RGB"`` (3 channels) or ``"L"`` (1 channel).
         name: Dataset name; default the folder name.
         num_threads: Decoding threads (Pillow releases the GIL); default the CPU count.
@@ -192,7 +197,7 @@ def load_image_folder(
 
     def decode(i: int) -> None:
         try:
-            images[i] = _decode(samples[i][0], image_size, resize_size, mode)
+            images[i] = _decode(samples[i][0], image_size, resize_size, mode, resize_mode)
         except BadImageError:
             if not skip_bad_images:
                 raise

@@ -179,14 +179,24 @@ def center_crop(img: Image.Image, size: int) -> Image.Image:
     return img.crop((left, top, left + size, top + size))
 
 
-def resize_center_crop(img: Image.Image, size: int, resize_size: int | None = None) -> Image.Image:
-    """Resize the shorter side to ``resize_size`` (default ``size``), then center-crop ``size``.
+def resize_center_crop(
+    img: Image.Image, size: int, resize_size: int | None = None, resize_mode: str = "shorter"
+) -> Image.Image:
+    """Resize to ``resize_size`` (default ``size``), then center-crop ``size``.
 
-    The ImageNet evaluation convention is ``resize_size = size * 256 / 224``.
+    ``resize_mode`` "shorter" resizes the shorter side and keeps the aspect ratio (the
+    ImageNet evaluation convention, ``resize_size = size * 256 / 224``); "warp" resizes both
+    sides to ``resize_size`` (Caffe's convention: 256 x 256, then a 227 crop).
     """
     resize_size = size if resize_size is None else resize_size
     if resize_size < size:
         raise ValueError(f"resize_size {resize_size} must be >= crop size {size}")
+    if resize_mode == "warp":
+        if img.size != (resize_size, resize_size):
+            img = img.resize((resize_size, resize_size), Image.Resampling.BILINEAR)
+        return center_crop(img, size)
+    if resize_mode != "shorter":
+        raise ValueError(f"resize_mode must be 'shorter' or 'warp', got {resize_mode!r}")
     return center_crop(resize_shorter_side(img, resize_size), size)
 
 

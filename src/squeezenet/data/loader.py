@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import torch
 
 from squeezenet.data.dataset import InMemoryDataset
-from squeezenet.data.transforms import Normalize
+from squeezenet.data.transforms import BatchTransform
 
 __all__ = ["BatchLoader", "derive_seed"]
 
@@ -45,7 +45,8 @@ class BatchLoader:
         shuffle: Draw a new permutation every epoch (else dataset order).
         augment: Batch transform applied to uint8 images before normalisation, called
             as ``augment(images, generator)``.
-        normalize: Converts uint8 to normalised float32.
+        normalize: Converts uint8 to the model's float32 input (a `Normalize`, or
+            `data.preprocess.input_normalizer` for a model's own preprocessing).
         drop_last: Drop the final incomplete batch.
         seed: Base seed for shuffling and augmentation.
         channels_last: Return images in ``torch.channels_last`` memory format.
@@ -58,7 +59,7 @@ class BatchLoader:
         *,
         shuffle: bool,
         augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None,
-        normalize: Normalize,
+        normalize: BatchTransform,
         drop_last: bool = False,
         seed: int = 0,
         channels_last: bool = False,

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..data import InMemoryDataset, Normalize, compute_mean_std
-from ..data.dataset import resize_images
+from ..data import InMemoryDataset
+from ..data.preprocess import input_normalizer, resize_to_input
+from ..data.transforms import BatchTransform
+from ..meta import get_meta, preprocessing_for
 
 
 @dataclass
@@ -27,14 +29,6 @@ class EvalResult:
                 "per_class": self.per_class, "confusion": self.confusion}  # fmt: skip
 
 
-def normalizer_for(model: nn.Module, dataset: InMemoryDataset) -> Normalize:
-    """The model's own normalisation (from `model.meta`), else the dataset's statistics."""
-    meta = getattr(model, "meta", {}) or {}
-    if "mean" in meta and "std" in meta:
-        return Normalize(meta["mean"], meta["std"])
-    return Normalize(*compute_mean_std(dataset.images))
-
-
 def check_compatible(model: nn.Module, dataset: InMemoryDataset) -> None:
     """Raise ValueError when the model cannot be evaluated on this dataset."""
     config = getattr(model, "config", None)
@@ -50,7 +44,7 @@ def check_compatible(model: nn.Module, dataset: InMemoryDataset) -> None:
             f"model expects {config.in_channels}-channel images but dataset {dataset.name!r} "
             f"has {dataset.images.shape[1]} channels"
         )
-    names = (getattr(model, "meta", {}) or {}).get("class_names")
+    names = get_meta(model).class_names
     if names and list(names) != list(dataset.class_names):
         raise ValueError(
             f"class names differ: model was trained on {names[:3]}..., dataset "
@@ -64,20 +58,20 @@ def evaluate(
     dataset: InMemoryDataset,
     *,
     batch_size: int = 512,
-    normalize: Normalize | None = None,
+    normalize: BatchTransform | None = None,
     device: str | torch.device = "cpu",
     channels_last: bool = False,
 ) -> EvalResult:
     """Evaluate `model` on every image of `dataset` (no augmentation).
 
-    Images are resized to `model.meta["input_size"]` when that differs from the dataset's.
+    Images go through the model's preprocessing (`data.preprocess`; resized when the
+    dataset's size differs); a model without one takes the fallback rule of `meta` at the
+    dataset's size. `normalize` replaces the normalising step (the trainer passes its own).
     """
     check_compatible(model, dataset)
-    normalize = normalize or normalizer_for(model, dataset)
-    size = (getattr(model, "meta", {}) or {}).get("input_size")
-    images = dataset.images
-    if size and size != images.shape[-1]:
-        images = resize_images(images, size)
+    pre = preprocessing_for(model, default_size=dataset.images.shape[-1])
+    normalize = normalize or input_normalizer(pre)
+    images = resize_to_input(dataset.images, pre)
     was_training = model.training
     model.eval()
     num_classes = len(dataset.class_names)

@@ -37,6 +37,7 @@ from ..data import (
     parse_spec,
 )
 from ..data.folder import resolve_split
+from ..meta import ModelMeta, Preprocessing
 from ..models import SqueezeNet, create_model, get_model_config
 from . import distributed as dist
 from .evaluate import EvalResult, evaluate
@@ -271,15 +272,10 @@ def train_one_epoch(
     }
 
 
-def _model_meta(data: InMemoryDataset, normalize: Normalize, config: TrainConfig) -> dict:
-    return {
-        "class_names": list(data.class_names),
-        "mean": list(normalize.mean),
-        "std": list(normalize.std),
-        "input_size": int(data.images.shape[-1]),
-        "in_channels": int(data.images.shape[1]),
-        "dataset": config.data,
-    }
+def _model_meta(data: InMemoryDataset, normalize: Normalize, config: TrainConfig) -> ModelMeta:
+    pre = Preprocessing(input_size=int(data.images.shape[-1]), mean=normalize.mean,
+                        std=normalize.std, in_channels=int(data.images.shape[1]))  # fmt: skip
+    return ModelMeta(class_names=data.class_names, preprocessing=pre, dataset=config.data)
 
 
 def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()) -> FitResult:
@@ -412,7 +408,7 @@ def _write_epoch(run, model, optimizer, scheduler, config, history, val, best_to
         # The weights alone cannot tell small_input, stem_pool, simple bypass or the head's
         # ReLU: load_model reads the architecture and preprocessing from here.
         "model_config": json.dumps(model.config.to_dict()),
-        "meta": json.dumps(getattr(model, "meta", {}) or {}),
+        "meta": json.dumps(model.meta.to_dict()),
     })  # fmt: skip
     return best_top1
 

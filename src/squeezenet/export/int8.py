@@ -42,8 +42,9 @@ from onnxruntime.quantization import (
 )
 
 from ..data.dataset import InMemoryDataset
+from ..data.preprocess import to_model_input
 from ..files import atomic_path
-from ..inference.preprocess import Preprocess
+from ..meta import Preprocessing
 from .onnx import ExportError, load_proto, read_metadata, set_metadata
 
 CalibrationName = Literal["minmax", "entropy", "percentile"]
@@ -196,7 +197,7 @@ def _finish(
 
 def calibration_inputs(
     dataset: InMemoryDataset,
-    preprocess: Preprocess,
+    preprocess: Preprocessing,
     *,
     count: int = CALIBRATION_IMAGES,
     seed: int = 0,
@@ -206,7 +207,7 @@ def calibration_inputs(
         raise ExportError(f"dataset {dataset.name!r} has no images to calibrate on")
     gen = torch.Generator().manual_seed(seed)
     index = torch.randperm(len(dataset), generator=gen)[: max(1, count)]
-    return preprocess.batch(dataset.images[index])
+    return to_model_input(dataset.images[index], preprocess)
 
 
 def is_quantized(metadata: dict) -> bool:

@@ -18,7 +18,7 @@ import io
 import json
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,16 @@ import onnxruntime as ort
 import torch
 
 from ..data.dataset import InMemoryDataset
+from ..data.preprocess import to_model_input
 from ..files import atomic_path
-from ..inference.preprocess import Preprocess
+from ..meta import (
+    MetaError,
+    ModelMeta,
+    Preprocessing,
+    fallback_preprocessing,
+    get_meta,
+    preprocessing_for,
+)
 from ..models import SqueezeNet, SqueezeNetConfig
 
 INPUT_NAME = "input"
@@ -92,7 +100,7 @@ def export_onnx(
     Args:
         model: the SqueezeNet; its `meta` supplies class names and preprocessing.
         path: destination `.onnx` file.
-        input_size: square input side (default: the model's `meta["input_size"]`, else 224).
+        input_size: square input side (default: the model's preprocessing's, else 224).
         opset: ONNX opset; >= 10 is needed for ceil-mode max-pooling.
         check: run the file in onnxruntime and compare its logits with PyTorch's.
         check_inputs: preprocessed (N, C, S, S) inputs for the check, ideally real images;
@@ -104,7 +112,7 @@ def export_onnx(
     """
     if opset < 10:
         raise ExportError(f"opset {opset} cannot express ceil-mode max-pooling; use 10 or newer")
-    preprocess = Preprocess.from_model(model, input_size=input_size)
+    preprocess = preprocessing_for(model, input_size=input_size)
     _check_input_size(model, preprocess.input_size)
     net = _export_copy(model)
     metadata = onnx_metadata(model, preprocess)
@@ -140,7 +148,7 @@ def _export_copy(model: SqueezeNet) -> SqueezeNet:
     return net
 
 
-def _trace_to_onnx(net: SqueezeNet, preprocess: Preprocess, opset: int) -> onnx.ModelProto:
+def _trace_to_onnx(net: SqueezeNet, preprocess: Preprocessing, opset: int) -> onnx.ModelProto:
     # Batch 2 in the trace so that no size-1 batch dimension can be specialised away.
     dummy = torch.zeros(2, *preprocess.input_shape)
     buffer = io.BytesIO()
@@ -181,22 +189,21 @@ def _inline_shared_initializers(graph: onnx.GraphProto) -> None:
 
 
 # ---- metadata ---------------------------------------------------------------------------------
-def onnx_metadata(model: SqueezeNet, preprocess: Preprocess) -> dict[str, Any]:
-    """The metadata an exported file carries: the model's meta, resolved preprocessing, names."""
-    meta = dict(getattr(model, "meta", {}) or {})
-    meta.pop("resize_size", None)  # the resolved preprocessing says if there is one
-    meta.update(preprocess.to_meta())
-    names = meta.get("class_names") or [f"class_{i}" for i in range(model.num_classes)]
+def onnx_metadata(model: SqueezeNet, preprocess: Preprocessing) -> dict[str, Any]:
+    """The metadata an exported file carries: the model's `ModelMeta` with the resolved
+    preprocessing and class names (numbered if it has none), plus its architecture."""
+    meta = get_meta(model)
+    names = meta.class_names or tuple(f"class_{i}" for i in range(model.num_classes))
     if len(names) != model.num_classes:
         raise ExportError(
             f"model meta lists {len(names)} class names but the model has "
             f"{model.num_classes} outputs"
         )
-    meta["class_names"] = [str(n) for n in names]
-    meta["model_name"] = model.config.name
-    meta[CONFIG_KEY] = model.config.to_dict()
-    meta[FORMAT_KEY] = FORMAT_VERSION
-    return meta
+    out = replace(meta, class_names=names, preprocessing=preprocess).to_dict()
+    out["model_name"] = model.config.name
+    out[CONFIG_KEY] = model.config.to_dict()
+    out[FORMAT_KEY] = FORMAT_VERSION
+    return out
 
 
 def set_metadata(proto: onnx.ModelProto, metadata: dict[str, Any]) -> None:
@@ -217,6 +224,24 @@ def read_metadata(source: str | os.PathLike[str] | onnx.ModelProto) -> dict[str,
         except json.JSONDecodeError:
             out[entry.key] = entry.value
     return out
+
+
+def onnx_model_meta(path: str | os.PathLike[str]) -> ModelMeta:
+    """The `ModelMeta` an ONNX file carries. A foreign file's preprocessing is the fallback
+    rule's at its graph's input channels and size (224 where the graph leaves it open)."""
+    metadata = {**graph_input_meta(path), **read_metadata(path)}
+    try:
+        meta = ModelMeta.from_dict(metadata)
+    except MetaError as e:
+        raise ExportError(f"{path}: bad model metadata: {e}") from None
+    if meta.preprocessing is None:
+        meta = replace(meta, preprocessing=fallback_preprocessing())
+    return meta
+
+
+def onnx_preprocessing(path: str | os.PathLike[str]) -> Preprocessing:
+    """The preprocessing an ONNX file's inputs need (see `onnx_model_meta`)."""
+    return onnx_model_meta(path).preprocessing or fallback_preprocessing()
 
 
 def graph_input_meta(path: str | os.PathLike[str]) -> dict[str, int]:
@@ -294,7 +319,9 @@ def run_session(session: ort.InferenceSession, inputs: np.ndarray | torch.Tensor
     return session.run(None, {name: np.ascontiguousarray(inputs, dtype=np.float32)})[0]
 
 
-def _check_inputs(given: torch.Tensor | None, preprocess: Preprocess) -> tuple[torch.Tensor, str]:
+def _check_inputs(
+    given: torch.Tensor | None, preprocess: Preprocessing
+) -> tuple[torch.Tensor, str]:
     if given is not None:
         if given.dim() != 4 or tuple(given.shape[1:]) != preprocess.input_shape:
             raise ExportError(
@@ -304,7 +331,7 @@ def _check_inputs(given: torch.Tensor | None, preprocess: Preprocess) -> tuple[t
         return given.float(), "given"
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (4, *preprocess.input_shape), dtype=torch.uint8, generator=gen)
-    return preprocess.normalize(images), "synthetic"
+    return to_model_input(images, preprocess), "synthetic"
 
 
 def check_parity(
@@ -355,9 +382,8 @@ def evaluate_onnx(
         limit: evaluate only the first `limit` images.
     """
     session = ort_session(path, threads)
-    metadata = read_metadata(path)
-    preprocess = Preprocess.from_meta(metadata)
-    names = metadata.get("class_names")
+    meta = onnx_model_meta(path)
+    names = meta.class_names
     if names and len(names) != dataset.num_classes:
         raise ExportError(
             f"{path} has {len(names)} classes but dataset {dataset.name!r} "
@@ -369,6 +395,7 @@ def evaluate_onnx(
     correct = 0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        logits = run_session(session, preprocess.batch(dataset.images[start:stop]))
+        inputs = to_model_input(dataset.images[start:stop], meta.preprocessing)
+        logits = run_session(session, inputs)
         correct += int((logits.argmax(1) == dataset.labels[start:stop].numpy()).sum())
     return correct / n

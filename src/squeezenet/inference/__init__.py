@@ -1,15 +1,14 @@
-"""Serving: preprocessing, predictions, backends and benchmarks.
+"""Serving: predictions, backends and benchmarks.
 
-Submodules are imported on first use (PEP 562): `preprocess` is needed everywhere, while
-the others pull in onnxruntime, which is an optional dependency and slow to import.
+Submodules are imported on first use (PEP 562): they pull in onnxruntime, which is an
+optional dependency and slow to import. A model's preprocessing is `squeezenet.meta`'s
+`Preprocessing`, applied by `squeezenet.data.preprocess`.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
-
-from .preprocess import Preprocess
 
 _LAZY = {
     "BACKENDS": "backends",
@@ -26,7 +25,7 @@ _LAZY = {
     "run_benchmark": "benchmark",
 }
 
-__all__ = ["Preprocess", *_LAZY]
+__all__ = list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.preprocess import to_model_input
+from ..meta import preprocessing_for
 from ..models import SqueezeNet
-from .preprocess import Preprocess
 
 BACKENDS: tuple[str, ...] = (
     "eager", "channels_last", "compile", "onnxruntime", "onnxruntime-int8", "onnxruntime-plain"
@@ -205,7 +206,7 @@ def _workdir(workdir: str | os.PathLike[str] | None) -> Path:
 def _export(backend: str, model: SqueezeNet, input_size: int | None, workdir: Path) -> Path:
     from ..export import export_onnx
 
-    size = Preprocess.from_model(model, input_size=input_size).input_size
+    size = preprocessing_for(model, input_size=input_size).input_size
     if backend == PEER_BACKEND:
         return export_plain(model, workdir / f"plain_{size}.onnx", size)
     path = workdir / f"model_{size}.onnx"
@@ -215,14 +216,14 @@ def _export(backend: str, model: SqueezeNet, input_size: int | None, workdir: Pa
 
 
 def _quantize(float_path: Path, workdir: Path, calib_images: torch.Tensor | None) -> Path:
-    from ..export import quantize_int8, read_metadata
+    from ..export import onnx_preprocessing, quantize_int8
 
     if calib_images is None:
-        preprocess = Preprocess.from_meta(read_metadata(float_path))
+        preprocess = onnx_preprocessing(float_path)
         gen = torch.Generator().manual_seed(0)
         shape = (32, *preprocess.input_shape)
         images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen)
-        calib_images = preprocess.normalize(images)
+        calib_images = to_model_input(images, preprocess)
     return quantize_int8(float_path, workdir / f"{float_path.stem}.int8.onnx", calib_images)
 
 

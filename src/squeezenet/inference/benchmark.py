@@ -34,11 +34,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.preprocess import to_model_input
+from ..meta import Preprocessing, preprocessing_for
 from ..models import SqueezeNet
 from ..summary import summarize
 from .backends import BACKENDS, PEER_BACKEND, BackendUnavailable, Runner, make_runner
 from .machine import machine_info, mlas_sgemm_task, sgemm_task, torch_threads
-from .preprocess import Preprocess
 
 Progress = Callable[[str], None]
 _SGEMM = "\0peak:"  # prefix of the sgemm task names; no backend name can start with it
@@ -210,12 +211,11 @@ def _model_for(onnx_path: str | os.PathLike[str] | None) -> SqueezeNet | None:
 
 def _preprocess_for(
     model: SqueezeNet | None, onnx_path: str | os.PathLike[str] | None, input_size: int | None
-) -> Preprocess:
+) -> Preprocessing:
     if onnx_path is not None:
-        from ..export import read_metadata
-        from ..export.onnx import graph_input_meta
+        from ..export import onnx_preprocessing
 
-        native = Preprocess.from_meta({**graph_input_meta(onnx_path), **read_metadata(onnx_path)})
+        native = onnx_preprocessing(onnx_path)
         if input_size not in (None, native.input_size):
             raise ValueError(
                 f"{onnx_path} was exported at {native.input_size} px; re-export it with "
@@ -224,7 +224,7 @@ def _preprocess_for(
         return native
     if model is None:
         raise ValueError("run_benchmark needs a model or an onnx_path")
-    preprocess = Preprocess.from_model(model, input_size=input_size)
+    preprocess = preprocessing_for(model, input_size=input_size)
     minimum = model.min_input_size()
     if preprocess.input_size < minimum:
         raise ValueError(
@@ -272,11 +272,11 @@ def _make_runners(
     return runners
 
 
-def _input_batch(preprocess: Preprocess, batch: int) -> np.ndarray:
+def _input_batch(preprocess: Preprocessing, batch: int) -> np.ndarray:
     gen = torch.Generator().manual_seed(batch)
     shape = (batch, *preprocess.input_shape)
     images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=gen)
-    return preprocess.normalize(images).numpy()
+    return to_model_input(images, preprocess).numpy()
 
 
 def _warm_up(

@@ -26,9 +26,10 @@ import torch
 from ..checkpoint import load_model
 from ..data.errors import BadImageError
 from ..data.folder import IMAGE_EXTENSIONS
+from ..data.preprocess import load_model_input
+from ..meta import Preprocessing, fallback_preprocessing, preprocessing_for
 from ..models import SqueezeNet
 from .backends import INT8_BACKENDS, TORCH_BACKENDS, Runner, make_runner, resolve_backend
-from .preprocess import Preprocess
 
 
 @dataclass
@@ -88,7 +89,9 @@ def collect_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> list[Path |
 class Predictor:
     """A model ready to classify images: runner + preprocessing + class names."""
 
-    def __init__(self, runner: Runner, preprocess: Preprocess, class_names: Sequence[str]) -> None:
+    def __init__(
+        self, runner: Runner, preprocess: Preprocessing, class_names: Sequence[str]
+    ) -> None:
         self.runner = runner
         self.preprocess = preprocess
         self.class_names = list(class_names)
@@ -130,10 +133,8 @@ class Predictor:
                 "INT8 prediction needs a model calibrated on real images: run `squeezenet "
                 "export MODEL --int8 --calib-data SPEC` and predict with the .int8.onnx file"
             )
-        preprocess = Preprocess.from_model(model)
-        names = (model.meta or {}).get("class_names") or [
-            f"class_{i}" for i in range(model.num_classes)
-        ]
+        preprocess = preprocessing_for(model)
+        names = model.meta.class_names or [f"class_{i}" for i in range(model.num_classes)]
         # The exported file is read into the session at creation, so it can go right after.
         with tempfile.TemporaryDirectory(prefix="squeezenet-predict-") as tmp:
             runner = make_runner(backend, model=model, threads=threads, workdir=tmp)
@@ -141,9 +142,8 @@ class Predictor:
 
     @classmethod
     def _from_onnx(cls, path: Path, backend: str, threads: int | None) -> Predictor:
-        from ..export import read_metadata
+        from ..export import onnx_model_meta, read_metadata
         from ..export.int8 import is_quantized
-        from ..export.onnx import graph_input_meta
 
         metadata = read_metadata(path)
         if backend == "auto":
@@ -162,8 +162,9 @@ class Predictor:
         runner = make_runner(backend, onnx_path=path, threads=threads)
         # A foreign file has no preprocessing metadata: its input's channels and size are
         # the best defaults there are (not 3 x 224).
-        preprocess = Preprocess.from_meta({**graph_input_meta(path), **metadata})
-        names = metadata.get("class_names")
+        meta = onnx_model_meta(path)
+        preprocess = meta.preprocessing or fallback_preprocessing()
+        names = meta.class_names
         if not names:  # a foreign ONNX file: number the classes
             num_classes = runner(np.zeros((1, *preprocess.input_shape), np.float32)).shape[1]
             names = [f"class_{i}" for i in range(num_classes)]
@@ -220,7 +221,7 @@ class Predictor:
         if isinstance(item, PredictionError):
             return item
         try:
-            return self.preprocess.load(item)
+            return load_model_input(item, self.preprocess)
         except BadImageError as e:
             return PredictionError(str(item), str(e))
 

@@ -8,13 +8,14 @@ Every model exposes the same interface: `forward_features`, `forward_head`,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..meta import MetaError, ModelMeta
 from . import shapes
 from .config import SqueezeNetConfig
 from .fire import ConvAct, Fire
@@ -36,8 +37,8 @@ class SqueezeNet(nn.Module):
     def __init__(self, config: SqueezeNetConfig) -> None:
         super().__init__()
         self.config = config
-        # Class names and preprocessing (mean, std, input_size) travel with the weights.
-        self.meta: dict[str, Any] = {}
+        # Class names and preprocessing travel with the weights.
+        self.meta = ModelMeta()
         # Without the stem pool an Identity holds its index, so Fire modules keep
         # torchvision's indices (features.3 is fire2) and every state_dict key stays the same.
         layers: list[nn.Module] = [
@@ -110,7 +111,7 @@ class SqueezeNet(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace conv10 by a freshly initialised one with `num_classes` outputs; the old
-        class names (`meta["class_names"]`) are dropped, as they name the old outputs."""
+        class names (`meta.class_names`, `meta.wnids`) are dropped: they name the old outputs."""
         self.config = replace(self.config, num_classes=num_classes)  # validates num_classes
         head = nn.Conv2d(
             self.config.num_features, num_classes, 1, padding=self.config.classifier_padding
@@ -119,7 +120,25 @@ class SqueezeNet(nn.Module):
         nn.init.constant_(head.bias, 0)
         old = self.classifier[1].weight
         self.classifier[1] = head.to(device=old.device, dtype=old.dtype)
-        self.meta.pop("class_names", None)
+        self.meta = replace(self.meta, class_names=None, wnids=None)
+
+    @property
+    def meta(self) -> ModelMeta:
+        """Class names, preprocessing and provenance (see `squeezenet.meta`)."""
+        return self._meta
+
+    @meta.setter
+    def meta(self, value: ModelMeta | Mapping[str, Any]) -> None:
+        # A legacy dict is validated into a ModelMeta; the weights decide the channels.
+        if not isinstance(value, ModelMeta):
+            value = ModelMeta.from_dict(value, in_channels=self.config.in_channels)
+        pre = value.preprocessing
+        if pre is not None and pre.in_channels != self.config.in_channels:
+            raise MetaError(
+                f"preprocessing is for {pre.in_channels}-channel images but "
+                f"{self.config.name} takes {self.config.in_channels} channels"
+            )
+        self._meta = value
 
     @property
     def feature_info(self) -> list[dict]:
