@@ -43,7 +43,8 @@ def explain_command(
     out: Annotated[Path, Opt(help="folder for the PNGs")] = Path("explain"),
     as_json: Annotated[bool, Opt("--json", help="print the numbers as JSON")] = False,
     samples: Annotated[int | None, Opt(min=1, help="smoothgrad: noisy copies [25]")] = None,
-    noise: Annotated[float | None, Opt(min=0, help="smoothgrad: noise / value range [0.15]")] = None,
+    noise: Annotated[float | None, Opt(min=0, help="smoothgrad: noise std / value range [0.15]")
+                     ] = None,
     channels: Annotated[int | None, Opt(min=1, help="activations: channels shown [16]")] = None,
     steps: Annotated[int | None, Opt(min=1, help=(
         "class-visualization: most steps [300]; fooling: most steps [500]; "
@@ -116,7 +117,8 @@ def _summary(r: dict[str, Any]) -> str:
     """One line per result: the class, the method's figures, the PNG."""
     source = r["image"] or "noise"
     if r["method"] == "activations":
-        what = f"{r['layer']} {'x'.join(map(str, r['layer_shape']))}, top channels {r['channels'][:5]}"
+        shape = "x".join(map(str, r["layer_shape"]))
+        what = f"{r['layer']} {shape}, top channels {r['channels'][:5]}"
     elif r["method"] == "deletion":
         verdict = "passed" if r["passed"] else "failed"
         what = (f"{r['attribution']} of '{r['target']['name']}': deletion AUC "

@@ -30,10 +30,13 @@ def sweep_command(
     grid: Annotated[list[str], Opt(help=(
         f"KEY=V1,V2,... values of one metaparameter ({', '.join(DESIGN_KEYS)}), repeatable; "
         "every combination is trained"))],
-    out: Annotated[Path, Opt(help="sweep folder: sweep.csv, sweep.png, points/")] = Path("runs/sweep"),
-    data: Annotated[str | None, Opt(help="fashion-mnist | mnist | cifar10:PATH | folder:PATH")] = None,
+    out: Annotated[Path, Opt(help="sweep folder: sweep.csv, sweep.png, points/")
+                   ] = Path("runs/sweep"),
+    data: Annotated[str | None, Opt(help="fashion-mnist | mnist | cifar10:PATH | folder:PATH")
+                    ] = None,
     data_dir: Annotated[str | None, Opt(help="where to look for / download the data")] = None,
-    recipe_name: Annotated[str | None, Opt("--recipe", help=f"base settings: {', '.join(RECIPES)}")] = None,
+    recipe_name: Annotated[str | None, Opt(
+        "--recipe", help=f"base settings: {', '.join(RECIPES)}")] = None,
     model: Annotated[str | None, Opt(
         help=f"layout the metaparameters fill, e.g. squeezenet1_1 (default: the recipe's, "
         f"else {DESIGN_MODEL}'s own, squeezenet1_0)")] = None,

@@ -62,7 +62,9 @@ class AttributionMap:
         }  # fmt: skip
 
 
-def _target(model: SqueezeNet, x: torch.Tensor, target: int | str | None) -> tuple[int, torch.Tensor]:
+def _target(
+    model: SqueezeNet, x: torch.Tensor, target: int | str | None
+) -> tuple[int, torch.Tensor]:
     """The class to explain (default the predicted one) and the clean image's probabilities."""
     with torch.no_grad():
         probs = staged_forward(model, x).probabilities
@@ -83,7 +85,9 @@ def _abs_max(grad: torch.Tensor) -> np.ndarray:
     return grad.abs().amax(1)[0].detach().cpu().float().numpy()
 
 
-def saliency(model: ModelInput, image: ImageInput, target: int | str | None = None) -> AttributionMap:
+def saliency(
+    model: ModelInput, image: ImageInput, target: int | str | None = None
+) -> AttributionMap:
     """Vanilla gradient saliency: max over channels of |d class score / d input|.
 
     Args:
@@ -139,7 +143,11 @@ def smoothgrad(
 
 
 def gradcam(
-    model: ModelInput, image: ImageInput, target: int | str | None = None, *, layer: str | None = None
+    model: ModelInput,
+    image: ImageInput,
+    target: int | str | None = None,
+    *,
+    layer: str | None = None,
 ) -> AttributionMap:
     """Grad-CAM: the layer's channels weighted by their mean gradient, ReLU, upsampled.
 

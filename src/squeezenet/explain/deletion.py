@@ -136,7 +136,9 @@ def deletion(
     if steps < 1 or random_orders < 1:
         raise ValueError(f"steps and random_orders must be >= 1, got {steps}, {random_orders}")
     if layer is not None and attribution != "gradcam":
-        raise ValueError(f"a layer ({layer!r}) is a Grad-CAM setting; attribution is {attribution!r}")
+        raise ValueError(
+            f"a layer ({layer!r}) is a Grad-CAM setting; attribution is {attribution!r}"
+        )
     net = as_model(model)
     with eval_mode(net):
         x = load_input(net, image)

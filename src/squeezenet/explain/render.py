@@ -112,8 +112,9 @@ def _synthesis(plt: Any, r: SynthesizedImage) -> Any:
     else:
         fig, ax = plt.subplots(figsize=(4.6, 5))
         _show(ax, r.image, f"predicted {_name(r.predicted)}")
-        fig.suptitle(f"class visualization of {_name(r.target)}\n"
-                     f"from noise ({r.start_probability:.1%}) in {r.steps} steps", fontsize=10)  # fmt: skip
+        title = (f"class visualization of {_name(r.target)}\n"
+                 f"from noise ({r.start_probability:.1%}) in {r.steps} steps")  # fmt: skip
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -126,7 +127,9 @@ def _deletion(plt: Any, r: DeletionResult) -> Any:
     ax_curve.plot(percent, r.salient, label=f"most salient first (AUC {r.salient_auc:.3f})")
     ax_curve.plot(percent, r.random, label=f"random order (AUC {r.random_auc:.3f})",
                   linestyle="--")  # fmt: skip
-    ax_curve.set(xlabel="pixels deleted (%)", ylabel="probability", ylim=(0, 1.02),
+    top = max(*r.salient, *r.random)  # a class at 2% would be a flat line on a 0..1 axis
+    ax_curve.set(xlabel="pixels deleted (%)", ylabel="probability",
+                 ylim=(0, 1.05 * top if top > 0 else 1),
                  title="deletion check: lower is more faithful")  # fmt: skip
     ax_curve.grid(alpha=0.3)
     ax_curve.legend(fontsize=8)
