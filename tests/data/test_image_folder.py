@@ -86,6 +86,19 @@ def test_in_memory_resize_is_shorter_side_then_center_crop(tmp_path, save_image)
     assert gray.images.shape == (1, 1, 5, 5)
 
 
+def test_warp_resize_keeps_the_whole_width(tmp_path, save_image):
+    """Caffe's warp squeezes the 30x10 image to 10x10: the black sides stay in the crop."""
+    array = np.zeros((10, 30, 3), np.uint8)
+    array[:, 10:20] = 255
+    save_image(tmp_path / "r" / "c" / "x.png", Image.fromarray(array))
+    ds = load_image_folder(tmp_path / "r", 10, resize_mode="warp", num_threads=1)
+    row = ds.images[0, 0, 5]
+    assert row[0] < 30 and row[5] > 225 and row[9] < 30
+    via_spec = load_dataset(f"folder:{tmp_path / 'r'}", "train", image_size=10,
+                            resize_mode="warp")  # fmt: skip
+    assert torch.equal(via_spec.images, ds.images)
+
+
 @pytest.fixture
 def tree_with_bad(tree):
     (tree / "cat" / "zz_text.png").write_text("not an image")
