@@ -6,6 +6,7 @@
 """
 
 from .checkpoint import CheckpointError, load_model, load_state_dict_checked, save_model
+from .meta import ModelMeta, Preprocessing, Provenance
 from .models import (
     FireConfig,
     SqueezeNet,
@@ -23,7 +24,10 @@ __version__ = "0.1.0"
 __all__ = [
     "CheckpointError",
     "FireConfig",
+    "ModelMeta",
     "ModelSummary",
+    "Preprocessing",
+    "Provenance",
     "SqueezeNet",
     "SqueezeNetConfig",
     "__version__",
