@@ -23,6 +23,7 @@ from safetensors.torch import save as st_save
 from .errors import CheckpointError
 from .files import FileLimitError, atomic_write_bytes, open_regular, read_regular
 from .formats import FOREIGN_READERS
+from .imagenet import imagenet_class_meta
 from .meta import IMAGENET_PREPROCESSING, MetaError, ModelMeta
 from .models import FireConfig, SqueezeNet, SqueezeNetConfig, get_model_config
 from .torchfile import MAX_TORCH_FILE_BYTES, load_torch_file
@@ -104,7 +105,7 @@ def load_model(
     checkpoint (architecture inferred from its tensor shapes, or given as `model=` with
     config `overrides`).
     The returned model is in eval mode and has its `meta` (a `ModelMeta`: class names,
-    preprocessing); a 1000-class torchvision file gets ImageNet's preprocessing.
+    preprocessing); a 1000-class torchvision file gets ImageNet's preprocessing and classes.
     """
     path = Path(path)
     if not path.exists():
@@ -210,7 +211,7 @@ def _load_torch_file(path: Path, model: str | None, overrides: dict[str, Any]) -
     net = SqueezeNet(config)
     load_state_dict_checked(net, state)
     if config.num_classes == 1000 and config.in_channels == 3:
-        net.meta = ModelMeta(preprocessing=IMAGENET_PREPROCESSING)
+        net.meta = ModelMeta(preprocessing=IMAGENET_PREPROCESSING, **imagenet_class_meta())
     return net
 
 

@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 
 from ..checkpoint import load_model
-from ..data import load_dataset_for_model
+from ..data import load_dataset_for_model, parse_spec
+from ..data.classes import relabel_to_model_classes
 from ..engine import NonFiniteLossError, TrainConfig, evaluate, fit, load_run_config
 from ..engine.recipes import RECIPES, recipe
 from ..meta import preprocessing_for
@@ -20,6 +21,7 @@ from .app import app, console, err_console
 from .models import MODEL_ARG_HELP, merge_model_args, parse_model_args
 
 Opt = typer.Option
+MAX_CONFUSION_CLASSES = 30  # a wider confusion matrix is unreadable in a terminal
 
 
 @app.command("train")
@@ -139,18 +141,25 @@ def eval_command(
     if not spec:
         raise ValueError(f"{weights} does not record its dataset; pass --data")
     dataset = load_dataset_for_model(spec, split, preprocessing_for(model), data_dir=data_dir)
+    if model.meta.class_names and parse_spec(spec)[0] == "folder":
+        # Class folders (some of ImageNet's, by WordNet id or name) onto the model's outputs.
+        dataset = relabel_to_model_classes(dataset, model.meta.class_names, model.meta.wnids)
     result = evaluate(model, dataset, batch_size=batch_size)
     if as_json:
         print(json.dumps({"top1": result.top1, "top5": result.top5, "n": result.n}))
         return
     table = Table("class", "accuracy", title=f"{weights} on {spec} ({split}, n={result.n})")
-    for name, acc in result.per_class.items():
-        table.add_row(name, f"{acc:.4f}")
+    # Only the classes the data holds (a folder may hold a few of a model's 1000), by index:
+    # names need not be unique (ImageNet has two "crane"s).
+    for i in sorted(set(dataset.labels.tolist())):
+        row = result.confusion[i]
+        table.add_row(dataset.class_names[i], f"{row[i] / max(sum(row), 1):.4f}")
     table.add_section()
     table.add_row("top-1", f"{result.top1:.4f}", style="bold")
     table.add_row("top-5", f"{result.top5:.4f}", style="bold")
     console.print(table)
-    console.print(_confusion_table(result.confusion, dataset.class_names))
+    if len(dataset.class_names) <= MAX_CONFUSION_CLASSES:
+        console.print(_confusion_table(result.confusion, dataset.class_names))
 
 
 def _confusion_table(confusion: list[list[int]], names: list[str]) -> Table:
