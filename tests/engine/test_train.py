@@ -261,3 +261,20 @@ def test_every_recipe_builds_a_model_that_trains_on_fashion_mnist(name: str) -> 
     model(torch.randn(2, 1, 28, 28)).sum().backward()
     # Our Fashion-MNIST recipes stay within the 1.25M parameters the best recipe may use.
     assert sum(p.numel() for p in model.parameters()) <= 1_250_000
+
+
+def test_a_second_run_of_the_same_command_never_overwrites_the_first(
+    tiny_fashion: Path, tmp_path: Path
+) -> None:
+    config = tiny_config(tiny_fashion, tmp_path / "train", epochs=1)
+    first = fit(config)
+    first_weights = (first.run_dir / "weights" / "last.safetensors").read_bytes()
+    second = fit(config)
+    assert (first.run_dir, second.run_dir) == (tmp_path / "train", tmp_path / "train2")
+    assert (first.run_dir / "weights" / "last.safetensors").read_bytes() == first_weights
+    assert json.loads((second.run_dir / "config.json").read_text())["out"] == str(second.run_dir)
+    for run in (first.run_dir, second.run_dir):
+        assert "started" in json.loads((run / "config.json").read_text())
+        assert "finished" in json.loads((run / "results.json").read_text())
+    again = fit(dataclasses.replace(config, exist_ok=True))  # asked for: the folder is reused
+    assert again.run_dir == tmp_path / "train"

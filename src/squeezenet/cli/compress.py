@@ -94,7 +94,7 @@ def compress_command(
     share_lr: Annotated[float | None, Opt(help="centroid fine-tuning learning rate")] = None,
     batch_size: Annotated[int | None, Opt(help="fine-tuning batch size")] = None,
     bias_dtype: Annotated[str | None, Opt(help="float16 | float32")] = None,
-    amp: Annotated[str | None, Opt(help="fine-tuning precision: none | bf16 (autocast)")] = None,
+    amp: Annotated[str | None, Opt(help="fine-tuning precision: auto (bf16 where native) | bf16 | none")] = None,
     augment: Annotated[str | None, Opt(help="fine-tuning augmentation (default: a run "
                                             "folder's own, else crop-flip)")] = None,
     threads: Annotated[int | None, Opt(min=1, help="CPU threads for torch")] = None,

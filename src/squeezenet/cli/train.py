@@ -28,9 +28,10 @@ MAX_CONFUSION_CLASSES = 30  # a wider confusion matrix is unreadable in a termin
 def train_command(
     model: Annotated[str | None, Opt(help="registered model name (see `squeezenet list`)")] = None,
     data: Annotated[str | None, Opt(help="fashion-mnist | mnist | cifar10:PATH | folder:PATH")] = None,
-    out: Annotated[str | None, Opt(help="run folder (default runs/<model>)")] = None,
+    out: Annotated[str | None, Opt(help="run folder (default runs/<model>; taken: <out>2, ...)")] = None,
     recipe_name: Annotated[str | None, Opt("--recipe", help=f"preset: {', '.join(RECIPES)}")] = None,
     epochs: Annotated[int | None, Opt(help="training epochs")] = None,
+    time: Annotated[float | None, Opt(help="minutes for the whole run: the schedule spans them (overrides --epochs)")] = None,
     batch_size: Annotated[int | None, Opt(help="global batch size")] = None,
     lr: Annotated[float | None, Opt(help="peak learning rate")] = None,
     optimizer: Annotated[str | None, Opt(help="sgd | adamw")] = None,
@@ -49,7 +50,7 @@ def train_command(
     dropout: Annotated[float | None, Opt(help="dropout before conv10")] = None,
     model_arg: Annotated[list[str] | None, Opt(help=MODEL_ARG_HELP)] = None,
     channels_last: Annotated[bool | None, Opt("--channels-last/--no-channels-last")] = None,
-    amp: Annotated[str | None, Opt(help="none | bf16 autocast")] = None,
+    amp: Annotated[str | None, Opt(help="auto (bf16 where native, else fp32) | bf16 | none")] = None,
     compile_model: Annotated[bool | None, Opt("--compile/--no-compile", help="torch.compile")] = None,
     val_fraction: Annotated[float | None, Opt(help="hold out this much of train for validation")] = None,
     data_dir: Annotated[str | None, Opt(help="where to look for / download the data")] = None,
@@ -58,6 +59,7 @@ def train_command(
     device: Annotated[str | None, Opt(help="auto | cpu | cuda")] = None,
     threads: Annotated[int | None, Opt(min=1, help="CPU threads for torch")] = None,
     resume: Annotated[bool, Opt(help="continue the run in --out from its checkpoint")] = False,
+    exist_ok: Annotated[bool, Opt(help="write into --out even if it holds a run (else --out2, ...)")] = False,
 ) -> None:
     """Train a SqueezeNet; writes a run folder with metrics, plots, weights and a checkpoint."""
     if threads:
@@ -121,6 +123,8 @@ def _config_from_flags(recipe_name: str | None, flags: dict[str, Any]) -> TrainC
             settings[key] = value
     if flags["compile_model"] is not None:
         settings["compile"] = flags["compile_model"]
+    if flags["epochs"] is not None and flags["time"] is None:
+        settings.pop("time", None)  # an explicit --epochs beats a recipe's time budget
     settings["skip_bad_images"] = flags["skip_bad_images"]
     settings.setdefault("out", f"runs/{settings.get('model', TrainConfig.model)}")
     return TrainConfig(**settings)

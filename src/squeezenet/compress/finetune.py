@@ -9,6 +9,7 @@ given in (possibly fractional) epochs.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,11 +21,13 @@ from ..data.preprocess import input_normalizer, resize_to_input
 from ..engine import build_augment, build_optimizer, build_scheduler, train_one_epoch
 from ..engine.evaluate import check_compatible
 from ..engine.progress import EpochProgress
-from ..engine.train import AMP_CHOICES, AUGMENTS
+from ..engine.train import AUGMENTS
+from ..hardware import AMP_CHOICES, keep_freed_memory, resolve_amp
 from ..meta import Preprocessing, preprocessing_for
 from .layers import CompressError
 
 Log = Callable[[str], None]
+MAX_EPOCHS = 10_000  # a typo's 1e9 would otherwise run until killed
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class FinetuneConfig:
         warmup: fraction of the steps with a linear learning-rate warmup (a freshly pruned
             network without BatchNorm can blow up under a full-size first step).
         amp: "bf16" runs forward and backward under bfloat16 autocast (masks, codebooks and
-            the optimizer stay float32); "none" is plain float32.
+            the optimizer stay float32); "none" is plain float32; "auto" (default) is bf16
+            where the device runs it natively (`hardware.resolve_amp`).
         seed: shuffling and augmentation seed.
     """
 
@@ -57,14 +61,25 @@ class FinetuneConfig:
     augment: str = "crop-flip"
     label_smoothing: float = 0.0
     warmup: float = 0.05
-    amp: str = "none"
+    amp: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not self.epochs >= 0:
-            raise CompressError(f"fine-tune epochs must be >= 0, got {self.epochs!r}")
-        if not self.lr > 0:
-            raise CompressError(f"fine-tune lr must be > 0, got {self.lr!r}")
+        if not 0 <= self.epochs <= MAX_EPOCHS:  # also refuses NaN
+            raise CompressError(
+                f"fine-tune epochs must be in 0..{MAX_EPOCHS}, got {self.epochs!r}"
+            )
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise CompressError(f"fine-tune lr must be finite and > 0, got {self.lr!r}")
+        if not (0 <= self.momentum < 1 and 0 <= self.weight_decay < math.inf):
+            raise CompressError(
+                f"fine-tune momentum must be in [0, 1) and weight_decay finite and >= 0, got "
+                f"{self.momentum!r} and {self.weight_decay!r}"
+            )
+        if not 0 <= self.label_smoothing < 1:
+            raise CompressError(
+                f"fine-tune label_smoothing must be in [0, 1), got {self.label_smoothing!r}"
+            )
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             raise CompressError(f"fine-tune batch_size must be a positive integer, got {self.batch_size!r}")
         if not 0 <= self.warmup < 1:
@@ -114,6 +129,10 @@ def finetune_(
     size = train.images.shape[-1]
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     normalize = input_normalizer(pre)
+    precision = resolve_amp(config.amp)
+    if log is not None:
+        log(f"fine-tuning precision: {precision.reason}")
+    keep_freed_memory()
     generator = torch.Generator().manual_seed(config.seed)
     stats: dict[str, float] = {}
     done, epoch = 0, 0
@@ -128,7 +147,7 @@ def finetune_(
         progress = EpochProgress(epoch, passes, steps, enabled=log is not None)
         try:
             stats = train_one_epoch(model, loader, optimizer, scheduler=scheduler, loss_fn=loss_fn,
-                                    amp=config.amp, progress=progress)  # fmt: skip
+                                    amp=precision.amp, progress=progress)  # fmt: skip
         finally:
             progress.close()
         done, epoch = done + steps, epoch + 1

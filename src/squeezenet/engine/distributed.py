@@ -57,3 +57,16 @@ def barrier() -> None:
 def cleanup() -> None:
     if torch_dist.is_initialized():
         torch_dist.destroy_process_group()
+
+
+def world_size() -> int:
+    return torch_dist.get_world_size() if torch_dist.is_initialized() else 1
+
+
+def broadcast_object(value: object, src: int = 0) -> object:
+    """Rank `src`'s `value` on every rank (the value itself when not distributed)."""
+    if not torch_dist.is_initialized():
+        return value
+    box = [value]
+    torch_dist.broadcast_object_list(box, src=src)
+    return box[0]

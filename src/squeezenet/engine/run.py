@@ -66,3 +66,25 @@ class RunDir:
             raise FileNotFoundError(f"nothing to resume: {self.checkpoint} does not exist")
         # weights_only: the checkpoint holds tensors and plain types only, never objects.
         return torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+
+
+def claim_run_dir(path: str | Path, exist_ok: bool = False) -> Path:
+    """A folder for a new run: `path` itself if it is missing or empty (or `exist_ok`), else
+    the first free `path2`, `path3`, ... (ultralytics' increment_path), so a second run of
+    the same command never overwrites the first one's weights, metrics or checkpoint.
+
+    The folder is created here, atomically, so two runs started at once get two folders.
+    """
+    path = Path(path)
+    if exist_ok or not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(2, 10_000):
+        candidate = path.with_name(f"{path.name}{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise ValueError(f"no free run folder next to {path} (tried {path.name}2..9999)")

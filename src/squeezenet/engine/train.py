@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +38,18 @@ from ..data import (
     parse_spec,
 )
 from ..data.folder import resolve_split
+from ..hardware import AMP_CHOICES, Precision, keep_freed_memory, resolve_amp
 from ..meta import ModelMeta, Preprocessing
 from ..models import SqueezeNet, create_model, get_model_config
 from . import distributed as dist
+from .budget import EpochPlan, epochs_within, measure_eval_time, measure_step_time
 from .evaluate import EvalResult, evaluate
 from .optim import build_optimizer, build_scheduler
 from .plots import plot_confusion, plot_curves
 from .progress import EpochProgress
-from .run import RunDir
+from .run import RunDir, claim_run_dir
 
 AUGMENTS = ("none", "flip", "crop-flip", "crop-flip-erase", "rrc-flip")
-AMP_CHOICES = ("none", "bf16")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -65,8 +67,10 @@ class TrainConfig:
     image_size: int | None = None  # resize the dataset (None: native size)
     skip_bad_images: bool = False
     val_fraction: float = 0.0  # > 0: hold out part of train; 0: validate on the test split
-    out: str = "runs/exp"
+    out: str = "runs/exp"  # taken as is only if new or empty (or exist_ok); else runs/exp2, ...
+    exist_ok: bool = False  # write into an existing run folder (its files are replaced)
     epochs: int = 10
+    time: float | None = None  # minutes for the whole run: overrides epochs (see budget.py)
     batch_size: int = 128
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -79,7 +83,7 @@ class TrainConfig:
     grad_clip: float | None = None
     augment: str = "crop-flip"
     channels_last: bool = True
-    amp: str = "none"
+    amp: str = "auto"  # bf16 autocast where the device runs bf16 natively, else float32
     compile: bool = False
     seed: int = 0
     device: str = "auto"
@@ -88,9 +92,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
+            "lr": 0 < self.lr < math.inf, "momentum": 0 <= self.momentum < math.inf,
+            "time": self.time is None or 0 < self.time < math.inf,
             "label_smoothing": 0 <= self.label_smoothing < 1, "warmup_epochs": self.warmup_epochs >= 0,
-            "val_fraction": 0 <= self.val_fraction < 1, "weight_decay": self.weight_decay >= 0,
+            "val_fraction": 0 <= self.val_fraction < 1,
+            "weight_decay": 0 <= self.weight_decay < math.inf,
             "grad_clip": self.grad_clip is None or self.grad_clip > 0,
             "eval_batch_size": self.eval_batch_size >= 1,
         }  # fmt: skip
@@ -124,6 +131,7 @@ class FitResult:
     Attributes:
         best_eval: the best weights' full evaluation (None on DDP ranks other than 0).
         history: one metrics row per epoch, as in metrics.csv.
+        resolved: what the precision and a time budget became on this machine.
     """
 
     run_dir: Path
@@ -132,6 +140,7 @@ class FitResult:
     epochs_run: int
     wall_time_s: float
     history: list[dict[str, Any]]
+    resolved: ResolvedSettings | None = None
 
     @property
     def final_top1(self) -> float:
@@ -233,28 +242,22 @@ def train_one_epoch(
     process's slice of every global batch (distributed training).
     """
     loss_fn = loss_fn or nn.CrossEntropyLoss()
+    autocast = resolve_amp(amp, device).autocast if amp == "auto" else amp == "bf16"
     model.train()
     rank, world = shard
     loss_sum = torch.zeros((), dtype=torch.float64)
     correct, seen, start = 0, 0, time.perf_counter()
     for step, (images, labels) in enumerate(loader, start=1):
         images, labels = images[rank::world].to(device), labels[rank::world].to(device)
-        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16,
-                            enabled=amp == "bf16"):  # fmt: skip
-            logits = model(images)  # (B, num_classes)
-            loss = loss_fn(logits.float(), labels)
+        loss, logits = training_step(
+            model, optimizer, images, labels, loss_fn=loss_fn, autocast=autocast,
+            grad_clip=grad_clip, after_backward=after_backward,
+        )  # fmt: skip
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at step {step}; stopped. The last good checkpoint is kept. "
                 "Lower --lr, set --grad-clip, or check the data."
             )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if after_backward is not None:
-            after_backward(model)
-        if grad_clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
         if scheduler is not None:
             scheduler.step()
         if after_step is not None:
@@ -270,6 +273,36 @@ def train_one_epoch(
         "train_top1": correct / max(seen, 1),
         "train_images_per_s": seen * world / max(elapsed, 1e-9),
     }
+
+
+def training_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    loss_fn: nn.Module,
+    autocast: bool = False,
+    grad_clip: float | None = None,
+    after_backward: Callable[[nn.Module], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, backward and one optimizer step; returns the loss and the logits.
+
+    A non-finite loss takes no step (the caller stops the run).
+    """
+    with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16, enabled=autocast):
+        logits = model(images)  # (B, num_classes)
+        loss = loss_fn(logits.float(), labels)
+    if not torch.isfinite(loss):
+        return loss, logits
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if after_backward is not None:
+        after_backward(model)
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss, logits
 
 
 def _model_meta(data: InMemoryDataset, normalize: Normalize, config: TrainConfig) -> ModelMeta:
@@ -294,6 +327,9 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
             f"batch_size {config.batch_size} must be a multiple of the {world} processes"
         )
     device = dist.device_for(resolve_device(config.device))
+    if not resume:  # never overwrite another run: rank 0 picks the folder for every rank
+        out = claim_run_dir(config.out, config.exist_ok) if dist.is_main(rank) else None
+        config = dataclasses.replace(config, out=str(dist.broadcast_object(out)))
     run = RunDir(config.out)
     torch.manual_seed(config.seed)
 
@@ -322,36 +358,46 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     model.meta = _model_meta(train_data, normalize, config)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(
-        model, config.optimizer, config.lr, momentum=config.momentum,
-        nesterov=config.nesterov, weight_decay=config.weight_decay,
-    )  # fmt: skip
-    steps = len(loader)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    keep_freed_memory()  # see hardware.py: no page faults on every step's activations
+
+    # ---- what "auto" and --time become on this machine (a resumed run keeps its own)
+    if resume:
+        resolved = _read_resolved(run, config)
+    else:
+        resolved = _resolve(config, t0=t0, model=model, loader=loader, loss_fn=loss_fn,
+                            val_data=val_data, normalize=normalize, device=device)  # fmt: skip
+    epochs, steps = resolved.epochs, len(loader)
+    if config.progress and dist.is_main(rank):
+        print(f"run folder: {run.root}\n{resolved.describe(steps)}", flush=True)
+    optimizer = _optimizer(model, config)
     scheduler = build_scheduler(
-        optimizer, config.schedule, total_steps=config.epochs * steps,
+        optimizer, config.schedule, total_steps=epochs * steps,
         warmup_steps=round(config.warmup_epochs * steps),
     )  # fmt: skip
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
     # ---- resume, or start a fresh run folder
     start_epoch, best_top1, history = 0, -1.0, []
     final_eval: EvalResult | None = None  # the last epoch's evaluation (rank 0)
     if resume:
-        start_epoch, best_top1, history = _resume(run, config, model, optimizer, scheduler)
+        start_epoch, best_top1, history = _resume(run, config, model, optimizer, scheduler,
+                                                  epochs=epochs)  # fmt: skip
     elif dist.is_main(rank):
-        run.write_json(run.config, config.to_dict())
+        run.write_json(run.config, {**config.to_dict(), "resolved": resolved.to_dict(),
+                                    "started": _now()})  # fmt: skip
     step_model = dist.wrap(model, device)
     if config.compile:
         step_model = torch.compile(step_model)
 
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, epochs):
         loader.set_epoch(epoch)
         t_epoch = time.perf_counter()
-        bar = EpochProgress(epoch, config.epochs, steps, enabled=config.progress and dist.is_main(rank))
+        bar = EpochProgress(epoch, epochs, steps, enabled=config.progress and dist.is_main(rank))
         try:
             stats = train_one_epoch(
                 step_model, loader, optimizer, scheduler=scheduler, loss_fn=loss_fn, device=device,
-                amp=config.amp, grad_clip=config.grad_clip, progress=bar, shard=(rank, world),
+                amp=resolved.precision.amp, grad_clip=config.grad_clip, progress=bar,
+                shard=(rank, world),
             )  # fmt: skip
         finally:
             bar.close()
@@ -372,7 +418,7 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
         final_eval = val
         best_top1 = _write_epoch(run, model, optimizer, scheduler, config, history, val, best_top1)
         if config.progress:
-            print(f"epoch {epoch + 1}/{config.epochs} train_loss {row['train_loss']:.4f} "
+            print(f"epoch {epoch + 1}/{epochs} train_loss {row['train_loss']:.4f} "
                   f"val_top1 {val.top1:.4f} val_top5 {val.top5:.4f} "
                   f"({row['epoch_time_s']:.0f}s, {row['train_images_per_s']:.0f} img/s)", flush=True)  # fmt: skip
         dist.barrier()
@@ -384,7 +430,90 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
         history=history, best_top1=best_top1, t0=t0, rank=rank, skipped=skipped,
     )  # fmt: skip
     dist.cleanup()
-    return result
+    return dataclasses.replace(result, resolved=resolved)
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """What the run's machine-dependent settings became: stored in config.json under
+    "resolved" and restored by --resume, so a resumed run computes what the original did."""
+
+    precision: Precision
+    epochs: int
+    threads: int
+    world_size: int
+    plan: EpochPlan | None = None
+
+    def describe(self, steps_per_epoch: int) -> str:
+        what = f"precision: {self.precision.reason}; {self.threads} CPU threads"
+        if self.plan is not None:
+            return f"{what}\n{self.plan.describe(steps_per_epoch)}"
+        return what
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"amp": self.precision.amp, "amp_reason": self.precision.reason,
+                "epochs": self.epochs, "threads": self.threads, "world_size": self.world_size,
+                "time_plan": self.plan.to_dict() if self.plan else None}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ResolvedSettings:
+        plan = EpochPlan(**d["time_plan"]) if d.get("time_plan") else None
+        return cls(Precision(d["amp"], d["amp_reason"]), int(d["epochs"]), int(d["threads"]),
+                   int(d["world_size"]), plan)  # fmt: skip
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    return build_optimizer(
+        model, config.optimizer, config.lr, momentum=config.momentum,
+        nesterov=config.nesterov, weight_decay=config.weight_decay,
+    )  # fmt: skip
+
+
+def _resolve(
+    config: TrainConfig, *, t0: float, model: nn.Module, loader: BatchLoader, loss_fn: nn.Module,
+    val_data: InMemoryDataset, normalize: Normalize, device: torch.device,
+) -> ResolvedSettings:
+    """Precision from the hardware; with a time budget, the epochs that fit in it, timed on
+    a copy of the model (rank 0's plan is every rank's)."""
+    precision = resolve_amp(config.amp, device)
+    world = dist.world_size()
+    if config.time is None:
+        return ResolvedSettings(precision, config.epochs, torch.get_num_threads(), world)
+
+    def step(m, opt, images, labels):
+        training_step(m, opt, images.to(device), labels.to(device), loss_fn=loss_fn,
+                      autocast=precision.autocast, grad_clip=config.grad_clip)  # fmt: skip
+
+    def score(n: int) -> None:
+        evaluate(model, val_data.subset(torch.arange(n)), batch_size=config.eval_batch_size,
+                 normalize=normalize, device=device, channels_last=config.channels_last)  # fmt: skip
+
+    loader.set_epoch(0)
+    step_s = measure_step_time(model, lambda m: _optimizer(m, config), loader, step)
+    eval_s = measure_eval_time(score, len(val_data))
+    spent = time.perf_counter() - t0
+    budget = 60 * config.time
+    epochs = epochs_within(budget, spent, len(loader), step_s, eval_s)
+    epochs = dist.broadcast_object(epochs)
+    plan = EpochPlan(budget, epochs, step_s, eval_s, spent)
+    return ResolvedSettings(precision, epochs, torch.get_num_threads(), world, plan)
+
+
+def _read_resolved(run: RunDir, config: TrainConfig) -> ResolvedSettings:
+    """The original run's resolved settings; its thread count is restored, since a
+    different one changes the float summation order and so the final weights."""
+    if not run.checkpoint.is_file():
+        raise FileNotFoundError(f"nothing to resume: {run.checkpoint} does not exist")
+    try:
+        saved = json.loads(run.config.read_text()).get("resolved")
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot resume {run.root}: {run.config} unreadable ({e})") from None
+    if saved is None:  # a run folder from before settings were resolved
+        return ResolvedSettings(resolve_amp(config.amp), config.epochs, torch.get_num_threads(),
+                                dist.world_size())  # fmt: skip
+    resolved = ResolvedSettings.from_dict(saved)
+    torch.set_num_threads(resolved.threads)
+    return resolved
 
 
 def _write_epoch(run, model, optimizer, scheduler, config, history, val, best_top1) -> float:
@@ -413,12 +542,12 @@ def _write_epoch(run, model, optimizer, scheduler, config, history, val, best_to
     return best_top1
 
 
-def _resume(run, config, model, optimizer, scheduler) -> tuple[int, float, list]:
+def _resume(run, config, model, optimizer, scheduler, *, epochs: int) -> tuple[int, float, list]:
     state = run.load_checkpoint()
     saved = json.loads(state["config"])
     # Where the folder is and whether a bar is drawn are not training settings.
     changed = [k for k, v in config.to_dict().items()
-               if saved.get(k) != v and k not in ("out", "progress")]  # fmt: skip
+               if saved.get(k) != v and k not in ("out", "progress", "exist_ok")]  # fmt: skip
     if changed:
         raise ValueError(
             f"cannot resume {run.root}: settings differ from the original run: "
@@ -430,8 +559,8 @@ def _resume(run, config, model, optimizer, scheduler) -> tuple[int, float, list]
     torch.set_rng_state(state["rng"])
     if state.get("cuda_rng") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
-    if state["epoch"] >= config.epochs:
-        raise ValueError(f"{run.root} already finished all {config.epochs} epochs")
+    if state["epoch"] >= epochs:
+        raise ValueError(f"{run.root} already finished all {epochs} epochs")
     return int(state["epoch"]), float(state["best_top1"]), list(state["history"])
 
 
@@ -461,9 +590,13 @@ def _finish(
         "best": best_eval.to_dict(),  # picked on val_split, which may be the test split
         "epochs": len(history), "wall_time_s": wall,
         "val_split": "test" if config.validates_on_test else f"{config.val_fraction:.0%} of train",
-        "skipped_images": skipped,
+        "skipped_images": skipped, "finished": _now(),
     })  # fmt: skip
     return FitResult(run.root, best_top1, best_eval, len(history), wall, history)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
@@ -474,6 +607,8 @@ def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
         raise FileNotFoundError(f"cannot resume: {path} does not exist")
     try:
         settings = json.loads(path.read_text())
+        for key in ("resolved", "started"):  # what the run became, read again by fit
+            settings.pop(key, None)
         return TrainConfig(**{**settings, "out": str(run_dir)})
     except (TypeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not a valid run config ({e})") from None
