@@ -15,6 +15,9 @@ from ..meta import preprocessing_for
 from .app import app, console, err_console
 
 
+MAX_BATCH = 4096  # 224 px inputs alone take 2.5 GB at this batch; a typo's 10**6 would be 600 GB
+
+
 def parse_list(value: str, what: str) -> list[str]:
     """'a, b,c' -> ['a', 'b', 'c'], rejecting an empty list."""
     items = [v.strip() for v in value.split(",") if v.strip()]
@@ -29,8 +32,8 @@ def parse_batches(value: str) -> list[int]:
         batches = [int(v) for v in parse_list(value, "--batch")]
     except ValueError:
         raise ValueError(f"--batch must be positive integers like 1,32, got {value!r}") from None
-    if any(b < 1 for b in batches):
-        raise ValueError(f"--batch sizes must be >= 1, got {value!r}")
+    if any(not 1 <= b <= MAX_BATCH for b in batches):
+        raise ValueError(f"--batch sizes must be >= 1 and at most {MAX_BATCH}, got {value!r}")
     return batches
 
 

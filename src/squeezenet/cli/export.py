@@ -91,7 +91,14 @@ def export_command(
         )
     require_export()
     from ..export import calibration_inputs, evaluate_onnx, export_onnx, quantize_int8
+    from ..export.int8 import CALIBRATION_METHODS
+    from ..export.onnx import check_opset
 
+    check_opset(opset)  # before anything is loaded or written
+    if calibration not in CALIBRATION_METHODS:
+        raise ValueError(
+            f"unknown calibration {calibration!r}; valid: {', '.join(CALIBRATION_METHODS)}"
+        )
     net = model_from_arg(model)
     preprocess = preprocessing_for(net, input_size=input_size)
     train = test = None

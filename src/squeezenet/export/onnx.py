@@ -29,7 +29,7 @@ import torch
 
 from ..data.dataset import InMemoryDataset
 from ..data.preprocess import to_model_input
-from ..files import atomic_path
+from ..files import FileLimitError, atomic_path, read_regular
 from ..meta import (
     MetaError,
     ModelMeta,
@@ -39,6 +39,7 @@ from ..meta import (
     preprocessing_for,
 )
 from ..models import SqueezeNet, SqueezeNetConfig
+from .external_data import check_external_data
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -46,6 +47,12 @@ DEFAULT_OPSET = 17
 FORMAT_KEY, FORMAT_VERSION = "squeezenet_format", "1"
 CONFIG_KEY = "model_config"
 DEFAULT_ATOL = 1e-4
+MAX_ONNX_BYTES = 256 << 20  # checked from fstat before a file is read (ours are ~5 MB)
+MIN_OPSET = 10  # ceil-mode max-pooling
+# The TorchScript exporter's newest opset (a private constant: DEFAULT_OPSET if it moves).
+_TORCH_MAX_OPSET = getattr(
+    getattr(torch.onnx, "_constants", None), "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", DEFAULT_OPSET
+)
 
 
 class ExportError(ValueError):
@@ -110,8 +117,7 @@ def export_onnx(
     Raises:
         ExportError: the input size is too small, the opset too old, or the check failed.
     """
-    if opset < 10:
-        raise ExportError(f"opset {opset} cannot express ceil-mode max-pooling; use 10 or newer")
+    check_opset(opset)
     preprocess = preprocessing_for(model, input_size=input_size)
     _check_input_size(model, preprocess.input_size)
     net = _export_copy(model)
@@ -129,6 +135,24 @@ def export_onnx(
             report.check_images = inputs.shape[0]
     report.file_bytes = path.stat().st_size
     return report
+
+
+def supported_opsets() -> range:
+    """The opsets `export_onnx` can write here: from `MIN_OPSET` (ceil-mode max-pooling) to
+    the newest both the installed torch exporter and onnx know."""
+    newest = min(_TORCH_MAX_OPSET, onnx.defs.onnx_opset_version())
+    return range(MIN_OPSET, newest + 1)
+
+
+def check_opset(opset: int) -> None:
+    """Raise `ExportError` (one line, with the valid range) for an opset we cannot write."""
+    valid = supported_opsets()
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in valid:
+        raise ExportError(
+            f"opset {opset!r} is not supported; valid: {valid.start}..{valid.stop - 1} "
+            f"(from {MIN_OPSET} for ceil-mode max-pooling to the newest torch "
+            f"{torch.__version__.split('+')[0]} and onnx {onnx.__version__} can write)"
+        )
 
 
 def _check_input_size(model: SqueezeNet, input_size: int) -> None:
@@ -263,9 +287,15 @@ def load_proto(path: str | os.PathLike[str]) -> onnx.ModelProto:
     if not path.is_file():
         raise FileNotFoundError(f"no such ONNX file: {path}")
     try:
-        return onnx.load(str(path), load_external_data=False)
+        proto = onnx.load_model_from_string(read_regular(path, MAX_ONNX_BYTES, "ONNX file"))
+    except FileLimitError as e:
+        raise ExportError(str(e)) from None
+    except OSError:
+        raise
     except Exception as e:  # protobuf's DecodeError and friends
         raise ExportError(f"{path}: not a readable ONNX file ({e})") from None
+    check_external_data(proto, path)  # before anything reads a tensor of it
+    return proto
 
 
 def model_from_metadata(metadata: dict[str, Any]) -> SqueezeNet | None:
@@ -305,6 +335,7 @@ def ort_session(
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.inter_op_num_threads = 1
+    load_proto(path)  # our own checks (size, external data) before onnxruntime reads it
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for bad files

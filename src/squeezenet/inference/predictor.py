@@ -49,6 +49,10 @@ class Prediction:
         return {"path": self.path, "predictions": top}
 
 
+class NonFiniteOutputError(ValueError):
+    """The model produced NaN or infinite logits (broken weights or preprocessing)."""
+
+
 @dataclass
 class PredictionError:
     """An input that could not be predicted, and why."""
@@ -174,6 +178,17 @@ class Predictor:
     def probabilities(self, batch: torch.Tensor | np.ndarray) -> np.ndarray:
         """Softmax probabilities (N, num_classes) of preprocessed inputs (N, C, S, S)."""
         logits = self.runner(batch).astype(np.float64)
+        if logits.ndim != 2 or logits.shape[1] != len(self.class_names):
+            raise ValueError(
+                f"the model gives outputs of shape {logits.shape} but names "
+                f"{len(self.class_names)} classes; its class names do not fit it"
+            )
+        bad = int((~np.isfinite(logits)).any(axis=1).sum())
+        if bad:  # NaN weights or statistics: a NaN probability is no prediction (nor JSON)
+            raise NonFiniteOutputError(
+                f"the model's outputs are NaN or infinite for {bad} of {len(logits)} images; "
+                "its weights or preprocessing statistics are broken"
+            )
         logits -= logits.max(axis=1, keepdims=True)  # stable softmax
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
