@@ -102,6 +102,13 @@ def test_a_sweep_resumes_between_points_without_retraining(
     assert run_sweep(grid, base, out).trained == [] and len(fit_calls) == 2  # all done
     with pytest.raises(ValueError, match=r"holds a sweep with other settings \(epochs=1 -> 2\)"):
         run_sweep(grid, dataclasses.replace(base, epochs=2), out)
+    # A sweep recorded before TrainConfig gained a setting goes on at that setting's default.
+    record = json.loads((out / "sweep.json").read_text())
+    del record["base"]["seed"]
+    (out / "sweep.json").write_text(json.dumps(record))
+    assert run_sweep(grid, base, out).trained == []
+    with pytest.raises(ValueError, match=r"other settings \(seed=0 -> 5\)"):
+        run_sweep(grid, dataclasses.replace(base, seed=5), out)
     assert len(fit_calls) == 2
 
 

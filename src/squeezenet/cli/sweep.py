@@ -23,6 +23,7 @@ Opt = typer.Option
 
 # Settings with their own flag here, or decided per point: not settable through --train-arg.
 _OWN_FLAGS = ("model", "model_kwargs", "out", "data", "data_dir", "epochs", "seed")
+_PER_POINT = ("exist_ok",)  # the sweep names, resumes and restarts each point's run folder
 
 
 @app.command("sweep")
@@ -95,7 +96,7 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
 def parse_train_args(items: list[str] | None) -> dict[str, Any]:
     """--train-arg KEY=VALUE pairs -> TrainConfig settings, keys checked against its fields."""
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
-    settable = [f for f in fields if f not in _OWN_FLAGS]
+    settable = [f for f in fields if f not in _OWN_FLAGS + _PER_POINT]
     settings: dict[str, Any] = {}
     for item in items or ():
         key, sep, raw = item.partition("=")
@@ -105,6 +106,8 @@ def parse_train_args(items: list[str] | None) -> dict[str, Any]:
         if key in _OWN_FLAGS:
             flag = "--model-arg" if key == "model_kwargs" else f"--{key.replace('_', '-')}"
             raise ValueError(f"--train-arg {key}: use {flag}")
+        if key in _PER_POINT:
+            raise ValueError(f"--train-arg {key}: the sweep manages each point's run folder")
         if key not in settable:
             raise ValueError(f"--train-arg {key}: unknown setting; valid: {', '.join(settable)}")
         if key in settings:

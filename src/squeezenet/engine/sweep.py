@@ -164,13 +164,26 @@ def _check_settings(root: Path, base: TrainConfig, grid: Mapping[str, Sequence[A
     ours = {k: v for k, v in base.to_dict().items() if k not in _NOT_SETTINGS}
     if path.is_file():
         saved = json.loads(path.read_text()).get("base", {})
-        changed = sorted(k for k in set(saved) | set(ours) if saved.get(k) != ours.get(k))
+        # A setting added to TrainConfig since the sweep began counts at its default value.
+        saved = {**_defaults(), **saved}
+        changed = sorted(k for k in ours if saved.get(k) != ours[k])
         if changed:
             diff = ", ".join(f"{k}={saved.get(k)!r} -> {ours.get(k)!r}" for k in changed)
             raise ValueError(f"{root} holds a sweep with other settings ({diff}); "
                              "use another --out")  # fmt: skip
     record = {"base": ours, "grid": {k: list(v) for k, v in grid.items()}}
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+
+
+def _defaults() -> dict[str, Any]:
+    """TrainConfig's default value of every field that has one."""
+    out = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
 
 
 def _train_point(config: TrainConfig) -> None:
