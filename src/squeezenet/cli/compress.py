@@ -21,6 +21,7 @@ from ..compress import (
     report_table,
     save_sqz,
 )
+from ..compress.calibrate import CalibConfig, load_calibration_images
 from ..compress.format import SqzFormatError, decode_model, read_sqz_bytes
 from ..compress.layers import parse_rules
 from ..compress.prune import SPARSITY_PRESETS
@@ -65,6 +66,15 @@ def _config(
     )
 
 
+def _calibration(config: CompressConfig, steps: int | None, lr: float | None) -> CompressConfig:
+    """The config with the calibration options given (a preset without calibration gets one)."""
+    if steps is None and lr is None:
+        return config
+    changes = {k: v for k, v in (("steps", steps), ("lr", lr)) if v is not None}
+    calibration = dataclasses.replace(config.calibration or CalibConfig(), **changes)
+    return dataclasses.replace(config, calibration=calibration)
+
+
 def _trained_augment(source: Path) -> str | None:
     """The augmentation a run folder was trained with (its config.json), else None."""
     if not (source / "config.json").is_file():  # a weights file: no training record
@@ -97,6 +107,14 @@ def compress_command(
     amp: Annotated[str | None, Opt(help="fine-tuning precision: auto (bf16 where native) | bf16 | none")] = None,
     augment: Annotated[str | None, Opt(help="fine-tuning augmentation (default: a run "
                                             "folder's own, else crop-flip)")] = None,
+    calib_data: Annotated[str | None, Opt(help="unlabelled images (folder:PATH, any layout, labels "
+                                               "ignored) to distil the codebooks toward the source "
+                                               "model's logits on")] = None,
+    calib_steps: Annotated[int | None, Opt(min=0, help="codebook distillation steps")] = None,
+    calib_lr: Annotated[float | None, Opt(help="distillation step size, relative to each layer's "
+                                               "mean |centroid|")] = None,
+    codebook_digits: Annotated[int | None, Opt(help="round centroids to this many significant "
+                                                    "digits (smaller header; default exact)")] = None,
     threads: Annotated[int | None, Opt(min=1, help="CPU threads for torch")] = None,
     as_json: Annotated[bool, Opt("--json", help="print the report as JSON")] = False,
 ) -> None:
@@ -112,6 +130,10 @@ def compress_command(
                           highlight=False)  # fmt: skip
     config = _config(preset, sparsity, bits, rounds, prune_epochs, share_epochs, lr, share_lr,
                      batch_size, bias_dtype, amp, augment)  # fmt: skip
+    config = _calibration(config, calib_steps, calib_lr)
+    if codebook_digits is not None:
+        share = dataclasses.replace(config.share, codebook_digits=codebook_digits)
+        config = dataclasses.replace(config, share=share)
     out_path = Path(out) if out else _default_out(Path(source))
     report_path = Path(report) if report else out_path.with_suffix(".json")
     if out_path.resolve() == Path(source).resolve():
@@ -128,7 +150,8 @@ def compress_command(
         train, test = (load_dataset_for_model(data, s, pre, data_dir=data_dir)
                        for s in ("train", "test"))  # fmt: skip
     log = None if as_json else (lambda msg: console.print(msg, highlight=False))
-    compressed, result = compress_model(model, train, test, config, log=log)
+    calib = None if calib_data is None else load_calibration_images(calib_data, preprocessing_for(model))
+    compressed, result = compress_model(model, train, test, config, calib_images=calib, log=log)
     out_path = save_sqz(compressed, out_path)
     result.sqz_bytes = os.path.getsize(out_path)  # the size we report is the file's
     result.path = str(out_path)

@@ -22,16 +22,18 @@ import torch
 from ..checkpoint import save_model
 from ..data import InMemoryDataset
 from ..engine import evaluate
+from ..meta import preprocessing_for
 from ..models import SqueezeNet
+from .calibrate import CalibConfig, calibrate_codebooks_
 from .finetune import FinetuneConfig, Log, finetune_
 from .fold import bn_scales, fold_batch_norm, fold_pruned, plain_copy
 from .format import check_fits, decode_model, encode_model
 from .layers import CompressError
 from .prune import PruneConfig, prune_
-from .quantize import ShareConfig, finalize_, share_weights_
+from .quantize import ShareConfig, finalize_, round_codebooks_, share_weights_
 from .report import CompressionReport, build_report
 
-PRESETS = ("paper", "paper8", "aggressive")
+PRESETS = ("paper", "paper8", "aggressive", "lossless")
 # Default fine-tuning phases: SGD masked retraining, then a gentle AdamW for the centroids.
 PRUNE_FINETUNE = FinetuneConfig()
 SHARE_FINETUNE = FinetuneConfig(lr=1e-4, optimizer="adamw", weight_decay=0.0)
@@ -49,6 +51,8 @@ class CompressConfig:
         prune_finetune: retraining after each pruning round (None: no retraining).
         share_finetune: centroid fine-tuning after sharing (None: none).
         eval_batch_size: batch size of the accuracy evaluations.
+        calibration: codebook distillation toward the uncompressed model on unlabelled
+            images, when `compress_model` is given `calib_images` (None: none).
     """
 
     prune: PruneConfig = field(default_factory=PruneConfig)
@@ -57,6 +61,7 @@ class CompressConfig:
     prune_finetune: FinetuneConfig | None = PRUNE_FINETUNE
     share_finetune: FinetuneConfig | None = SHARE_FINETUNE
     eval_batch_size: int = 512
+    calibration: CalibConfig | None = field(default_factory=CalibConfig)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rounds, int) and self.rounds >= 1):
@@ -64,11 +69,17 @@ class CompressConfig:
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> CompressConfig:
-        """'paper' (Table 1 sparsity, 6 bits), 'paper8' (8 bits) or 'aggressive'
-        (Fashion-MNIST-tuned: ~85% sparse, 4-6 bits, 2 pruning rounds)."""
+        """'paper' (Table 1 sparsity, 6 bits), 'paper8' (8 bits), 'aggressive'
+        (Fashion-MNIST-tuned: ~85% sparse, 4-6 bits, 2 pruning rounds) or 'lossless' (no
+        pruning beyond the source's zeros, 8 bits: a model with <= 256 distinct non-zero values
+        per layer, like the authors' 8-bit release, decodes to the very same tensors).
+        An already-sparse source keeps its zeros under every preset."""
         if name not in PRESETS:
             raise CompressError(f"unknown compression preset {name!r}; valid: {', '.join(PRESETS)}")
-        if name == "aggressive":
+        if name == "lossless":
+            base = cls(PruneConfig.preset("none"), ShareConfig.preset("lossless", bias_dtype="float32"),
+                       prune_finetune=None, share_finetune=None, calibration=None)  # fmt: skip
+        elif name == "aggressive":
             base = cls(PruneConfig.preset("aggressive"), ShareConfig.preset("aggressive"), rounds=2)
         else:
             base = cls(PruneConfig.preset("paper"), ShareConfig.preset(name))
@@ -118,6 +129,7 @@ def compress_model(
     test_data: InMemoryDataset | None = None,
     config: CompressConfig | None = None,
     *,
+    calib_images: torch.Tensor | None = None,
     log: Log | None = None,
 ) -> tuple[SqueezeNet, CompressionReport]:
     """Prune, share and entropy-code a copy of `model`; the input model is left untouched.
@@ -129,6 +141,9 @@ def compress_model(
         train_data: data for masked retraining and centroid fine-tuning (None: none).
         test_data: data for top-1 before/after (None: no accuracy in the report).
         config: the recipe; defaults to the paper's.
+        calib_images: unlabelled uint8 images (`calibrate.load_calibration_images`) on which
+            the codebooks are distilled toward the uncompressed model's logits
+            (`config.calibration`); None: no calibration.
         log: called with progress lines.
 
     Returns:
@@ -159,7 +174,8 @@ def compress_model(
         _prune_and_retrain(net, train_data, config, log)
     top1["top1_pruned"] = _top1(net, test_data, config.eval_batch_size)
     say(f"pruned top-1: {_fmt(top1['top1_pruned'])}")
-    _share_and_finetune(net, train_data, config, log)
+    teacher = fold_batch_norm(model).eval() if calib_images is not None else None
+    _share_and_finetune(net, train_data, config, log, teacher, calib_images)
     sqz = encode_model(net)
     t0 = time.perf_counter()
     decoded = decode_model(sqz)
@@ -185,12 +201,19 @@ def _prune_and_retrain(net: SqueezeNet, train: InMemoryDataset | None, config: C
 
 
 def _share_and_finetune(net: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig,
-                        log: Log | None) -> None:  # fmt: skip
+                        log: Log | None, teacher: SqueezeNet | None = None,
+                        calib_images: torch.Tensor | None = None) -> None:  # fmt: skip
     share_weights_(net, config.share)
     if train is not None and config.share_finetune is not None:
         if log is not None:
             log("weight sharing: centroid fine-tuning")
         finetune_(net, train, config.share_finetune, log=log)
+    if teacher is not None and calib_images is not None and config.calibration is not None:
+        if log is not None:
+            log(f"weight sharing: codebook distillation on {len(calib_images)} unlabelled images")
+        calibrate_codebooks_(net, teacher, calib_images, preprocessing_for(teacher),
+                             config.calibration, log=log)  # fmt: skip
+    round_codebooks_(net, config.share.codebook_digits)
     finalize_(net, config.share.bias_dtype)
 
 

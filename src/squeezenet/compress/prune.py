@@ -6,6 +6,8 @@ zeroes the rest through a `torch.nn.utils.parametrize` mask. The mask lives in t
 a buffer; the unmasked values stay trainable but every forward multiplies them by the mask, so
 masked retraining needs no hooks: pruned weights get zero gradient and stay zero. Calling
 `prune_` again (iterative pruning) only prunes further among the weights still kept.
+Weights that are exactly zero in the source count as pruned already, so a model pruned
+elsewhere keeps its pruning (a target it already exceeds prunes nothing more).
 """
 
 from __future__ import annotations
@@ -149,13 +151,21 @@ def prune_(
         if channel_scale is not None and path in channel_scale:
             weight = weight * channel_scale[path].view(-1, *([1] * (weight.dim() - 1)))
         keep = keep_count(weight.numel(), targets[path])
-        if old is not None and keep > int(old.sum()):
+        if old is None:
+            # An already-sparse source (the authors' Deep Compression release): its exact zeros
+            # are its pruning, kept as the mask; a layer sparser than its target stays as is.
+            old = (weight != 0).to(weight.dtype)
+            keep = min(keep, int(old.sum()))
+            fresh = True
+        else:
+            fresh = False
+        if not fresh and keep > int(old.sum()):
             raise CompressError(
                 f"layer {path}: sparsity {targets[path]} keeps {keep} weights but only "
                 f"{int(old.sum())} are left; pruning cannot regrow weights"
             )
         mask = magnitude_mask(weight, keep, old)
-        if old is not None:
+        if not fresh:
             old.copy_(mask)
             with torch.no_grad():  # keep the stored values of pruned weights at zero too
                 conv.parametrizations.weight.original.mul_(mask)

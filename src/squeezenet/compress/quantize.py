@@ -35,6 +35,9 @@ AGGRESSIVE_BITS: Rules[int] = (("conv1", 6), ("conv10", 5), ("*.squeeze", 5), ("
 BITS_PRESETS: dict[str, Rules[int]] = {
     "paper": PAPER_BITS,
     "paper8": (("*", 8),),
+    # 8 bits: a layer with <= 256 distinct non-zero values keeps exactly those (lossless for
+    # the authors' 8-bit release)
+    "lossless": (("*", 8),),
     "aggressive": AGGRESSIVE_BITS,
 }
 
@@ -49,11 +52,15 @@ class ShareConfig:
         max_iter: k-means (Lloyd) iterations at most.
         bias_dtype: storage dtype of biases ('float16' halves their bytes; the model's
             biases are rounded to it so the file reproduces the model exactly).
+        codebook_digits: round every centroid to this many significant decimal digits before
+            the file is written (the header stores codebooks as decimal text: 4 digits take
+            about half the bytes of a float32's 9 and move a weight by < 0.05%); None: exact.
     """
 
     bits: Rules[int] = field(default=PAPER_BITS)
     max_iter: int = 100
     bias_dtype: BiasDtype = "float16"
+    codebook_digits: int | None = None
 
     def __post_init__(self) -> None:
         rules = normalize_rules(self.bits, "bits")
@@ -63,6 +70,9 @@ class ShareConfig:
         object.__setattr__(self, "bits", rules)
         if self.bias_dtype not in BIAS_DTYPES:
             raise CompressError(f"bias_dtype must be one of {sorted(BIAS_DTYPES)}, got {self.bias_dtype!r}")
+        digits = self.codebook_digits
+        if digits is not None and not (isinstance(digits, int) and 1 <= digits <= 9):
+            raise CompressError(f"codebook_digits must be 1..9 or None, got {digits!r}")
         if not isinstance(self.max_iter, int) or self.max_iter < 1:
             raise CompressError(f"max_iter must be a positive integer, got {self.max_iter!r}")
 
@@ -130,8 +140,10 @@ def _share_layer(conv: nn.Conv2d, bits: int, max_iter: int) -> None:
     weight = conv.weight.detach()
     if parametrize.is_parametrized(conv, "weight"):
         parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
-    if mask is None:  # an unpruned or already-finalized layer: its exact zeros stay zero
-        mask = (weight != 0).to(weight.dtype)
+    # Zero-preserving: only non-zero kept weights are clustered; an exact zero (pruned, or a
+    # source's own pruning) stays exactly zero instead of joining the nearest centroid.
+    nonzero = (weight != 0).to(weight.dtype)
+    mask = nonzero if mask is None else mask * nonzero
     kept = mask.flatten() > 0
     values = weight.flatten()[kept].cpu().numpy()
     centroids, assign = kmeans_1d(values, 1 << bits, max_iter)
@@ -181,6 +193,26 @@ def codebooks_of(model: nn.Module) -> dict[str, torch.Tensor]:
         for p, c in conv_layers(model).items()
         if parametrize.is_parametrized(c, "weight") and isinstance(c.parametrizations.weight[0], Shared)
     }
+
+
+def round_codebooks_(model: nn.Module, digits: int | None) -> None:
+    """Round every codebook entry to `digits` significant decimal digits (None: no change);
+    a non-zero centroid never rounds to zero (zero means pruned)."""
+    if digits is None:
+        return
+    with torch.no_grad():
+        for codebook in codebooks_of_params(model):
+            values = [float(f"{v:.{digits}g}") or v for v in codebook.tolist()]
+            codebook.copy_(torch.tensor(values, dtype=codebook.dtype))
+
+
+def codebooks_of_params(model: nn.Module) -> list[torch.Tensor]:
+    """The trainable codebook tensors of every shared conv (the tensors, not copies)."""
+    return [
+        c.parametrizations.weight.original
+        for c in conv_layers(model).values()
+        if parametrize.is_parametrized(c, "weight") and isinstance(c.parametrizations.weight[0], Shared)
+    ]
 
 
 def round_biases_(model: nn.Module, dtype: BiasDtype) -> None:
