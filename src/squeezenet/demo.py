@@ -32,7 +32,7 @@ from .models import SqueezeNetConfig
 
 LATENCY_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8")
 # `make demo` must end within 15 minutes on a fresh clone; set-up takes about 1.5 of them, the
-# training recipe 8.5 (its time budget), and compression retraining gets what is left.
+# training recipe 9 (its time budget), and compression retraining gets what is left.
 DEMO_BUDGET_S = 13.5 * 60
 EXPORT_RESERVE_S = 45  # ONNX export, INT8 calibration, three evaluations, latency
 # Measured on a 5-epoch demo model (92.42%): 0.5 epoch per round lost 1.72 points, 1.0 lost
@@ -61,7 +61,7 @@ def describe_model(config: SqueezeNetConfig, image_shape: tuple[int, ...]) -> st
 
 
 def describe_training(result: FitResult) -> str:
-    """e.g. '7 epochs in 512 s (time budget 8.5 min), float32 (auto: CPU (AVX2) has no ...)'."""
+    """e.g. '7 epochs in 512 s (time budget 9.0 min), float32 (auto: CPU (AVX2) has no ...)'."""
     text = f"{result.epochs_run} epochs in {result.wall_time_s:.0f} s"
     if result.resolved is None:
         return text

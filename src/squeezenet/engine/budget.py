@@ -31,13 +31,16 @@ class EpochPlan:
 
     Attributes:
         budget_s: the whole run's budget (start to results.json).
-        epochs: epochs that fit; the schedule spans exactly these.
+        steps: training steps that fit; the schedule spans exactly these, so the last
+            epoch may be partial (whole epochs alone left up to one epoch of the budget idle).
+        epochs: epochs begun, the last one possibly partial.
         step_s: measured seconds per training step (after warm-up).
         eval_s: estimated seconds per validation pass.
         planned_at_s: seconds of the budget already spent when the plan was made.
     """
 
     budget_s: float
+    steps: int
     epochs: int
     step_s: float
     eval_s: float
@@ -49,20 +52,21 @@ class EpochPlan:
     def describe(self, steps_per_epoch: int) -> str:
         epoch_s = steps_per_epoch * self.step_s + self.eval_s
         return (
-            f"time budget {self.budget_s / 60:.1f} min: {self.epochs} epochs of "
-            f"{steps_per_epoch} steps planned (measured {1000 * self.step_s:.0f} ms/step, "
-            f"~{epoch_s:.0f} s/epoch with evaluation)"
+            f"time budget {self.budget_s / 60:.1f} min: {self.steps} steps planned, "
+            f"{self.steps / steps_per_epoch:.2f} epochs of {steps_per_epoch} (measured "
+            f"{1000 * self.step_s:.0f} ms/step, ~{epoch_s:.0f} s/epoch with evaluation)"
         )
 
 
-def epochs_within(
+def steps_within(
     budget_s: float, spent_s: float, steps_per_epoch: int, step_s: float, eval_s: float
 ) -> int:
-    """How many whole epochs fit in `budget_s - spent_s` (at least 1), keeping one more
-    evaluation in hand for the final report."""
+    """How many training steps fit in `budget_s - spent_s` (at least one epoch's), with each
+    epoch's evaluation and file writes priced in and one more evaluation kept in hand for
+    the final report."""
     epoch_s = (steps_per_epoch * step_s + eval_s) * (1 + _MARGIN) + _EPOCH_OVERHEAD_S
     left = budget_s - spent_s - eval_s
-    return max(1, math.floor(left / epoch_s))
+    return max(steps_per_epoch, math.floor(steps_per_epoch * left / epoch_s))
 
 
 def measure_step_time(

@@ -38,22 +38,19 @@ from ..data import (
     parse_spec,
 )
 from ..data.folder import resolve_split
-from ..hardware import AMP_CHOICES, Precision, keep_freed_memory, resolve_amp
+from ..hardware import AMP_CHOICES, keep_freed_memory
 from ..meta import ModelMeta, Preprocessing
 from ..models import SqueezeNet, create_model, get_model_config
 from . import distributed as dist
-from .budget import EpochPlan, epochs_within, measure_eval_time, measure_step_time
 from .evaluate import EvalResult, evaluate
-from .optim import build_optimizer, build_scheduler
+from .loop import NonFiniteLossError, train_one_epoch
+from .optim import build_scheduler
 from .plots import plot_confusion, plot_curves
 from .progress import EpochProgress
 from .run import RunDir, claim_run_dir
+from .settings import ResolvedSettings, make_optimizer, read_resolved, resolve_settings
 
 AUGMENTS = ("none", "flip", "crop-flip", "crop-flip-erase", "rrc-flip")
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the run stopped and its last good checkpoint stays."""
 
 
 @dataclass
@@ -220,91 +217,6 @@ def build_model(config: TrainConfig, data: InMemoryDataset) -> SqueezeNet:
     return create_model(config.model, **kwargs)
 
 
-def train_one_epoch(
-    model: nn.Module,
-    loader: BatchLoader,
-    optimizer: torch.optim.Optimizer,
-    *,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-    loss_fn: nn.Module | None = None,
-    device: torch.device | str = "cpu",
-    amp: str = "none",
-    grad_clip: float | None = None,
-    after_backward: Callable[[nn.Module], None] | None = None,
-    after_step: Callable[[nn.Module], None] | None = None,
-    progress: EpochProgress | None = None,
-    shard: tuple[int, int] = (0, 1),
-) -> dict[str, float]:
-    """One pass over `loader`; returns mean loss, top-1 and images/s on the training batches.
-
-    `after_backward(model)` may edit gradients (e.g. masks) before the step and
-    `after_step(model)` may edit weights after it. `shard=(rank, world)` takes this
-    process's slice of every global batch (distributed training).
-    """
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    autocast = resolve_amp(amp, device).autocast if amp == "auto" else amp == "bf16"
-    model.train()
-    rank, world = shard
-    loss_sum = torch.zeros((), dtype=torch.float64)
-    correct, seen, start = 0, 0, time.perf_counter()
-    for step, (images, labels) in enumerate(loader, start=1):
-        images, labels = images[rank::world].to(device), labels[rank::world].to(device)
-        loss, logits = training_step(
-            model, optimizer, images, labels, loss_fn=loss_fn, autocast=autocast,
-            grad_clip=grad_clip, after_backward=after_backward,
-        )  # fmt: skip
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"loss is {loss.item()} at step {step}; stopped. The last good checkpoint is kept. "
-                "Lower --lr, set --grad-clip, or check the data."
-            )
-        if scheduler is not None:
-            scheduler.step()
-        if after_step is not None:
-            after_step(model)
-        loss_sum += loss.detach().double() * labels.numel()
-        correct += (logits.argmax(1) == labels).sum().item()
-        seen += labels.numel()
-        if progress is not None:
-            progress.update(step, loss_sum.item() / seen, correct / seen)
-    elapsed = time.perf_counter() - start
-    return {
-        "train_loss": loss_sum.item() / max(seen, 1),
-        "train_top1": correct / max(seen, 1),
-        "train_images_per_s": seen * world / max(elapsed, 1e-9),
-    }
-
-
-def training_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    *,
-    loss_fn: nn.Module,
-    autocast: bool = False,
-    grad_clip: float | None = None,
-    after_backward: Callable[[nn.Module], None] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward, backward and one optimizer step; returns the loss and the logits.
-
-    A non-finite loss takes no step (the caller stops the run).
-    """
-    with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16, enabled=autocast):
-        logits = model(images)  # (B, num_classes)
-        loss = loss_fn(logits.float(), labels)
-    if not torch.isfinite(loss):
-        return loss, logits
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if after_backward is not None:
-        after_backward(model)
-    if grad_clip is not None:
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    return loss, logits
-
-
 def _model_meta(data: InMemoryDataset, normalize: Normalize, config: TrainConfig) -> ModelMeta:
     pre = Preprocessing(input_size=int(data.images.shape[-1]), mean=normalize.mean,
                         std=normalize.std, in_channels=int(data.images.shape[1]))  # fmt: skip
@@ -363,16 +275,17 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
 
     # ---- what "auto" and --time become on this machine (a resumed run keeps its own)
     if resume:
-        resolved = _read_resolved(run, config)
+        resolved = read_resolved(run, config)
     else:
-        resolved = _resolve(config, t0=t0, model=model, loader=loader, loss_fn=loss_fn,
+        resolved = resolve_settings(config, t0=t0, model=model, loader=loader, loss_fn=loss_fn,
                             val_data=val_data, normalize=normalize, device=device)  # fmt: skip
     epochs, steps = resolved.epochs, len(loader)
+    total_steps = resolved.total_steps(steps)  # a time budget's last epoch may be partial
     if config.progress and dist.is_main(rank):
         print(f"run folder: {run.root}\n{resolved.describe(steps)}", flush=True)
-    optimizer = _optimizer(model, config)
+    optimizer = make_optimizer(model, config)
     scheduler = build_scheduler(
-        optimizer, config.schedule, total_steps=epochs * steps,
+        optimizer, config.schedule, total_steps=total_steps,
         warmup_steps=round(config.warmup_epochs * steps),
     )  # fmt: skip
 
@@ -392,12 +305,14 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     for epoch in range(start_epoch, epochs):
         loader.set_epoch(epoch)
         t_epoch = time.perf_counter()
-        bar = EpochProgress(epoch, epochs, steps, enabled=config.progress and dist.is_main(rank))
+        epoch_steps = min(steps, total_steps - epoch * steps)
+        bar = EpochProgress(epoch, epochs, epoch_steps,
+                            enabled=config.progress and dist.is_main(rank))  # fmt: skip
         try:
             stats = train_one_epoch(
                 step_model, loader, optimizer, scheduler=scheduler, loss_fn=loss_fn, device=device,
                 amp=resolved.precision.amp, grad_clip=config.grad_clip, progress=bar,
-                shard=(rank, world),
+                shard=(rank, world), max_steps=epoch_steps,
             )  # fmt: skip
         finally:
             bar.close()
@@ -431,89 +346,6 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     )  # fmt: skip
     dist.cleanup()
     return dataclasses.replace(result, resolved=resolved)
-
-
-@dataclass(frozen=True)
-class ResolvedSettings:
-    """What the run's machine-dependent settings became: stored in config.json under
-    "resolved" and restored by --resume, so a resumed run computes what the original did."""
-
-    precision: Precision
-    epochs: int
-    threads: int
-    world_size: int
-    plan: EpochPlan | None = None
-
-    def describe(self, steps_per_epoch: int) -> str:
-        what = f"precision: {self.precision.reason}; {self.threads} CPU threads"
-        if self.plan is not None:
-            return f"{what}\n{self.plan.describe(steps_per_epoch)}"
-        return what
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"amp": self.precision.amp, "amp_reason": self.precision.reason,
-                "epochs": self.epochs, "threads": self.threads, "world_size": self.world_size,
-                "time_plan": self.plan.to_dict() if self.plan else None}  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ResolvedSettings:
-        plan = EpochPlan(**d["time_plan"]) if d.get("time_plan") else None
-        return cls(Precision(d["amp"], d["amp_reason"]), int(d["epochs"]), int(d["threads"]),
-                   int(d["world_size"]), plan)  # fmt: skip
-
-
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    return build_optimizer(
-        model, config.optimizer, config.lr, momentum=config.momentum,
-        nesterov=config.nesterov, weight_decay=config.weight_decay,
-    )  # fmt: skip
-
-
-def _resolve(
-    config: TrainConfig, *, t0: float, model: nn.Module, loader: BatchLoader, loss_fn: nn.Module,
-    val_data: InMemoryDataset, normalize: Normalize, device: torch.device,
-) -> ResolvedSettings:
-    """Precision from the hardware; with a time budget, the epochs that fit in it, timed on
-    a copy of the model (rank 0's plan is every rank's)."""
-    precision = resolve_amp(config.amp, device)
-    world = dist.world_size()
-    if config.time is None:
-        return ResolvedSettings(precision, config.epochs, torch.get_num_threads(), world)
-
-    def step(m, opt, images, labels):
-        training_step(m, opt, images.to(device), labels.to(device), loss_fn=loss_fn,
-                      autocast=precision.autocast, grad_clip=config.grad_clip)  # fmt: skip
-
-    def score(n: int) -> None:
-        evaluate(model, val_data.subset(torch.arange(n)), batch_size=config.eval_batch_size,
-                 normalize=normalize, device=device, channels_last=config.channels_last)  # fmt: skip
-
-    loader.set_epoch(0)
-    step_s = measure_step_time(model, lambda m: _optimizer(m, config), loader, step)
-    eval_s = measure_eval_time(score, len(val_data))
-    spent = time.perf_counter() - t0
-    budget = 60 * config.time
-    epochs = epochs_within(budget, spent, len(loader), step_s, eval_s)
-    epochs = dist.broadcast_object(epochs)
-    plan = EpochPlan(budget, epochs, step_s, eval_s, spent)
-    return ResolvedSettings(precision, epochs, torch.get_num_threads(), world, plan)
-
-
-def _read_resolved(run: RunDir, config: TrainConfig) -> ResolvedSettings:
-    """The original run's resolved settings; its thread count is restored, since a
-    different one changes the float summation order and so the final weights."""
-    if not run.checkpoint.is_file():
-        raise FileNotFoundError(f"nothing to resume: {run.checkpoint} does not exist")
-    try:
-        saved = json.loads(run.config.read_text()).get("resolved")
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"cannot resume {run.root}: {run.config} unreadable ({e})") from None
-    if saved is None:  # a run folder from before settings were resolved
-        return ResolvedSettings(resolve_amp(config.amp), config.epochs, torch.get_num_threads(),
-                                dist.world_size())  # fmt: skip
-    resolved = ResolvedSettings.from_dict(saved)
-    torch.set_num_threads(resolved.threads)
-    return resolved
 
 
 def _write_epoch(run, model, optimizer, scheduler, config, history, val, best_top1) -> float:

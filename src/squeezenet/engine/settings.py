@@ -1,0 +1,111 @@
+"""What a run's machine-dependent settings resolve to: precision ("auto"), epochs (a time
+budget) and threads. Stored in the run's config.json and restored by `--resume`."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from ..data import BatchLoader, InMemoryDataset, Normalize
+from ..hardware import Precision, resolve_amp
+from . import distributed as dist
+from .budget import EpochPlan, measure_eval_time, measure_step_time, steps_within
+from .evaluate import evaluate
+from .loop import training_step
+from .optim import build_optimizer
+from .run import RunDir
+
+if TYPE_CHECKING:  # annotations only: train.py imports this module
+    from .train import TrainConfig
+
+
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """What the run's machine-dependent settings became: stored in config.json under
+    "resolved" and restored by --resume, so a resumed run computes what the original did."""
+
+    precision: Precision
+    epochs: int
+    threads: int
+    world_size: int
+    plan: EpochPlan | None = None
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """The steps the schedule spans: the plan's, else every step of every epoch."""
+        return self.plan.steps if self.plan is not None else self.epochs * steps_per_epoch
+
+    def describe(self, steps_per_epoch: int) -> str:
+        what = f"precision: {self.precision.reason}; {self.threads} CPU threads"
+        if self.plan is not None:
+            return f"{what}\n{self.plan.describe(steps_per_epoch)}"
+        return what
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"amp": self.precision.amp, "amp_reason": self.precision.reason,
+                "epochs": self.epochs, "threads": self.threads, "world_size": self.world_size,
+                "time_plan": self.plan.to_dict() if self.plan else None}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ResolvedSettings:
+        plan = EpochPlan(**d["time_plan"]) if d.get("time_plan") else None
+        return cls(Precision(d["amp"], d["amp_reason"]), int(d["epochs"]), int(d["threads"]),
+                   int(d["world_size"]), plan)  # fmt: skip
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    return build_optimizer(
+        model, config.optimizer, config.lr, momentum=config.momentum,
+        nesterov=config.nesterov, weight_decay=config.weight_decay,
+    )  # fmt: skip
+
+
+def resolve_settings(
+    config: TrainConfig, *, t0: float, model: nn.Module, loader: BatchLoader, loss_fn: nn.Module,
+    val_data: InMemoryDataset, normalize: Normalize, device: torch.device,
+) -> ResolvedSettings:
+    """Precision from the hardware; with a time budget, the epochs that fit in it, timed on
+    a copy of the model (rank 0's plan is every rank's)."""
+    precision = resolve_amp(config.amp, device)
+    world = dist.world_size()
+    if config.time is None:
+        return ResolvedSettings(precision, config.epochs, torch.get_num_threads(), world)
+
+    def step(m, opt, images, labels):
+        training_step(m, opt, images.to(device), labels.to(device), loss_fn=loss_fn,
+                      autocast=precision.autocast, grad_clip=config.grad_clip)  # fmt: skip
+
+    def score(n: int) -> None:
+        evaluate(model, val_data.subset(torch.arange(n)), batch_size=config.eval_batch_size,
+                 normalize=normalize, device=device, channels_last=config.channels_last)  # fmt: skip
+
+    loader.set_epoch(0)
+    step_s = measure_step_time(model, lambda m: make_optimizer(m, config), loader, step)
+    eval_s = measure_eval_time(score, len(val_data))
+    spent = time.perf_counter() - t0
+    budget = 60 * config.time
+    steps = int(dist.broadcast_object(steps_within(budget, spent, len(loader), step_s, eval_s)))
+    epochs = -(-steps // len(loader))
+    plan = EpochPlan(budget, steps, epochs, step_s, eval_s, spent)
+    return ResolvedSettings(precision, epochs, torch.get_num_threads(), world, plan)
+
+
+def read_resolved(run: RunDir, config: TrainConfig) -> ResolvedSettings:
+    """The original run's resolved settings; its thread count is restored, since a
+    different one changes the float summation order and so the final weights."""
+    if not run.checkpoint.is_file():
+        raise FileNotFoundError(f"nothing to resume: {run.checkpoint} does not exist")
+    try:
+        saved = json.loads(run.config.read_text()).get("resolved")
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot resume {run.root}: {run.config} unreadable ({e})") from None
+    if saved is None:  # a run folder from before settings were resolved
+        return ResolvedSettings(resolve_amp(config.amp), config.epochs, torch.get_num_threads(),
+                                dist.world_size())  # fmt: skip
+    resolved = ResolvedSettings.from_dict(saved)
+    torch.set_num_threads(resolved.threads)
+    return resolved
