@@ -2,6 +2,7 @@
 
     >>> import squeezenet
     >>> model = squeezenet.create_model("squeezenet1_1", num_classes=10)
+    >>> model = squeezenet.create_model("squeezenet1_0", weights="imagenet")  # shipped, offline
     >>> squeezenet.list_models("*bypass*")
 """
 
@@ -17,6 +18,7 @@ from .models import (
     list_models,
     register_model,
 )
+from .pretrained import create_model  # models.create_model, plus weights="imagenet"
 from .summary import ModelSummary, summarize
 
 __version__ = "0.1.0"

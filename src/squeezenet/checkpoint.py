@@ -26,6 +26,7 @@ from .formats import FOREIGN_READERS
 from .imagenet import imagenet_class_meta
 from .meta import IMAGENET_PREPROCESSING, MetaError, ModelMeta
 from .models import FireConfig, SqueezeNet, SqueezeNetConfig, get_model_config
+from .pretrained import PRETRAINED, load_pretrained
 from .torchfile import MAX_TORCH_FILE_BYTES, load_torch_file
 
 FORMAT_NAME = "squeezenet"
@@ -104,10 +105,15 @@ def load_model(
     or a Caffe `.caffemodel` (`squeezenet.formats`), or a torchvision-layout `.pth`/`.pt`
     checkpoint (architecture inferred from its tensor shapes, or given as `model=` with
     config `overrides`).
+    A name of `pretrained.PRETRAINED` ("imagenet") that is not a file loads the weights that
+    ship with the package.
     The returned model is in eval mode and has its `meta` (a `ModelMeta`: class names,
     preprocessing); a 1000-class torchvision file gets ImageNet's preprocessing and classes.
     """
     path = Path(path)
+    if not path.exists() and str(path) in PRETRAINED:  # "imagenet": the weights we ship
+        _refuse_overrides(path, model, overrides)
+        return load_pretrained(str(path)).to(map_location)
     if not path.exists():
         raise FileNotFoundError(f"no such model file or run folder: {path}")
     if path.is_dir():
