@@ -15,7 +15,8 @@ from squeezenet.pretrained import PRETRAINED, pretrained_bytes
 from .conftest import FIXTURES
 from .helpers import run_cli
 
-PHOTOS = {"n02002724_black_stork.JPEG": "black stork", "n02457408_three-toed_sloth.JPEG": "three-toed sloth"}
+PHOTOS = {"n02002724_black_stork.JPEG": "black stork",
+          "n02457408_three-toed_sloth.JPEG": "three-toed sloth"}
 
 
 @pytest.fixture(scope="module")

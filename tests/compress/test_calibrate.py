@@ -132,7 +132,8 @@ def test_calibration_moves_only_codebooks_and_lowers_the_distillation_loss() -> 
             return float(distill_loss(model(x), teacher(x), "kl"))
 
     before = loss()
-    losses = calibrate_codebooks_(model, teacher, images, pre, CalibConfig(steps=30, batch_size=6, lr=0.01))
+    config = CalibConfig(steps=30, batch_size=6, lr=0.01)
+    losses = calibrate_codebooks_(model, teacher, images, pre, config)
     assert len(losses) == 30 and loss() < before / 2
     assert any(not torch.equal(books[p], b) for p, b in codebooks_of(model).items())
     for p, conv in conv_layers(model).items():
@@ -159,8 +160,10 @@ def test_calibration_images_from_a_flat_folder_ignore_layout(tmp_path, model) ->
     assert images.shape == (2, 3, 16, 16) and images.dtype == torch.uint8
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"steps": -1}, "steps"), ({"lr": 0.0}, "lr"),
-                                                 ({"loss": "ce"}, "kl"), ({"batch_size": 0}, "batch_size")])
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"steps": -1}, "steps"), ({"lr": 0.0}, "lr"), ({"loss": "ce"}, "kl"),
+    ({"batch_size": 0}, "batch_size"),
+])  # fmt: skip
 def test_bad_calibration_settings_are_named(kwargs, message: str) -> None:
     with pytest.raises(CompressError, match=message):
         CalibConfig(**kwargs)

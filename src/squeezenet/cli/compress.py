@@ -150,7 +150,8 @@ def compress_command(
         train, test = (load_dataset_for_model(data, s, pre, data_dir=data_dir)
                        for s in ("train", "test"))  # fmt: skip
     log = None if as_json else (lambda msg: console.print(msg, highlight=False))
-    calib = None if calib_data is None else load_calibration_images(calib_data, preprocessing_for(model))
+    pre = preprocessing_for(model)
+    calib = None if calib_data is None else load_calibration_images(calib_data, pre)
     compressed, result = compress_model(model, train, test, config, calib_images=calib, log=log)
     out_path = save_sqz(compressed, out_path)
     result.sqz_bytes = os.path.getsize(out_path)  # the size we report is the file's

@@ -28,8 +28,8 @@ from ..data.folder import IMAGE_EXTENSIONS
 from ..data.images import image_to_tensor, load_image, resize_center_crop
 from ..data.preprocess import input_normalizer
 from ..meta import Preprocessing
-from .layers import CompressError, conv_layers
-from .quantize import Shared
+from .layers import CompressError
+from .quantize import codebooks_of_params
 
 LOSSES = ("kl", "mse")
 MAX_CALIB_IMAGES = 100_000  # decoded at the resize size: ~20 GB beyond this at 256 px
@@ -75,14 +75,15 @@ def list_images(root: str | os.PathLike[str]) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath, f) for f in filenames
-                  if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]  # fmt: skip
+        found += [Path(dirpath, f) for f in filenames if not f.startswith(".")
+                  and Path(f).suffix.lower() in IMAGE_EXTENSIONS]  # fmt: skip
     if not found:
         raise CompressError(f"calibration data {root} holds no image files "
                             f"({', '.join(sorted(IMAGE_EXTENSIONS))})")  # fmt: skip
     if len(found) > MAX_CALIB_IMAGES:
-        raise CompressError(f"calibration data {root} holds {len(found):,} images, over the "
-                            f"{MAX_CALIB_IMAGES:,} this decodes into memory; pass a subset")  # fmt: skip
+        raise CompressError(f"calibration data {root} holds {len(found):,} images, over "
+                            f"the {MAX_CALIB_IMAGES:,} this decodes into memory; pass a "
+                            "subset")  # fmt: skip
     return sorted(found)
 
 
@@ -106,7 +107,9 @@ def load_calibration_images(spec: str | os.PathLike[str], pre: Preprocessing) ->
     return torch.stack(images)
 
 
-def random_crops(images: torch.Tensor, size: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+def random_crops(
+    images: torch.Tensor, size: int, flip: bool, generator: torch.Generator
+) -> torch.Tensor:
     """One random `size` crop (and a mirror with probability 1/2) of every image."""
     n, _, h, w = images.shape
     tops = torch.randint(0, h - size + 1, (n,), generator=generator).tolist()
@@ -116,11 +119,8 @@ def random_crops(images: torch.Tensor, size: int, flip: bool, generator: torch.G
     return torch.stack([c.flip(-1) if f else c for c, f in zip(crops, flips)])
 
 
-def _codebook_params(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    out = []
-    for path, conv in conv_layers(model).items():
-        if hasattr(conv, "parametrizations") and isinstance(conv.parametrizations.weight[0], Shared):
-            out.append((path, conv.parametrizations.weight.original))
+def _codebook_params(model: nn.Module) -> list[torch.Tensor]:
+    out = codebooks_of_params(model)
     if not out:
         raise CompressError("no weight-shared layer to calibrate; call share_weights_ first")
     return out
@@ -162,7 +162,7 @@ def calibrate_codebooks_(
                             f"{pre.input_size}, got {tuple(images.shape)}")  # fmt: skip
     normalize = input_normalizer(pre)
     groups = [{"params": [p], "lr": config.lr * float(p.detach().abs().mean().clamp_min(1e-8))}
-              for _, p in _codebook_params(student)]  # fmt: skip
+              for p in _codebook_params(student)]  # fmt: skip
     trainable = {id(g["params"][0]) for g in groups}
     frozen = [p for p in student.parameters() if id(p) not in trainable and p.requires_grad]
     for p in frozen:

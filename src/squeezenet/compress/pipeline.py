@@ -77,8 +77,9 @@ class CompressConfig:
         if name not in PRESETS:
             raise CompressError(f"unknown compression preset {name!r}; valid: {', '.join(PRESETS)}")
         if name == "lossless":
-            base = cls(PruneConfig.preset("none"), ShareConfig.preset("lossless", bias_dtype="float32"),
-                       prune_finetune=None, share_finetune=None, calibration=None)  # fmt: skip
+            share = ShareConfig.preset("lossless", bias_dtype="float32")
+            base = cls(PruneConfig.preset("none"), share, prune_finetune=None,
+                       share_finetune=None, calibration=None)  # fmt: skip
         elif name == "aggressive":
             base = cls(PruneConfig.preset("aggressive"), ShareConfig.preset("aggressive"), rounds=2)
         else:

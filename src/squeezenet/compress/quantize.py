@@ -211,7 +211,8 @@ def codebooks_of_params(model: nn.Module) -> list[torch.Tensor]:
     return [
         c.parametrizations.weight.original
         for c in conv_layers(model).values()
-        if parametrize.is_parametrized(c, "weight") and isinstance(c.parametrizations.weight[0], Shared)
+        if parametrize.is_parametrized(c, "weight")
+        and isinstance(c.parametrizations.weight[0], Shared)
     ]
 
 
