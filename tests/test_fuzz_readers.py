@@ -1,6 +1,7 @@
-"""Fuzzing the `.sqz` and IDX file readers: random bytes and mutations of a valid small file
-(with the `.sqz` checksum recomputed, so mutations reach the header and payload parsers) end
-in the reader's own format error, never another exception. Kept to seconds."""
+"""Fuzzing the `.sqz`, IDX, Deep Compression `.net` and Caffe `.caffemodel` readers: random
+bytes and mutations of a valid small file (with the `.sqz` checksum recomputed, so mutations
+reach the header and payload parsers) end in the reader's own format error, never another
+exception. Kept to seconds."""
 
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ from squeezenet.compress.format import SqzFormatError, encode_model, load_sqz
 from squeezenet.compress.reader import CHECKSUM
 from squeezenet.data import DatasetError
 from squeezenet.data.idx import read_idx
+from squeezenet.errors import FormatError
+from squeezenet.formats import read_caffemodel, read_net
+from squeezenet.formats.deepcompression import conv_layers
+from squeezenet.models import SqueezeNet, from_metaparameters, get_model_config
+
+from .formats.caffe_writer import squeezenet_caffemodel
+from .formats.test_deepcompression import encode_net
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -29,8 +37,29 @@ def _valid_sqz() -> bytes:
     return encode_model(model.eval())
 
 
+# Narrow SqueezeNets of the .net (v1.0, conv10 padded) and Caffe v1.1 layouts: files of KBs.
+NET_CONFIG = from_metaparameters(base_e=16, incr_e=16, sr=0.25, num_classes=3,
+                                 classifier_padding=1)  # fmt: skip
+CAFFE_CONFIG = from_metaparameters(base_e=16, incr_e=16, sr=0.125, num_classes=3,
+                                   layout=get_model_config("squeezenet1_1"))  # fmt: skip
+
+
+def _valid_net() -> bytes:
+    """Sparse weights drawn from per-layer 256-entry codebooks, as the authors' file holds."""
+    rng = np.random.default_rng(0)
+    layers = []
+    for _, shape in conv_layers(NET_CONFIG):
+        codebook = np.concatenate([[0.0], rng.normal(0, 0.1, 255)]).astype(np.float32)
+        picked = codebook[rng.integers(1, 256, size=shape)]
+        weight = np.where(rng.random(shape) < 0.02, picked, 0).astype(np.float32)
+        layers.append((weight, rng.normal(0, 0.1, shape[0]).astype(np.float32), codebook))
+    return encode_net(layers)
+
+
 SQZ = _valid_sqz()
 IDX = struct.pack(">I", 0x00000803) + struct.pack(">III", 3, 4, 5) + bytes(range(60))
+NET = _valid_net()
+CAFFE = squeezenet_caffemodel(SqueezeNet(CAFFE_CONFIG))
 
 
 @st.composite
@@ -82,6 +111,18 @@ def _read_idx(folder: Path, data: bytes) -> None:
         assert str(e)
 
 
+def _read_foreign(folder: Path, data: bytes, suffix: str) -> None:
+    path = folder / f"fuzz{suffix}"
+    path.write_bytes(data)
+    try:
+        if suffix == ".net":
+            read_net(path, NET_CONFIG)
+        else:
+            read_caffemodel(path)
+    except FormatError as e:
+        assert str(e) and "\n" not in str(e)
+
+
 @FUZZ
 @given(st.binary(max_size=400))
 def test_sqz_random_bytes(workdir: Path, blob: bytes) -> None:
@@ -115,9 +156,33 @@ def test_idx_gzip_stream_mutations(workdir: Path, data: bytes) -> None:
     _read_idx(workdir, data)
 
 
+@FUZZ
+@given(st.binary(max_size=400), st.sampled_from([".net", ".caffemodel"]))
+def test_net_and_caffemodel_random_bytes(workdir: Path, blob: bytes, suffix: str) -> None:
+    _read_foreign(workdir, blob, suffix)
+    head = (NET if suffix == ".net" else CAFFE)[:120]
+    _read_foreign(workdir, head + blob, suffix)  # a valid start, then garbage
+
+
+@FUZZ
+@given(mutations(NET))
+def test_net_mutations(workdir: Path, data: bytes) -> None:
+    _read_foreign(workdir, data, ".net")
+
+
+@FUZZ
+@given(mutations(CAFFE))
+def test_caffemodel_mutations(workdir: Path, data: bytes) -> None:
+    _read_foreign(workdir, data, ".caffemodel")
+
+
 def test_the_valid_files_do_load(workdir: Path) -> None:
     _load_sqz(workdir, SQZ)
     assert load_sqz(workdir / "fuzz.sqz").num_classes == 3
     path = workdir / "valid-idx.gz"
     path.write_bytes(gzip.compress(IDX))
     assert np.array_equal(read_idx(path), np.arange(60, dtype=np.uint8).reshape(3, 4, 5))
+    (workdir / "valid.net").write_bytes(NET)
+    assert read_net(workdir / "valid.net", NET_CONFIG).config.num_classes == 3
+    (workdir / "valid.caffemodel").write_bytes(CAFFE)
+    assert read_caffemodel(workdir / "valid.caffemodel").config.num_classes == 3

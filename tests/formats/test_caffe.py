@@ -138,7 +138,7 @@ def test_oversized_file_is_refused_before_reading(tmp_path: Path) -> None:
     path = tmp_path / "huge.caffemodel"
     with path.open("wb") as f:
         f.truncate(MAX_CAFFEMODEL_BYTES + 1)  # sparse: must not be read
-    with pytest.raises(FormatError, match="more than the .* any Caffe SqueezeNet needs"):
+    with pytest.raises(FormatError, match="over the .*-byte limit for a Caffe SqueezeNet"):
         read_caffemodel(path)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..errors import FormatError
+from ..files import FileLimitError, read_regular
 from ..meta import Provenance
 from ..models import FireConfig, SqueezeNet, SqueezeNetConfig
 from . import protowire as pw
@@ -175,14 +176,12 @@ def read_caffemodel(path: str | os.PathLike) -> SqueezeNet:
             layers our network reproduces (named in the message).
     """
     path = Path(path)
-    size = path.stat().st_size
-    if size > MAX_CAFFEMODEL_BYTES:
-        raise FormatError(
-            f"{path}: {size:,} bytes, more than the {MAX_CAFFEMODEL_BYTES:,} any Caffe "
-            "SqueezeNet needs"
-        )
+    try:  # from fstat, before a byte is read: /dev/zero or a FIFO must not hang us
+        data = read_regular(path, MAX_CAFFEMODEL_BYTES, "Caffe SqueezeNet .caffemodel")
+    except FileLimitError as e:
+        raise FormatError(str(e)) from None
     try:
-        net_name, layers = parse_caffemodel(path.read_bytes())
+        net_name, layers = parse_caffemodel(data)
         config, convs = caffe_squeezenet(layers)
     except FormatError as e:
         raise FormatError(f"{path}: not a readable Caffe SqueezeNet: {e}") from None

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import FormatError
+from ..files import FileLimitError, read_regular
 from ..meta import Provenance
 from ..models import SQUEEZENET1_0, SqueezeNet, SqueezeNetConfig
 from .common import caffe_imagenet_meta, load_exact
@@ -113,13 +114,12 @@ def read_net(
     layers = conv_layers(config)
     # The largest file any counts can describe: bounds the read before it happens.
     largest = _expected_size(layers, np.array([np.prod(s) for _, s in layers]))
-    size = path.stat().st_size
-    if size > largest:
-        raise FormatError(
-            f"{path}: {size:,} bytes, more than any .net file of {config.name} ({largest:,})"
-        )
+    try:  # from fstat, before a byte is read: /dev/zero or a FIFO must not hang us
+        data = read_regular(path, largest, f".net file of {config.name}")
+    except FileLimitError as e:
+        raise FormatError(str(e)) from None
     try:
-        state = decode_net(path.read_bytes(), config)
+        state = decode_net(data, config)
     except FormatError as e:
         raise FormatError(
             f"{path}: not a Deep Compression .net file of {config.name}: {e}"
