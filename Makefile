@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv test demo bench data clean
+.PHONY: venv test test-all demo bench data clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ data:
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Everything, with the tests marked slow (the long SIGKILL-and-resume loop, on 1 and 2 threads).
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 demo: $(STAMP) data
 	$(BIN)/python -m squeezenet.demo

@@ -32,6 +32,9 @@ LOADERS = {
     "sqz_sparse_1tb": ("squeezenet.load_model", "SqzFormatError"),
     "pth_zip_bomb_512mb": ("squeezenet.load_model", "FormatError"),
     "safetensors_dev_zero": ("squeezenet.load_model", "CheckpointError"),
+    "net_dev_zero": ("squeezenet.load_model", "FormatError"),
+    "caffemodel_dev_zero": ("squeezenet.load_model", "FormatError"),
+    "caffemodel_fifo": ("squeezenet.load_model", "FormatError"),
     "png_bomb_144mp": ("squeezenet.data.load_image", "ImageBombError"),
     "idx_gzip_bomb_800mb": ("squeezenet.data.read_idx_labels", "DatasetError"),
     "cifar_member_1gb": ("squeezenet.data.load_cifar10_test", "DatasetError"),
@@ -62,9 +65,13 @@ def hostile_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files = {
         "sqz_dev_zero": root / "zero.sqz",
         "safetensors_dev_zero": root / "zero.safetensors",
+        "net_dev_zero": root / "zero.net",
+        "caffemodel_dev_zero": root / "zero.caffemodel",
     }
     for link in files.values():
         link.symlink_to("/dev/zero")
+    files["caffemodel_fifo"] = root / "fifo.caffemodel"  # no writer: a blocking read hangs
+    os.mkfifo(files["caffemodel_fifo"])
     valid = encode_model(squeezenet.create_model("squeezenet1_1", num_classes=2, small_input=True))
     files["sqz_sparse_1tb"] = sparse_file(root / "huge.sqz", 1 << 40, valid[:20])
     files["pth_zip_bomb_512mb"] = zip_bomb_pth(root / "bomb.pth", 512)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -23,6 +24,7 @@ from squeezenet.engine import (
 )
 from squeezenet.engine.recipes import RECIPES, recipe
 from squeezenet.engine.run import RunDir
+from squeezenet.files import WriteError
 
 
 def tiny_config(data_dir: Path, out: Path, **overrides) -> TrainConfig:
@@ -195,13 +197,16 @@ def test_interrupted_checkpoint_write_keeps_the_old_file(tiny_fashion: Path, tmp
     run = RunDir(config.out)
     before = run.checkpoint.read_bytes()
 
-    def broken_save(obj, f, *args, **kwargs):
-        Path(f).write_bytes(b"partial")
-        raise OSError("disk full")
+    real_write_bytes = Path.write_bytes
 
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    def disk_full(path: Path, data) -> int:  # half the bytes land, then the disk is full
+        real_write_bytes(path, bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    with pytest.raises(WriteError) as info:  # torch.save's own writer said "basic_ios::clear"
         run.save_checkpoint({"epoch": 99})
+    assert str(info.value) == f"cannot write {run.checkpoint}: No space left on device"
     assert run.checkpoint.read_bytes() == before
     assert not list(run.root.glob(".checkpoint.pt.*"))
 

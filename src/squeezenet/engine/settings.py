@@ -84,8 +84,11 @@ def resolve_settings(
                  normalize=normalize, device=device, channels_last=config.channels_last)  # fmt: skip
 
     loader.set_epoch(0)
-    step_s = measure_step_time(model, lambda m: make_optimizer(m, config), loader, step)
-    eval_s = measure_eval_time(score, len(val_data))
+    # The timing must not draw on the RNG that training draws dropout from: else a run
+    # restarted before its first checkpoint (which does not time again) would differ.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        step_s = measure_step_time(model, lambda m: make_optimizer(m, config), loader, step)
+        eval_s = measure_eval_time(score, len(val_data))
     spent = time.perf_counter() - t0
     budget = 60 * config.time
     steps = int(dist.broadcast_object(steps_within(budget, spent, len(loader), step_s, eval_s)))
@@ -97,8 +100,8 @@ def resolve_settings(
 def read_resolved(run: RunDir, config: TrainConfig) -> ResolvedSettings:
     """The original run's resolved settings; its thread count is restored, since a
     different one changes the float summation order and so the final weights."""
-    if not run.checkpoint.is_file():
-        raise FileNotFoundError(f"nothing to resume: {run.checkpoint} does not exist")
+    if not run.config.is_file():  # (no checkpoint yet: the run starts over, RunDir.resume)
+        raise FileNotFoundError(f"nothing to resume: {run.config} does not exist")
     try:
         saved = json.loads(run.config.read_text()).get("resolved")
     except (OSError, json.JSONDecodeError) as e:

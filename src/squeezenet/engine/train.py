@@ -41,6 +41,7 @@ from ..data.folder import resolve_split
 from ..hardware import AMP_CHOICES, keep_freed_memory
 from ..meta import ModelMeta, Preprocessing
 from ..models import SqueezeNet, create_model, get_model_config
+from ..models.shapes import min_input_size
 from . import distributed as dist
 from .evaluate import EvalResult, evaluate
 from .loop import NonFiniteLossError, train_one_epoch
@@ -110,6 +111,8 @@ class TrainConfig:
                 raise ValueError(f"invalid {name} {value!r}; choose one of {choices}")
         get_model_config(self.model, **self.model_kwargs)  # fail fast on a bad model or option
         parse_device(self.device)  # availability is checked where the run starts
+        if self.image_size is not None:
+            _check_image_size(self.model, self.model_kwargs, self.image_size)
 
     @property
     def validates_on_test(self) -> bool:
@@ -146,6 +149,15 @@ class FitResult:
 
 
 Hook = Callable[[dict[str, Any]], None]
+
+
+def _check_image_size(model: str, model_kwargs: dict[str, Any], size: int) -> None:
+    """Refuse a side the model cannot classify (build_model's small-input default included)."""
+    if size < 1:
+        raise ValueError(f"invalid image_size: {size!r}")
+    minimum = min_input_size(get_model_config(model, **{"small_input": size < 64, **model_kwargs}))
+    if size < minimum:
+        raise ValueError(f"invalid image_size {size}: {model} needs at least {minimum} pixels")
 
 
 def parse_device(name: str) -> torch.device | None:
@@ -293,8 +305,10 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     start_epoch, best_top1, history = 0, -1.0, []
     final_eval: EvalResult | None = None  # the last epoch's evaluation (rank 0)
     if resume:
-        start_epoch, best_top1, history = _resume(run, config, model, optimizer, scheduler,
-                                                  epochs=epochs)  # fmt: skip
+        start_epoch, best_top1, history = run.resume(config.to_dict(), model, optimizer,
+                                                     scheduler)  # fmt: skip
+        if start_epoch >= epochs and run.results.is_file():
+            raise ValueError(f"{run.root} already finished all {epochs} epochs")
     elif dist.is_main(rank):
         run.write_json(run.config, {**config.to_dict(), "resolved": resolved.to_dict(),
                                     "started": _now()})  # fmt: skip
@@ -374,28 +388,6 @@ def _write_epoch(run, model, optimizer, scheduler, config, history, val, best_to
     return best_top1
 
 
-def _resume(run, config, model, optimizer, scheduler, *, epochs: int) -> tuple[int, float, list]:
-    state = run.load_checkpoint()
-    saved = json.loads(state["config"])
-    # Where the folder is and whether a bar is drawn are not training settings.
-    changed = [k for k, v in config.to_dict().items()
-               if saved.get(k) != v and k not in ("out", "progress", "exist_ok")]  # fmt: skip
-    if changed:
-        raise ValueError(
-            f"cannot resume {run.root}: settings differ from the original run: "
-            + ", ".join(f"{k}={saved.get(k)!r} -> {getattr(config, k)!r}" for k in changed)
-        )
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng"])
-    if state.get("cuda_rng") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    if state["epoch"] >= epochs:
-        raise ValueError(f"{run.root} already finished all {epochs} epochs")
-    return int(state["epoch"]), float(state["best_top1"]), list(state["history"])
-
-
 def _finish(
     run: RunDir, config: TrainConfig, *, model: nn.Module, val_data: InMemoryDataset,
     normalize: Normalize, final_eval: EvalResult | None, history: list, best_top1: float,
@@ -411,6 +403,11 @@ def _finish(
     wall = time.perf_counter() - t0
     if not dist.is_main(rank):
         return FitResult(run.root, best_top1, None, len(history), wall, history)
+    if final_eval is None and history:  # resumed after the last epoch's checkpoint
+        final_eval = evaluate(
+            model, val_data, batch_size=config.eval_batch_size, normalize=normalize,
+            device=next(model.parameters()).device, channels_last=config.channels_last,
+        )  # fmt: skip
     best = load_model(run.best)
     best_eval = evaluate(best, val_data, batch_size=config.eval_batch_size, normalize=normalize)
     shown = final_eval if config.validates_on_test and final_eval is not None else best_eval
