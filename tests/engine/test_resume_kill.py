@@ -88,8 +88,15 @@ def _strategy(name: str, run: RunDir, rng: random.Random, wall_s: float):
     if name == "finishing":  # the last epoch's files are being written, then results.json
         done = lambda: run.metrics.exists() and len(_metric_rows(run)) == EPOCHS  # noqa: E731
         return lambda p: _poll(p, done)
-    delay = rng.uniform(0.2, 1.0) * wall_s  # "random": somewhere in an uninterrupted run
-    return lambda p: _poll(p, lambda: False, timeout=delay) or p.poll() is None
+    # "delay": a random time into a random epoch (a fraction of an epoch's share of the
+    # uninterrupted run's time), so that the kill lands before the run ends.
+    rows, delay = rng.randrange(EPOCHS), rng.uniform(0, wall_s / (EPOCHS + 3))
+    started = lambda: run.metrics.exists() and len(_metric_rows(run)) >= rows  # noqa: E731
+
+    def wait(p: subprocess.Popen) -> bool:
+        return (rows == 0 or _poll(p, started)) and not _poll(p, lambda: False, delay)
+
+    return wait
 
 
 # ---- what every kill must leave ---------------------------------------------------------------
@@ -144,11 +151,11 @@ def _kill_and_resume(data: Path, run: RunDir, threads: int, kills: tuple[str, ..
         landed["runs"] += 1
         if pending and _strategy(pending.pop(0), run, rng, wall_s)(proc):
             os.kill(proc.pid, signal.SIGKILL)
-            landed["kills"] += 1
         code = proc.wait(timeout=900)
         if code == 0:
             return landed
         assert code == -signal.SIGKILL, (run.root.parent / f"{run.root.name}.log").read_text()
+        landed["kills"] += 1
         landed["mid_write"] += bool(_temps(run.root))
         _check_left_files(run)
         assert landed["runs"] < len(kills) + 3, "the run does not finish"
