@@ -32,7 +32,7 @@ class Precision:
     """The precision a run uses and why.
 
     Attributes:
-        amp: "bf16" (autocast to bfloat16) or "none" (float32).
+        amp: the autocast choice, bf16 (autocast to bfloat16) or none (float32).
         reason: one line for the log and config.json, e.g. "auto: CPU has avx512_bf16".
     """
 

@@ -46,7 +46,7 @@ class FinetuneConfig:
         label_smoothing: cross-entropy label smoothing.
         warmup: fraction of the steps with a linear learning-rate warmup (a freshly pruned
             network without BatchNorm can blow up under a full-size first step).
-        amp: "bf16" runs forward and backward under bfloat16 autocast (masks, codebooks and
+        amp: bf16 runs forward and backward under bfloat16 autocast (masks, codebooks and
             the optimizer stay float32); "none" is plain float32; "auto" (default) is bf16
             where the device runs it natively (`hardware.resolve_amp`).
         seed: shuffling and augmentation seed.

@@ -90,7 +90,7 @@ class CompressConfig:
         self, prune: Mapping[str, Any] | None = None, share: Mapping[str, Any] | None = None
     ) -> CompressConfig:
         """A copy with these `FinetuneConfig` fields changed in the masked-retraining (`prune`)
-        and centroid fine-tuning (`share`) phases, e.g. `{"epochs": 0.5, "amp": "bf16"}`;
+        and centroid fine-tuning (`share`) phases, e.g. `{"epochs": 0.5, "augment": "flip"}`;
         a phase that was off starts from its default."""
         changes = {}
         for phase, default, given in (("prune_finetune", PRUNE_FINETUNE, prune),
