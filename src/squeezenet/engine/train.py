@@ -289,8 +289,10 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     if resume:
         resolved = read_resolved(run, config)
     else:
-        resolved = resolve_settings(config, t0=t0, model=model, loader=loader, loss_fn=loss_fn,
-                            val_data=val_data, normalize=normalize, device=device)  # fmt: skip
+        resolved = resolve_settings(
+            config, t0=t0, model=model, loader=loader, loss_fn=loss_fn, val_data=val_data,
+            normalize=normalize, device=device,
+        )  # fmt: skip
     epochs, steps = resolved.epochs, len(loader)
     total_steps = resolved.total_steps(steps)  # a time budget's last epoch may be partial
     if config.progress and dist.is_main(rank):
