@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-SCRIPTS = ["train_throughput.py", "inference.py", "compression.py", "imagenet.py"]
+SCRIPTS = ["train_throughput.py", "inference.py", "compression.py", "imagenet.py", "explain.py"]
 
 
 def main() -> int:
