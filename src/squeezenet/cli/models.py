@@ -35,25 +35,34 @@ MODEL_ARG_HELP = (
 )
 
 
-def parse_model_args(items: list[str] | None) -> dict[str, Any]:
-    """`--model-arg KEY=VALUE` pairs -> model overrides (timm's `--model-kwargs`).
-
-    A value is read as JSON where it parses (0.25, 3, true) and kept as text otherwise
-    (squeezenet1_1); the model's own checks then name a bad key or value.
-    """
-    overrides: dict[str, Any] = {}
+def parse_key_values(items: list[str] | None, flag: str, example: str) -> dict[str, Any]:
+    """Repeated `flag KEY=VALUE` options -> a dict; `-` in keys reads as `_`, a key given
+    twice is refused, and a value is read as JSON where it parses (0.25, 3, true) and kept
+    as text otherwise (squeezenet1_1)."""
+    pairs: dict[str, Any] = {}
     for item in items or ():
         key, sep, raw = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise ValueError(f"--model-arg {item!r}: expected KEY=VALUE, e.g. sr=0.25")
-        if key in overrides:
-            raise ValueError(f"--model-arg {key} is given twice")
-        try:
-            overrides[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            overrides[key] = raw
-    return overrides
+            raise ValueError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {example}")
+        if key in pairs:
+            raise ValueError(f"{flag} {key} is given twice")
+        pairs[key] = parse_value(raw)
+    return pairs
+
+
+def parse_value(raw: str) -> Any:
+    """A command-line value as JSON where it parses (0.25, 3, true), else the text itself."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def parse_model_args(items: list[str] | None) -> dict[str, Any]:
+    """`--model-arg KEY=VALUE` pairs -> model overrides (timm's `--model-kwargs`); the
+    model's own checks then name a bad key or value."""
+    return parse_key_values(items, "--model-arg", "sr=0.25")
 
 
 def merge_model_args(model_args: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:

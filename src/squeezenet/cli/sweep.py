@@ -17,7 +17,7 @@ from ..engine.sweep import DESIGN_KEYS, DESIGN_MODEL, run_sweep
 from ..models import SqueezeNetConfig
 from ..summary import format_count
 from .app import app, console, err_console
-from .models import MODEL_ARG_HELP, parse_model_args
+from .models import MODEL_ARG_HELP, parse_key_values, parse_model_args, parse_value
 
 Opt = typer.Option
 
@@ -89,7 +89,7 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
             raise ValueError(f"--grid {item!r}: expected KEY=V1,V2,..., e.g. sr=0.25,0.5")
         if key in grid:
             raise ValueError(f"--grid {key} is given twice; list all its values once")
-        grid[key] = [_value(v) for v in values]
+        grid[key] = [parse_value(v) for v in values]
     return grid
 
 
@@ -97,12 +97,8 @@ def parse_train_args(items: list[str] | None) -> dict[str, Any]:
     """--train-arg KEY=VALUE pairs -> TrainConfig settings, keys checked against its fields."""
     fields = [f.name for f in dataclasses.fields(TrainConfig)]
     settable = [f for f in fields if f not in _OWN_FLAGS + _PER_POINT]
-    settings: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, raw = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise ValueError(f"--train-arg {item!r}: expected KEY=VALUE, e.g. batch_size=64")
+    settings = parse_key_values(items, "--train-arg", "batch_size=64")
+    for key in settings:
         if key in _OWN_FLAGS:
             flag = "--model-arg" if key == "model_kwargs" else f"--{key.replace('_', '-')}"
             raise ValueError(f"--train-arg {key}: use {flag}")
@@ -110,17 +106,7 @@ def parse_train_args(items: list[str] | None) -> dict[str, Any]:
             raise ValueError(f"--train-arg {key}: the sweep manages each point's run folder")
         if key not in settable:
             raise ValueError(f"--train-arg {key}: unknown setting; valid: {', '.join(settable)}")
-        if key in settings:
-            raise ValueError(f"--train-arg {key} is given twice")
-        settings[key] = _value(raw)
     return settings
-
-
-def _value(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
 
 
 def _base_config(
