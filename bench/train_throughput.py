@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from squeezenet.demo import describe_model
 from squeezenet.engine import build_augment, build_optimizer, train_one_epoch
 from squeezenet.engine.recipes import recipe
 from squeezenet.files import atomic_write_text
+from squeezenet.inference.machine import machine_info
 
 RESULTS = Path(__file__).parent / "results" / "train_throughput.json"
 WARMUP_STEPS = 3
@@ -134,17 +134,15 @@ def run_block(kind: str, args: argparse.Namespace) -> float:
 
 
 def machine(threads: int) -> dict:
+    """`inference.machine.machine_info` plus what decides the precision."""
     native, why = hardware.native_bf16("cpu")
     avx = sorted(f for f in hardware.cpu_flags() if f.startswith(("avx", "amx")))
     return {
-        "cpu": platform.processor() or platform.machine(),
+        **machine_info(threads),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_flags": avx,
         "native_bf16": native,
         "native_bf16_evidence": why,
-        "threads": threads,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
     }
 
 
