@@ -48,8 +48,6 @@ def train_one_epoch(
     loss_sum = torch.zeros((), dtype=torch.float64)
     correct, seen, start = 0, 0, time.perf_counter()
     for step, (images, labels) in enumerate(loader, start=1):
-        if max_steps is not None and step > max_steps:
-            break
         images, labels = images[rank::world].to(device), labels[rank::world].to(device)
         loss, logits = training_step(
             model, optimizer, images, labels, loss_fn=loss_fn, autocast=autocast,
@@ -69,6 +67,8 @@ def train_one_epoch(
         seen += labels.numel()
         if progress is not None:
             progress.update(step, loss_sum.item() / seen, correct / seen)
+        if step == max_steps:  # stop before the loader builds a batch no step will use
+            break
     elapsed = time.perf_counter() - start
     return {
         "train_loss": loss_sum.item() / max(seen, 1),
