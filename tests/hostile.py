@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from squeezenet.compress.reader import CHECKSUM, FIXED_HEADER
+from squeezenet.formats.sqz_reader import CHECKSUM, FIXED_HEADER
 
 
 def zip_bomb_pth(path: Path, megabytes: int = 512) -> Path:

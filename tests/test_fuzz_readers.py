@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import squeezenet
 from squeezenet.compress.format import SqzFormatError, encode_model, load_sqz
-from squeezenet.compress.reader import CHECKSUM
+from squeezenet.formats.sqz_reader import CHECKSUM
 from squeezenet.data import DatasetError
 from squeezenet.data.idx import read_idx
 from squeezenet.errors import FormatError

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 import squeezenet
-import squeezenet.compress.format as sqz_format
+import squeezenet.formats.sqz as sqz_format
 import squeezenet.torchfile as torchfile
 from squeezenet import CheckpointError, load_model
 from squeezenet.cli.bench import parse_batches

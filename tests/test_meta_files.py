@@ -90,7 +90,7 @@ def test_a_bad_meta_is_the_formats_error(tmp_path: Path) -> None:
 
 def _with_meta(data: bytes, meta: dict) -> bytes:
     """`.sqz` bytes whose header's meta is replaced (checksum and lengths fixed up)."""
-    from squeezenet.compress import format as sqz
+    from squeezenet.formats import sqz
 
     header, start = sqz.read_header(data)
     header["meta"] = meta

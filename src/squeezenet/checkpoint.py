@@ -22,7 +22,7 @@ from safetensors.torch import save as st_save
 
 from .errors import CheckpointError
 from .files import FileLimitError, atomic_write_bytes, open_regular, read_regular
-from .formats import FOREIGN_READERS
+from .formats import READERS
 from .imagenet import imagenet_class_meta
 from .meta import IMAGENET_PREPROCESSING, MetaError, ModelMeta
 from .models import FireConfig, SqueezeNet, SqueezeNetConfig, get_model_config
@@ -119,14 +119,9 @@ def load_model(
     if path.is_dir():
         return load_model(_run_weights(path), model=model, map_location=map_location, **overrides)
     suffix = path.suffix.lower()
-    if suffix in FOREIGN_READERS:  # the authors' .net, Caffe's .caffemodel
+    if suffix in READERS:  # .sqz, the authors' .net, Caffe's .caffemodel
         _refuse_overrides(path, model, overrides)
-        net = FOREIGN_READERS[suffix](path)
-    elif suffix == ".sqz":
-        from .compress.format import load_sqz  # optional layer: imported only when needed
-
-        _refuse_overrides(path, model, overrides)
-        net = load_sqz(path)
+        net = READERS[suffix](path)
     elif suffix in (".pth", ".pt", ".bin", ".ckpt"):
         net = _load_torch_file(path, model, overrides)
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+from .formats import SqzFormatError, decode_model
 from .models import SqueezeNet
 from .models import create_model as _create_architecture
 
@@ -38,10 +39,6 @@ def pretrained_bytes(weights: str) -> bytes:
 def load_pretrained(weights: str = "imagenet") -> SqueezeNet:
     """The shipped pretrained model `weights`, decoded (eval mode, class names and
     preprocessing in its `meta`)."""
-    # compress is an upper, optional layer (as in checkpoint.load_model): `import squeezenet`
-    # stays light, and only a pretrained load decodes a .sqz.
-    from .compress.format import SqzFormatError, decode_model
-
     try:
         return decode_model(pretrained_bytes(weights))
     except SqzFormatError as e:

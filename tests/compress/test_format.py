@@ -26,8 +26,8 @@ from squeezenet.compress import (
     save_sqz,
     share_weights_,
 )
-from squeezenet.compress import format as sqz
-from squeezenet.compress import writer
+from squeezenet.formats import sqz
+from squeezenet.formats import sqz_writer as writer
 
 from .conftest import tiny_model
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from squeezenet.compress import huffman
-from squeezenet.compress.huffman import HuffmanError
+from squeezenet.formats import huffman
+from squeezenet.formats.huffman import HuffmanError
 
 
 def _round_trip(symbols: np.ndarray, alphabet: int, block_size: int) -> huffman.EncodedStream:

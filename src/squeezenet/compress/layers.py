@@ -11,21 +11,19 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
-from torch import nn
 
-from ..models import SqueezeNet
+from ..models import SqueezeNet, conv_layers
 
 T = TypeVar("T")
 Rules = tuple[tuple[str, T], ...]
 
 
+__all__ = ["CompressError", "conv_layers", "normalize_rules", "paper_names", "parse_rules",
+           "resolve_rules"]
+
+
 class CompressError(ValueError):
     """A compression setting or input that cannot work (names the bad value)."""
-
-
-def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
-    """Every Conv2d of the model by module path, in definition order."""
-    return {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
 
 
 def paper_names(model: SqueezeNet) -> dict[str, str]:

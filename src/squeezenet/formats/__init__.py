@@ -1,8 +1,11 @@
-"""Readers of foreign weight files: the authors' Deep Compression `.net` and Caffe `.caffemodel`.
+"""Every file kind a model is read from and written to, below everything that uses them.
 
-`FOREIGN_READERS` maps a file suffix to its reader (`path -> SqueezeNet`), for
-`squeezenet.load_model` to dispatch to. Every reader bounds its reads before allocating and
-raises `FormatError` (a `CheckpointError`, so a `ValueError`) with one line naming the file.
+`READERS` maps a file suffix to its reader (`path -> SqueezeNet`): our `.sqz` (`sqz.py`,
+with its entropy coder `huffman.py`), the authors' Deep Compression `.net` and Caffe's
+`.caffemodel`. `squeezenet.load_model` dispatches to it, and `compress` writes `.sqz` through
+`sqz.py`, so neither `checkpoint` nor `compress` imports the other. Every reader bounds its
+reads before allocating and raises `FormatError` (a `CheckpointError`, so a `ValueError`)
+with one line naming the file.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from ..models import SqueezeNet
 from .caffe import MAX_CAFFEMODEL_BYTES, caffe_squeezenet, parse_caffemodel, read_caffemodel
 from .common import CAFFE_PREPROCESSING
 from .deepcompression import DEEP_COMPRESSION_CONFIG, decode_net, read_net
+from .sqz import SqzFormatError, decode_model, load_sqz
 
-FOREIGN_READERS: dict[str, Callable[[Path], SqueezeNet]] = {
+READERS: dict[str, Callable[[Path], SqueezeNet]] = {
+    ".sqz": load_sqz,
     ".net": read_net,
     ".caffemodel": read_caffemodel,
 }
@@ -23,10 +28,13 @@ FOREIGN_READERS: dict[str, Callable[[Path], SqueezeNet]] = {
 __all__ = [
     "CAFFE_PREPROCESSING",
     "DEEP_COMPRESSION_CONFIG",
-    "FOREIGN_READERS",
     "MAX_CAFFEMODEL_BYTES",
+    "READERS",
+    "SqzFormatError",
     "caffe_squeezenet",
+    "decode_model",
     "decode_net",
+    "load_sqz",
     "parse_caffemodel",
     "read_caffemodel",
     "read_net",

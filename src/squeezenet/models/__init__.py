@@ -11,7 +11,7 @@ from .config import (
 )
 from .fire import Fire
 from .registry import create_model, get_model_config, list_models, register_model
-from .squeezenet import SqueezeNet
+from .squeezenet import SqueezeNet, conv_layers
 
 __all__ = [
     "SQUEEZENET1_0",
@@ -21,6 +21,7 @@ __all__ = [
     "Metaparameters",
     "SqueezeNet",
     "SqueezeNetConfig",
+    "conv_layers",
     "create_model",
     "from_metaparameters",
     "get_model_config",

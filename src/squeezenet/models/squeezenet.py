@@ -21,6 +21,12 @@ from .config import SqueezeNetConfig
 from .fire import ConvAct, Fire
 
 
+def conv_layers(model: nn.Module) -> dict[str, nn.Conv2d]:
+    """Every Conv2d of the model by module path, in definition order (what compression and
+    the `.sqz` format act on)."""
+    return {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+
+
 def _max_pool() -> nn.MaxPool2d:
     # ceil_mode as in the paper's Caffe model and torchvision: keeps the border column.
     return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)

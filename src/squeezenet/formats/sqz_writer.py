@@ -1,4 +1,4 @@
-"""Encoding one conv layer for a `.sqz` file: positions, values and bias (see format.py)."""
+"""Encoding one conv layer for a `.sqz` file: positions, values and bias (see sqz.py)."""
 
 from __future__ import annotations
 

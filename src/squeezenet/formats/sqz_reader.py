@@ -2,7 +2,7 @@
 
 Every count read from the file is bounded by the bytes that are actually left and by
 `MAX_PARAMS` before anything is allocated; every problem raises `SqzFormatError`. The layout
-is described in `format.py`.
+is described in `sqz.py`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..checkpoint import CheckpointError
-from ..models import SqueezeNet, SqueezeNetConfig
+from ..errors import FormatError
+from ..models import SqueezeNet, SqueezeNetConfig, conv_layers
 from . import huffman
-from .layers import conv_layers
-from .writer import MAX_CODEBOOK
+from .sqz_writer import MAX_CODEBOOK
 
 MAGIC = b"\x89SQZ\r\n\x1a\n"
 FORMAT_VERSION = 1
@@ -38,7 +37,7 @@ MAX_FILE_BYTES = 6 * MAX_PARAMS + MAX_HEADER_BYTES
 _HEX = frozenset("0123456789abcdef")
 
 
-class SqzFormatError(CheckpointError):
+class SqzFormatError(FormatError):
     """A `.sqz` file that is truncated, corrupted, of another version or not a .sqz file."""
 
 
