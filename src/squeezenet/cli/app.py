@@ -23,16 +23,6 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
-# Each module registers its subcommands on `app` at import time.
-from . import models as _models  # noqa: E402,F401
-from . import compress as _compress  # noqa: E402,F401
-from . import train as _train  # noqa: E402,F401
-from . import bench as _bench  # noqa: E402,F401
-from . import export as _export  # noqa: E402,F401
-from . import predict as _predict  # noqa: E402,F401
-from . import explain as _explain  # noqa: E402,F401
-from . import sweep as _sweep  # noqa: E402,F401
-
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning user errors into a clear one-line message.

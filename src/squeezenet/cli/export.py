@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.markup import escape
 
 from ..data import load_dataset_for_model
 from ..data.preprocess import to_model_input
 from ..meta import Preprocessing, preprocessing_for
-from .app import app, console
+from .app import console
 from .models import model_from_arg
+from .options import JSON, REQUIRED, THREADS, Param, config_command, option
 
 FORMATS = ("onnx",)
 
@@ -55,72 +56,77 @@ def load_split(
     )
 
 
-@app.command("export")
-def export_command(
-    model: Annotated[str, typer.Argument(
-        help="run folder, weights (.safetensors/.pth), .sqz file, or a registered model name")],
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="ONNX file to write (default: beside the weights)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="export format: onnx")] = "onnx",
-    input_size: Annotated[int | None, typer.Option(
-        help="square input side (default: the model's own)")] = None,
-    opset: Annotated[int, typer.Option(help="ONNX opset (>= 10 for ceil-mode pooling)")] = 17,
-    int8: Annotated[bool, typer.Option(
-        "--int8", help="also write a calibrated INT8 model (*.int8.onnx)")] = False,
-    calib_data: Annotated[str | None, typer.Option(
-        help="dataset spec to calibrate (train split) and evaluate (test split) on, e.g. "
-        "fashion-mnist or folder:PATH")] = None,
-    calib_images: Annotated[int, typer.Option(
-        min=1, help="training images to calibrate on (a random sample)")] = 512,
-    calibration: Annotated[str, typer.Option(
-        help="activation range calibration: minmax, entropy or percentile")] = "minmax",
-    eval_limit: Annotated[int | None, typer.Option(
-        min=1, help="evaluate on a random sample of this many test images")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="folder holding the datasets")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
-) -> None:
+@dataclass
+class ExportConfig:
+    """The options of `squeezenet export`."""
+
+    out: Path | None = option(
+        None, "ONNX file to write (default: beside the weights; --output is the old spelling)",
+        flags=("--out", "-o", "--output"))  # fmt: skip
+    format: str = option("onnx", f"export format: {' | '.join(FORMATS)}")
+    input_size: int | None = option(None, "square input side (default: the model's own)", min=1)
+    opset: int = option(17, "ONNX opset (>= 10 for ceil-mode pooling)")
+    int8: bool = option(False, "also write a calibrated INT8 model (*.int8.onnx)")
+    calib_data: str | None = option(
+        None, "dataset spec to calibrate (train split) and evaluate (test split) on, e.g. "
+        "fashion-mnist or folder:PATH")  # fmt: skip
+    calib_images: int = option(512, "training images to calibrate on (a random sample)", min=1)
+    calibration: str = option("minmax", "activation range calibration: minmax | entropy | percentile")
+    eval_limit: int | None = option(None, "evaluate on a random sample of this many test images",
+                                    min=1)  # fmt: skip
+    data_dir: Path | None = option(None, "folder holding the datasets")
+
+
+MODEL = Param("model", str, "run folder, weights (.safetensors/.pth), .sqz file, or a registered "
+              "model name", default=REQUIRED, argument=True)  # fmt: skip
+
+
+@config_command("export", ExportConfig, params=[MODEL, THREADS, JSON.with_help("print a JSON report")])
+def export_command(config: ExportConfig, model: str, threads: int | None, as_json: bool) -> None:
     """Export to a single ONNX file (dynamic batch, class names and preprocessing in its
     metadata), checked against PyTorch; with --int8, also a calibrated INT8 model and the
     test accuracy before and after."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
-    if int8 and calib_data is None:
+    c = config
+    if c.format not in FORMATS:
+        raise ValueError(f"unknown format {c.format!r}; valid: {', '.join(FORMATS)}")
+    if c.int8 and c.calib_data is None:
         raise ValueError(
             "--int8 needs calibration images: pass --calib-data SPEC (e.g. fashion-mnist, "
             "folder:PATH) with the data the model was trained on"
         )
     require_export()
+    # onnx and onnxruntime are optional dependencies: imported once known to be installed.
     from ..export import calibration_inputs, evaluate_onnx, export_onnx, quantize_int8
     from ..export.int8 import CALIBRATION_METHODS
     from ..export.onnx import check_opset
 
-    check_opset(opset)  # before anything is loaded or written
-    if calibration not in CALIBRATION_METHODS:
+    check_opset(c.opset)  # before anything is loaded or written
+    if c.calibration not in CALIBRATION_METHODS:
         raise ValueError(
-            f"unknown calibration {calibration!r}; valid: {', '.join(CALIBRATION_METHODS)}"
+            f"unknown calibration {c.calibration!r}; valid: {', '.join(CALIBRATION_METHODS)}"
         )
     net = model_from_arg(model)
-    preprocess = preprocessing_for(net, input_size=input_size)
+    preprocess = preprocessing_for(net, input_size=c.input_size)
     train = test = None
-    if calib_data is not None:  # the train split only to calibrate: it may be ImageNet's
-        test = load_split(calib_data, "test", data_dir, preprocess, eval_limit)
-        if int8:
-            train = load_split(calib_data, "train", data_dir, preprocess, calib_images)
+    if c.calib_data is not None:  # the train split only to calibrate: it may be ImageNet's
+        test = load_split(c.calib_data, "test", c.data_dir, preprocess, c.eval_limit)
+        if c.int8:
+            train = load_split(c.calib_data, "train", c.data_dir, preprocess, c.calib_images)
     check = to_model_input(test.images[:16], preprocess) if test is not None else None
-    out = output or default_output(model)
-    report = export_onnx(net, out, input_size=input_size, opset=opset, check_inputs=check)
+    out = c.out or default_output(model)
+    report = export_onnx(net, out, input_size=c.input_size, opset=c.opset, check_inputs=check)
     result: dict[str, Any] = {"onnx": _export_summary(report)}
     if test is not None:
         result["onnx"]["top1"] = evaluate_onnx(out, test)
         result["onnx"]["eval_images"] = len(test)
-    if int8:
+    if c.int8:
         int8_path = out.with_name(out.name.removesuffix(".onnx") + ".int8.onnx")
-        calib = calibration_inputs(train, preprocess, count=calib_images)
-        quantize_int8(out, int8_path, calib, method=calibration)  # type: ignore[arg-type]
+        calib = calibration_inputs(train, preprocess, count=c.calib_images)
+        quantize_int8(out, int8_path, calib, method=c.calibration)  # type: ignore[arg-type]
         result["int8"] = {
             "path": str(int8_path),
             "file_bytes": int8_path.stat().st_size,
-            "calibration": calibration,
+            "calibration": c.calibration,
             "calibration_images": int(calib.shape[0]),
             "top1": evaluate_onnx(int8_path, test),
         }
