@@ -1,0 +1,87 @@
+"""The paper's two design-space sweeps (Section 5, Figure 2) on Fashion-MNIST.
+
+    A  squeeze ratio SR in {0.125, 0.25, 0.5, 0.75, 1.0}, pct3x3 = 0.5   (Figure 2a)
+    B  pct3x3 in {0.01, 0.125, 0.25, 0.5, 0.75, 0.99}, SR = 0.5           (Figure 2b)
+
+Both with the paper's base_e = 128, incr_e = 128, freq = 2 and no bypass, in SqueezeNet 1.1's
+layout with the demo recipe's 28 px settings (small-input stem without the max-pool,
+BatchNorm, no dropout, one-cycle, flips), a fixed number of epochs for every point, 1 thread.
+Sweep A uses seed 0, sweep B seed 1, so their shared point (SR 0.5, pct3x3 0.5) shows the
+seed noise. The grids list the points that decide the paper's claims first, so a sweep
+stopped early still has them. About an hour of CPU each, so not in run_all.py; run both at
+once, each in its own process (they resume point by point if stopped):
+
+    nohup nice -n 19 .venv/bin/python bench/sweeps.py sr > runs/sweeps/sr.log 2>&1 &
+    nohup nice -n 19 .venv/bin/python bench/sweeps.py pct3x3 > runs/sweeps/pct3x3.log 2>&1 &
+
+Each trains into runs/sweeps/<name>/ (points, checkpoints) and then writes
+bench/results/sweep_<name>.csv (rows in grid-value order) and bench/results/sweep_<name>.png.
+`--collect` only rewrites those two files from the points finished so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from squeezenet.engine import TrainConfig
+from squeezenet.engine.recipes import recipe
+from squeezenet.engine.sweep import plot_sweep, read_rows, run_sweep, write_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+RUNS = ROOT / "runs" / "sweeps"
+EPOCHS = 2  # ~1 h per sweep at 1 thread on an idle core (probe: SR 1.0 ~7.6 min an epoch)
+PAPER = {"base_e": 128, "incr_e": 128, "freq": 2}
+# name -> (grid, fixed metaparameters, seed); deciding points first (see the docstring).
+SWEEPS: dict[str, tuple[dict[str, list[Any]], dict[str, Any], int]] = {
+    "sr": ({"sr": [0.5, 1.0, 0.75, 0.125, 0.25]}, {"pct3x3": 0.5}, 0),
+    "pct3x3": ({"pct3x3": [0.5, 0.99, 0.75, 0.01, 0.25, 0.125]}, {"sr": 0.5}, 1),
+}
+
+
+def base_config(fixed: dict[str, Any], seed: int, epochs: int) -> TrainConfig:
+    """The demo recipe in 1.1's layout without bypass, at the paper's metaparameters."""
+    settings = recipe("demo")
+    settings.pop("time")  # a fixed number of epochs: fairer than a time budget under load
+    kwargs = {**settings["model_kwargs"], "layout": "squeezenet1_1", "bypass": "none"}
+    settings.update(
+        model="squeezenet_design", model_kwargs={**kwargs, **PAPER, **fixed},
+        epochs=epochs, warmup_epochs=0.3, seed=seed, data="fashion-mnist",
+    )  # fmt: skip
+    return TrainConfig(**settings)
+
+
+def collect(name: str) -> list[dict[str, Any]]:
+    """Copy the sweep's finished rows, sorted by the swept value, and its plot to RESULTS."""
+    (key,) = SWEEPS[name][0]
+    rows = sorted(read_rows(RUNS / name / "sweep.csv"), key=lambda r: r[key])
+    if rows:
+        write_rows(RESULTS / f"sweep_{name}.csv", rows)
+        plot_sweep(rows, [key], RESULTS / f"sweep_{name}.png")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", choices=sorted(SWEEPS))
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--collect", action="store_true", help="only copy results so far")
+    args = parser.parse_args()
+    if not args.collect:
+        torch.set_num_threads(args.threads)
+        grid, fixed, seed = SWEEPS[args.sweep]
+        base = base_config(fixed, seed, args.epochs)
+        run_sweep(grid, base, RUNS / args.sweep, on_point=lambda row: print(
+            f"point {row['point']}: {row['params']:,} params, top-1 {row['top1']:.4f} "
+            f"({row['train_time_s']:.0f}s)", flush=True))  # fmt: skip
+    for row in collect(args.sweep):
+        print(row)
+
+
+if __name__ == "__main__":
+    main()
