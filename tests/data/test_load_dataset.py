@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-import squeezenet.data.dataset as dataset_module
+import squeezenet.data.base as base_module
 import squeezenet.data.mnist as mnist
 from squeezenet.data import DatasetError, InMemoryDataset, compute_mean_std, load_dataset
 
@@ -107,7 +107,7 @@ def test_cifar_spec_with_and_without_path(fake_cifar, isolated_cache):
 
 
 def test_compute_mean_std_matches_direct_computation(monkeypatch):
-    monkeypatch.setattr(dataset_module, "_CHUNK", 3)  # force several chunks
+    monkeypatch.setattr(base_module, "_CHUNK", 3)  # force several chunks
     images = torch.randint(
         0, 256, (10, 3, 5, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
     )

@@ -14,6 +14,7 @@ Typical use::
 from squeezenet.data.cifar import CIFAR10_CLASSES, load_cifar10
 from squeezenet.data.dataset import (
     DATASET_FORMS,
+    UNLABELLED,
     InMemoryDataset,
     compute_mean_std,
     load_dataset,
@@ -66,6 +67,7 @@ __all__ = [
     "CenterCrop",
     "Compose",
     "DATASET_FORMS",
+    "UNLABELLED",
     "DatasetError",
     "FASHION_MNIST",
     "IMAGE_EXTENSIONS",

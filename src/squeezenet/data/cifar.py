@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from squeezenet.data.dataset import InMemoryDataset
+from squeezenet.data.base import InMemoryDataset
 from squeezenet.data.download import default_cache_dir, download_file
 from squeezenet.data.errors import DatasetError
 from squeezenet.data.splits import check_split

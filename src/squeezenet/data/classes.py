@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from squeezenet.data.dataset import InMemoryDataset
+from squeezenet.data.base import InMemoryDataset
 from squeezenet.data.errors import DatasetError
 
 __all__ = ["class_indices", "relabel_to_model_classes"]

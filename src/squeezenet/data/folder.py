@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from squeezenet.data.dataset import InMemoryDataset, sample_indices
+from squeezenet.data.base import UNLABELLED, InMemoryDataset, sample_indices
 from squeezenet.data.errors import BadImageError, DatasetError
 from squeezenet.data.images import image_to_tensor, load_image, resize_center_crop
 from squeezenet.data.splits import check_split
@@ -138,6 +138,17 @@ def resolve_split(root: str | os.PathLike[str], split: str) -> tuple[Path, list[
     raise DatasetError(f"split {split!r} needs {wanted}, which does not exist")
 
 
+def _scan_unlabelled(root: Path) -> list[tuple[Path, int]]:
+    """Every image under `root`, labelled 0."""
+    if not root.is_dir():
+        raise DatasetError(f"image folder {root} does not exist or is not a folder")
+    samples = [(path, 0) for path in _list_images(root)]
+    if not samples:
+        exts = " ".join(sorted(IMAGE_EXTENSIONS))
+        raise DatasetError(f"no images under {root} (looked for extensions {exts})")
+    return samples
+
+
 def _decode(
     path: Path, image_size: int, resize_size: int | None, mode: str, resize_mode: str = "shorter"
 ) -> torch.Tensor:
@@ -157,6 +168,7 @@ def load_image_folder(
     name: str | None = None,
     num_threads: int | None = None,
     max_images: int | None = None,
+    labelled: bool = True,
 ) -> InMemoryDataset:
     """Decode a whole image folder into memory at a fixed size.
 
@@ -178,6 +190,8 @@ def load_image_folder(
         num_threads: Decoding threads (Pillow releases the GIL); default the CPU count.
         max_images: Decode only a seeded random sample of this many files, in folder
             order (a fair sample of every class, e.g. to calibrate INT8 on).
+        labelled: False reads every image under ``root`` at any depth, class folders or
+            not, as one class ``UNLABELLED`` (INT8 calibration needs no labels).
 
     Raises:
         BadImageError: On the first bad image when ``skip_bad_images`` is False.
@@ -188,7 +202,10 @@ def load_image_folder(
     if mode not in ("RGB", "L"):
         raise ValueError(f"mode must be 'RGB' or 'L', got {mode!r}")
     root = Path(root)
-    samples, class_names = scan_image_folder(root, class_names)
+    if labelled:
+        samples, class_names = scan_image_folder(root, class_names)
+    else:
+        samples, class_names = _scan_unlabelled(root), [UNLABELLED]
     if max_images is not None:
         samples = [samples[i] for i in sample_indices(len(samples), max_images).tolist()]
     channels = 1 if mode == "L" else 3

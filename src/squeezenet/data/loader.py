@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from squeezenet.data.dataset import InMemoryDataset
+from squeezenet.data.base import InMemoryDataset
 from squeezenet.data.transforms import BatchTransform
 
 __all__ = ["BatchLoader", "derive_seed"]

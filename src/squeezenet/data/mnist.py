@@ -15,7 +15,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from squeezenet.data.dataset import InMemoryDataset
+from squeezenet.data.base import InMemoryDataset
 from squeezenet.data.download import default_cache_dir, download_file
 from squeezenet.data.errors import DatasetError
 from squeezenet.data.idx import read_idx_images, read_idx_labels

@@ -22,7 +22,7 @@ import os
 import torch
 from PIL import Image
 
-from squeezenet.data.dataset import resize_images
+from squeezenet.data.base import resize_images
 from squeezenet.data.images import image_to_tensor, load_image, resize_center_crop
 from squeezenet.data.transforms import BatchTransform, CenterCrop, Compose, Normalize, Resize
 from squeezenet.meta import SCALE_MAX, Preprocessing

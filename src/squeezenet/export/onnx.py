@@ -27,7 +27,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from ..data.dataset import InMemoryDataset
+from ..data.base import InMemoryDataset
 from ..data.preprocess import to_model_input
 from ..files import FileLimitError, atomic_path, read_regular
 from ..meta import (
