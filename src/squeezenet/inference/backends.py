@@ -5,12 +5,15 @@
     compile            torch.compile (inductor, frozen weights, channels_last)
     onnxruntime        our ONNX export in onnxruntime with our session settings
     onnxruntime-int8   that export, statically quantized (u8s8 QDQ, per-channel)
-    onnxruntime-plain  the peer every figure is compared with: `torch.onnx.export` with its
-                       defaults, run with onnxruntime's default session options
+    onnxruntime-plain  a peer: `torch.onnx.export` with its defaults, run with onnxruntime's
+                       default session options
+    openvino           our export as an OpenVINO IR (the `openvino` extra), float32, LATENCY hint
+    openvino-plain     the other peer: OpenVINO's defaults (float32 pinned) on the plain export
 
-A backend that cannot run here (no C++ compiler for inductor, no PyTorch model behind an
-ONNX file, onnxruntime not installed) raises `BackendUnavailable` with the reason, so a
-benchmark reports it instead of crashing.
+Every figure is compared with the best peer: the faster of the two `-plain` backends, which
+are what a user would pick instead of us. A backend that cannot run here (no C++ compiler for
+inductor, no PyTorch model behind an ONNX file, onnxruntime or openvino not installed) raises
+`BackendUnavailable` with the reason, so a benchmark reports it instead of crashing.
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ from ..meta import preprocessing_for
 from ..models import SqueezeNet
 
 BACKENDS: tuple[str, ...] = (
-    "eager", "channels_last", "compile", "onnxruntime", "onnxruntime-int8", "onnxruntime-plain"
+    "eager", "channels_last", "compile", "onnxruntime", "onnxruntime-int8", "onnxruntime-plain",
+    "openvino", "openvino-plain",
 )  # fmt: skip
-PEER_BACKEND = "onnxruntime-plain"
+PEER_BACKEND = "onnxruntime-plain"  # the peer that is always there when ONNX export is
+PEER_BACKENDS = (PEER_BACKEND, "openvino-plain")  # ratios are against the faster of these
+OPENVINO_BACKENDS = frozenset({"openvino", "openvino-plain"})
 INT8_BACKENDS = frozenset({"onnxruntime-int8"})
 TORCH_BACKENDS = frozenset({"eager", "channels_last", "compile"})
 # The fastest float32 path in bench/results/inference.json on every model, batch and
@@ -58,7 +64,8 @@ class Runner:
         backend: its name (one of `BACKENDS`).
         fn: float32 (N, C, H, W) array -> (N, num_classes) logits.
         precision: "fp32" or "int8".
-        onnx_path: the file an onnxruntime backend runs, else None.
+        onnx_path: the file an onnxruntime or OpenVINO backend runs (`.onnx` or IR `.xml`),
+            else None.
     """
 
     backend: str
@@ -90,6 +97,15 @@ def onnxruntime_available() -> bool:
     return True
 
 
+def openvino_available() -> bool:
+    """Whether the `openvino` package (the `openvino` extra) can be imported."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def resolve_backend(name: str) -> str:
     """`auto` -> the default (fastest float32) backend available here."""
     if name != "auto":
@@ -112,9 +128,11 @@ def make_runner(
     Args:
         backend: one of `BACKENDS`.
         model: the PyTorch model (needed by the PyTorch backends and to export).
-        onnx_path: an existing ONNX file to run instead of exporting `model`.
+        onnx_path: an existing ONNX file (or, for OpenVINO, an IR `.xml`) to run instead of
+            exporting `model`.
         input_size: square input side (default: the model's own).
-        threads: intra-op threads for onnxruntime (PyTorch uses `torch.set_num_threads`).
+        threads: intra-op threads for onnxruntime and OpenVINO (PyTorch uses
+            `torch.set_num_threads`).
         workdir: where exported files are written (needed when exporting).
         calib_images: preprocessed images to calibrate INT8 with; synthetic images when
             None (fine for timing, not for accuracy).
@@ -127,10 +145,16 @@ def make_runner(
         if model is None:
             raise BackendUnavailable(backend, "needs a PyTorch model, not an ONNX file")
         return _torch_runner(backend, model)
+    if backend in OPENVINO_BACKENDS and not openvino_available():
+        raise BackendUnavailable(
+            backend, "openvino is not installed (pip install 'squeezenet[openvino]')"
+        )
     if not onnxruntime_available():
         raise BackendUnavailable(
             backend, "onnxruntime is not installed (pip install 'squeezenet[export]')"
         )
+    if backend in OPENVINO_BACKENDS:
+        return _openvino_runner(backend, model, onnx_path, input_size, threads, workdir)
     return _onnx_runner(backend, model, onnx_path, input_size, threads, workdir, calib_images)
 
 
@@ -194,6 +218,38 @@ def _onnx_runner(
 
     precision = "int8" if backend in INT8_BACKENDS else "fp32"
     return Runner(backend, run, precision, path)
+
+
+# ---- OpenVINO ---------------------------------------------------------------------------------
+def _openvino_runner(
+    backend: str,
+    model: SqueezeNet | None,
+    onnx_path: str | os.PathLike[str] | None,
+    input_size: int | None,
+    threads: int | None,
+    workdir: str | os.PathLike[str] | None,
+) -> Runner:
+    # Optional dependencies: imported once `make_runner` has checked they are installed.
+    from ..export import read_metadata
+    from ..export.int8 import is_quantized
+    from ..export.openvino import compile_openvino, export_openvino, ir_metadata, openvino_runner
+
+    if onnx_path is not None:
+        path = Path(onnx_path)  # the peer runs a given file as it is, like onnxruntime-plain
+    elif model is None:
+        raise ValueError("make_runner needs a model or an onnx_path")
+    elif backend == "openvino":  # our export, converted to the IR that `export` ships
+        onnx_file = _export("onnxruntime", model, input_size, _workdir(workdir))
+        path = onnx_file.with_suffix(".xml")
+        if not path.exists():
+            path = export_openvino(onnx_file, path, check=False).path
+    else:
+        path = _export(PEER_BACKEND, model, input_size, _workdir(workdir))
+    metadata = read_metadata(path) if path.suffix.lower() == ".onnx" else ir_metadata(path)
+    if is_quantized(metadata):
+        raise BackendUnavailable(backend, f"{path.name} is INT8; use onnxruntime-int8")
+    compiled = compile_openvino(path, threads, tuned=backend == "openvino")
+    return Runner(backend, openvino_runner(compiled), "fp32", path)
 
 
 def _workdir(workdir: str | os.PathLike[str] | None) -> Path:

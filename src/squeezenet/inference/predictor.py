@@ -27,7 +27,7 @@ from ..checkpoint import load_model
 from ..data.errors import BadImageError
 from ..data.folder import IMAGE_EXTENSIONS
 from ..data.preprocess import load_model_input
-from ..meta import Preprocessing, fallback_preprocessing, preprocessing_for
+from ..meta import ModelMeta, Preprocessing, fallback_preprocessing, preprocessing_for
 from ..models import SqueezeNet
 from .backends import INT8_BACKENDS, TORCH_BACKENDS, Runner, make_runner, resolve_backend
 
@@ -112,11 +112,12 @@ class Predictor:
         backend: str = "auto",
         threads: int | None = None,
     ) -> Predictor:
-        """Load a run folder, weights file, `.sqz`, `.onnx` file or an in-memory model.
+        """Load a run folder, weights file, `.sqz`, `.onnx` file, OpenVINO IR `.xml` or an
+        in-memory model.
 
         Args:
-            model: what to load; an `.onnx` file brings its preprocessing and class names
-                in its metadata, the others in their `meta`.
+            model: what to load; an `.onnx` or `.xml` file brings its preprocessing and class
+                names in its metadata, the others in their `meta`.
             backend: "auto" (the fastest float32 backend here; an INT8 `.onnx` runs as
                 INT8) or a name from `BACKENDS`.
             threads: intra-op threads for onnxruntime.
@@ -126,6 +127,8 @@ class Predictor:
         path = Path(model)
         if path.suffix.lower() == ".onnx":
             return cls._from_onnx(path, backend, threads)
+        if path.suffix.lower() == ".xml":
+            return cls._from_openvino(path, backend, threads)
         return cls._from_torch(load_model(path), backend, threads)
 
     @classmethod
@@ -164,12 +167,27 @@ class Predictor:
                 f"`squeezenet export ... --int8 --calib-data ...` and pass that"
             )
         runner = make_runner(backend, onnx_path=path, threads=threads)
+        return cls._with_meta(runner, onnx_model_meta(path))
+
+    @classmethod
+    def _from_openvino(cls, path: Path, backend: str, threads: int | None) -> Predictor:
+        if backend not in ("auto", "openvino"):
+            raise ValueError(
+                f"backend {backend!r} cannot run {path.name}, an OpenVINO IR; valid: auto, openvino"
+            )
+        runner = make_runner("openvino", onnx_path=path, threads=threads)
+        # Optional dependency, installed: make_runner has just run it.
+        from ..export.openvino import openvino_model_meta
+
+        return cls._with_meta(runner, openvino_model_meta(path))
+
+    @classmethod
+    def _with_meta(cls, runner: Runner, meta: ModelMeta) -> Predictor:
         # A foreign file has no preprocessing metadata: its input's channels and size are
         # the best defaults there are (not 3 x 224).
-        meta = onnx_model_meta(path)
         preprocess = meta.preprocessing or fallback_preprocessing()
         names = meta.class_names
-        if not names:  # a foreign ONNX file: number the classes
+        if not names:  # a foreign file: number the classes
             num_classes = runner(np.zeros((1, *preprocess.input_shape), np.float32)).shape[1]
             names = [f"class_{i}" for i in range(num_classes)]
         return cls(runner, preprocess, names)
