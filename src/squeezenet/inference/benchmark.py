@@ -13,6 +13,9 @@ Method, and why:
 - p50 and p90 are over all timed calls; throughput is batch / p50. Achieved GFLOP/s is the
   model's FLOPs (torch.utils.flop_counter, convolutions only, as in the paper) per image x
   batch / p50, for every backend, INT8 included, so it measures useful work per second.
+- Ratios are against the best peer at each batch size: the faster of onnxruntime and
+  OpenVINO running a plain export of the same network (`PEER_BACKENDS`), in the same rounds:
+  the engines a user would pick instead of ours.
 - The sgemm rate (a square fp32 matmul in PyTorch at the same thread count) is measured in
   the same rounds: the machine's attainable fp32 peak under the same conditions. The same
   matmul in onnxruntime is measured too (`sgemm_gflops_onnxruntime`), because PyTorch's
@@ -38,7 +41,7 @@ from ..data.preprocess import to_model_input
 from ..meta import Preprocessing, preprocessing_for
 from ..models import SqueezeNet
 from ..summary import summarize
-from .backends import BACKENDS, PEER_BACKEND, BackendUnavailable, Runner, make_runner
+from .backends import BACKENDS, PEER_BACKENDS, BackendUnavailable, Runner, make_runner
 from .machine import machine_info, mlas_sgemm_task, sgemm_task, torch_threads
 
 Progress = Callable[[str], None]
@@ -74,6 +77,9 @@ class BenchReport:
         unavailable: backend -> why it could not run here.
         agreement: backend -> max |logit difference| and top-1 agreement with the first
             float32 backend, proving every backend computes the same model.
+
+    Ratios are against the best peer at each batch size: the faster of the peers
+    (`PEER_BACKENDS`: onnxruntime and OpenVINO on a plain export) measured in the same run.
     """
 
     machine: dict[str, Any]
@@ -89,6 +95,11 @@ class BenchReport:
             "results": [r.to_dict() for r in self.results],
             "unavailable": [{"backend": b, "reason": r} for b, r in self.unavailable.items()],
             "agreement": self.agreement,
+            "best_peer": {
+                str(b): row.backend
+                for b in dict.fromkeys(r.batch for r in self.results)
+                if (row := self.best_peer(b)) is not None
+            },
         }
 
     def get(self, backend: str, batch: int) -> BenchResult | None:
@@ -100,19 +111,31 @@ class BenchReport:
     ) -> BenchResult | None:
         """The lowest-p50 row at `batch` among our float32 (or, with int8=True, INT8) backends.
 
-        The peer (onnxruntime on a plain export) is what we compare against, so it is left
-        out unless `include_peer`.
+        The peers (onnxruntime and OpenVINO on a plain export) are what we compare against,
+        so they are left out unless `include_peer`.
         """
         rows = [
             r for r in self.results
             if r.batch == batch and _is_int8(r.backend) == int8
-            and (include_peer or r.backend != PEER_BACKEND)
+            and (include_peer or r.backend not in PEER_BACKENDS)
         ]  # fmt: skip
         return min(rows, key=lambda r: r.p50_ms, default=None)
 
-    def ratio(self, backend: str, batch: int, peer: str = PEER_BACKEND) -> float | None:
-        """p50 latency of `backend` / p50 of `peer` at `batch` (< 1 means faster)."""
-        mine, theirs = self.get(backend, batch), self.get(peer, batch)
+    def best_peer(self, batch: int) -> BenchResult | None:
+        """The faster peer at `batch` (lowest p50 among `PEER_BACKENDS` that ran)."""
+        rows = [r for r in self.results if r.batch == batch and r.backend in PEER_BACKENDS]
+        return min(rows, key=lambda r: r.p50_ms, default=None)
+
+    def ratio(self, backend: str, batch: int, peer: str | None = None) -> float | None:
+        """p50 latency of `backend` / p50 of `peer` at `batch` (< 1 means faster).
+
+        Args:
+            backend: the backend measured.
+            batch: the batch size.
+            peer: the backend to divide by; None for the best peer at that batch.
+        """
+        mine = self.get(backend, batch)
+        theirs = self.best_peer(batch) if peer is None else self.get(peer, batch)
         return None if mine is None or theirs is None else mine.p50_ms / theirs.p50_ms
 
     def sgemm_fraction(self, row: BenchResult, peak: str = "sgemm_gflops") -> float | None:
@@ -259,8 +282,8 @@ def _make_runners(
     say: Progress,
 ) -> dict[str, Runner]:
     runners: dict[str, Runner] = {}
-    # The peer is built (and so listed) first: any advantage of going first goes to it.
-    for name in sorted(dict.fromkeys(backends), key=lambda b: b != PEER_BACKEND):
+    # The peers are built (and so listed) first: any advantage of going first goes to them.
+    for name in sorted(dict.fromkeys(backends), key=lambda b: b not in PEER_BACKENDS):
         say(f"preparing {name}")
         try:
             runners[name] = make_runner(

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..hardware import cpu_flags
+
 
 def machine_info(threads: int) -> dict[str, Any]:
     """What the numbers were measured on."""
@@ -28,12 +30,15 @@ def machine_info(threads: int) -> dict[str, Any]:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {
         "cpu": _cpu_name(),
+        # The vector and matrix extensions: what decides the fast INT8 format (VNNI or not).
+        "cpu_flags": sorted(f for f in cpu_flags() if f.startswith(("avx", "amx", "fma"))),
         "logical_cpus": os.cpu_count(),
         "threads": threads,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "onnxruntime": version("onnxruntime"),
+        "openvino": version("openvino"),
         "load_average_1m_at_start": load,
     }
 
