@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 TORCH  := torch==2.13.0
 DATA_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv test test-all demo bench data clean
+.PHONY: venv lint test test-all demo bench data clean
 
 venv: $(STAMP)
 
@@ -27,11 +27,19 @@ data:
 		echo "note: could not install dataset-fashion-mnist; the loader will try its other sources"; \
 	fi
 
-test: $(STAMP)
+# The rules are pyproject.toml's [tool.ruff]. LINT_PATHS covers the files already formatted by
+# `ruff format`; it becomes `.` (the whole tree) once every file is.
+LINT_PATHS ?= src/squeezenet/cli tests/cli
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 # Everything, with the tests marked slow (the long SIGKILL-and-resume loop, on 1 and 2 threads).
-test-all: $(STAMP)
+test-all: lint
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
 demo: $(STAMP) data

@@ -56,8 +56,10 @@ def test_summary_of_a_file_refuses_architecture_flags(capsys, tmp_path) -> None:
         (["summary", "squeezenet1_0", "--input-size", "12"], "input size 12 is too small"),
         (["summary", "squeezenet1_0", "--num-classes", "0"], "num_classes"),
         (["summary", "squeezenet1_0", "--input-size", "abc"], "--input-size"),
-        (["summary", "squeezenet1_0", "--num-classes", "5", "--model-arg", "num_classes=7"],
-         "--num-classes or --model-arg num_classes="),
+        (
+            ["summary", "squeezenet1_0", "--num-classes", "5", "--model-arg", "num_classes=7"],
+            "--num-classes or --model-arg num_classes=",
+        ),
     ],
 )
 def test_errors_name_the_bad_argument(capsys, args, message) -> None:

@@ -2,7 +2,8 @@
 
 # Each module registers its subcommands on `app` at import time, in the order `--help` lists.
 # isort: off
-from . import models, train, compress, bench, export, predict, explain, sweep
+from . import models, train, compress, bench, export, predict, explain, sweep  # noqa: F401
+
 # isort: on
 from .app import app, main
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.markup import escape
 from rich.table import Table
 
 from ..files import atomic_write_text
+from ..inference.backends import BACKENDS, PEER_BACKEND, check_backend_names
+from ..inference.benchmark import run_benchmark
 from ..meta import preprocessing_for
-from .app import app, console, err_console
-
+from .app import console, err_console
+from .export import load_split, require_export
+from .models import model_from_arg
+from .options import JSON, REQUIRED, THREADS, Param, config_command, option
 
 MAX_BATCH = 4096  # 224 px inputs alone take 2.5 GB at this batch; a typo's 10**6 would be 600 GB
 
@@ -37,40 +41,62 @@ def parse_batches(value: str) -> list[int]:
     return batches
 
 
-@app.command("bench")
-def bench_command(
-    model: Annotated[str, typer.Argument(
-        help="registered model name (random weights), weights, run folder, .sqz or .onnx")],
-    backend: Annotated[str, typer.Option(
-        help="comma-separated: eager, channels_last, compile, onnxruntime, onnxruntime-int8, "
-        "onnxruntime-plain (the baseline)")] = "all",
-    batch: Annotated[str, typer.Option(help="comma-separated batch sizes")] = "1,32",
-    input_size: Annotated[int | None, typer.Option(
-        help="square input side (default: the model's own, 224 for a registered name)")] = None,
-    threads: Annotated[int | None, typer.Option(
-        min=1, help="threads for PyTorch and onnxruntime (default: PyTorch's)")] = None,
-    rounds: Annotated[int, typer.Option(min=1, help="interleaved timing rounds")] = 15,
-    calib_data: Annotated[str | None, typer.Option(
-        help="dataset spec to calibrate INT8 on (default: synthetic images, timing only)")] = None,
-    output: Annotated[Path | None, typer.Option(help="also write the JSON report here")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
-) -> None:
+@dataclass
+class BenchConfig:
+    """The options of `squeezenet bench`."""
+
+    backend: str = option(
+        "all",
+        "comma-separated: eager, channels_last, compile, onnxruntime, onnxruntime-int8, "
+        "onnxruntime-plain (the baseline)",
+    )
+    batch: str = option("1,32", "comma-separated batch sizes")
+    input_size: int | None = option(
+        None, "square input side (default: the model's own, 224 for a registered name)", min=1
+    )
+    rounds: int = option(15, "interleaved timing rounds", min=1)
+    calib_data: str | None = option(
+        None, "dataset spec to calibrate INT8 on (default: synthetic images, timing only)"
+    )
+    out: Path | None = option(
+        None,
+        "also write the JSON report here (--output is the old spelling)",
+        flags=("--out", "-o", "--output"),
+    )
+
+
+MODEL = Param(
+    "model",
+    str,
+    "registered model name (random weights), weights, run folder, .sqz or .onnx",
+    default=REQUIRED,
+    argument=True,
+)
+
+
+@config_command("bench", BenchConfig, params=[MODEL, THREADS, JSON])
+def bench_command(config: BenchConfig, model: str, threads: int | None, as_json: bool) -> None:
     """Measure p50/p90 latency, throughput and achieved GFLOP/s of each backend after
     warm-up, next to this machine's measured sgemm GFLOP/s (all in the same run)."""
-    from ..inference.backends import BACKENDS, check_backend_names
-    from ..inference.benchmark import run_benchmark
-
+    backend, batch, input_size, output = config.backend, config.batch, config.input_size, config.out
     if backend == "all":
         names = list(BACKENDS)
     else:
         names = check_backend_names(parse_list(backend, "--backend"))
     batches = parse_batches(batch)
     net, onnx_path = _load(model)
-    calib = _calibration(net, calib_data, input_size) if calib_data else None
+    calib = _calibration(net, config.calib_data, input_size) if config.calib_data else None
     report = run_benchmark(
-        net, names, batches, input_size, threads, onnx_path=onnx_path, rounds=rounds,
-        calib_images=calib, progress=lambda msg: err_console.print(f"[dim]{escape(msg)}[/]"),
-    )  # fmt: skip
+        net,
+        names,
+        batches,
+        input_size,
+        threads,
+        onnx_path=onnx_path,
+        rounds=config.rounds,
+        calib_images=calib,
+        progress=lambda msg: err_console.print(f"[dim]{escape(msg)}[/]"),
+    )
     data = report.to_dict()
     if output is not None:
         atomic_write_text(output, json.dumps(data, indent=2) + "\n")
@@ -85,14 +111,13 @@ def _load(model: str) -> tuple[Any, Path | None]:
         if not Path(model).is_file():
             raise FileNotFoundError(f"no such ONNX file: {model}")
         return None, Path(model)
-    from .models import model_from_arg
-
     return model_from_arg(model), None
 
 
 def _calibration(net: Any, spec: str, input_size: int | None) -> Any:
+    require_export()
+    # onnx and onnxruntime are optional dependencies: imported once known to be installed.
     from ..export import CALIBRATION_IMAGES, calibration_inputs
-    from .export import load_split
 
     if net is None:
         raise ValueError("--calib-data needs a PyTorch model; pass the weights, not the .onnx")
@@ -103,34 +128,50 @@ def _calibration(net: Any, spec: str, input_size: int | None) -> Any:
 
 def bench_table(report: Any) -> Table:
     """Render a `BenchReport` with ratios against onnxruntime on a plain export."""
-    from ..inference.backends import PEER_BACKEND
-
     m = report.machine
     sgemm = m.get("sgemm_gflops")
     table = Table(
-        "backend", "batch", "p50 ms", "p90 ms", "images/s", "GFLOP/s", "% of sgemm",
+        "backend",
+        "batch",
+        "p50 ms",
+        "p90 ms",
+        "images/s",
+        "GFLOP/s",
+        "% of sgemm",
         f"p50 / {PEER_BACKEND}",
         title=f"{report.model['name']} @ {report.model['input_size']}px, {m['threads']} threads",
         caption=_caption(report),
-    )  # fmt: skip
+    )
     for col in table.columns[1:]:
         col.justify = "right"
     for r in report.results:
         frac = report.sgemm_fraction(r)
         ratio = report.ratio(r.backend, r.batch)
         table.add_row(
-            r.backend, str(r.batch), f"{r.p50_ms:.2f}", f"{r.p90_ms:.2f}", f"{r.images_per_s:.1f}",
+            r.backend,
+            str(r.batch),
+            f"{r.p50_ms:.2f}",
+            f"{r.p90_ms:.2f}",
+            f"{r.images_per_s:.1f}",
             "" if r.gflops is None else f"{r.gflops:.1f}",
             f"{100 * frac:.0f}%" if frac is not None else "",
             f"{ratio:.2f}x" if ratio is not None else "",
-        )  # fmt: skip
+        )
     if sgemm:
         table.add_section()
         table.add_row("sgemm (PyTorch)", "", "", "", "", f"{sgemm:.1f}", "100%", "")
         mlas = m.get("sgemm_gflops_onnxruntime")
         if mlas:
-            table.add_row("sgemm (onnxruntime)", "", "", "", "", f"{mlas:.1f}",
-                          f"{100 * mlas / sgemm:.0f}%", "")  # fmt: skip
+            table.add_row(
+                "sgemm (onnxruntime)",
+                "",
+                "",
+                "",
+                "",
+                f"{mlas:.1f}",
+                f"{100 * mlas / sgemm:.0f}%",
+                "",
+            )
     return table
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
-
-import torch
-import typer
+from typing import Any
 
 from ..checkpoint import load_model
 from ..compress import (
@@ -26,10 +25,11 @@ from ..compress.format import SqzFormatError, decode_model, read_sqz_bytes
 from ..compress.layers import parse_rules
 from ..compress.prune import SPARSITY_PRESETS
 from ..compress.quantize import BITS_PRESETS
+from ..data import load_dataset_for_model
+from ..engine import load_run_config
 from ..meta import preprocessing_for
-from .app import app, console
-
-Opt = typer.Option
+from .app import console
+from .options import JSON, REQUIRED, THREADS, Param, config_command, option
 
 
 def _default_out(source: Path) -> Path:
@@ -37,103 +37,124 @@ def _default_out(source: Path) -> Path:
     return source / "compressed.sqz" if source.is_dir() else source.with_suffix(".sqz")
 
 
-def _config(
-    preset: str, sparsity: str | None, bits: str | None, rounds: int | None,
-    prune_epochs: float | None, share_epochs: float | None, lr: float | None,
-    share_lr: float | None, batch_size: int | None, bias_dtype: str | None, amp: str | None = None,
-    augment: str | None = None,
-) -> CompressConfig:  # fmt: skip
-    """The preset, overridden by every option given."""
-    config = CompressConfig.preset(preset)
-    if sparsity is not None:
-        rules = SPARSITY_PRESETS.get(sparsity) or parse_rules(sparsity, "sparsity", float)
-        config = dataclasses.replace(config, prune=PruneConfig(rules))
-    share = config.share
-    if bits is not None:
-        share = dataclasses.replace(share, bits=BITS_PRESETS.get(bits) or parse_rules(bits, "bits", int))
-    if bias_dtype is not None:
-        share = dataclasses.replace(share, bias_dtype=bias_dtype)
-    rounds = config.rounds if rounds is None else rounds
-    config = dataclasses.replace(config, share=share, rounds=rounds)
+@dataclass
+class CompressOptions:
+    """The options of `squeezenet compress`: a preset, overridden by every option given."""
 
-    def given(**options):  # the options set on the command line
-        return {k: v for k, v in options.items() if v is not None}
-
-    both = given(batch_size=batch_size, amp=amp, augment=augment)
-    return config.with_finetune(
-        prune={**given(epochs=prune_epochs, lr=lr), **both},
-        share={**given(epochs=share_epochs, lr=share_lr), **both},
+    data: str | None = option(
+        None,
+        "dataset spec for retraining and accuracy (fashion-mnist, cifar10:PATH, "
+        "folder:PATH); omit to compress without data",
+    )
+    data_dir: str | None = option(None, "where to look for the dataset")
+    out: str | None = option(None, "the .sqz file (default: beside SOURCE)", flags=("--out", "-o"))
+    report: str | None = option(None, "report JSON (default: OUT with .json suffix)")
+    preset: str = option("paper", f"recipe: {' | '.join(PRESETS)}")
+    sparsity: str | None = option(
+        None,
+        "per-layer sparsity, e.g. 'conv10=0.8,*.expand3x3=0.67,*=0' or a preset "
+        f"({', '.join(SPARSITY_PRESETS)})",
+    )
+    bits: str | None = option(
+        None,
+        "per-layer bits (1-8, 32 = unshared), e.g. 'conv1=8,*=6' or a preset "
+        f"({', '.join(BITS_PRESETS)})",
+    )
+    rounds: int | None = option(None, "iterative pruning rounds", min=1)
+    prune_epochs: float | None = option(None, "masked retraining epochs per round")
+    share_epochs: float | None = option(None, "centroid fine-tuning epochs")
+    lr: float | None = option(None, "masked retraining learning rate")
+    share_lr: float | None = option(None, "centroid fine-tuning learning rate")
+    batch_size: int | None = option(None, "fine-tuning batch size", min=1)
+    bias_dtype: str | None = option(None, "float16 | float32")
+    amp: str | None = option(None, "fine-tuning precision: auto (bf16 where native) | bf16 | none")
+    augment: str | None = option(
+        None, "fine-tuning augmentation (default: a run folder's own, else crop-flip)"
+    )
+    calib_data: str | None = option(
+        None,
+        "unlabelled images (folder:PATH, any layout, labels ignored) to distil the "
+        "codebooks toward the source model's logits on",
+    )
+    calib_steps: int | None = option(None, "codebook distillation steps", min=0)
+    calib_lr: float | None = option(
+        None, "distillation step size, relative to each layer's mean |centroid|"
+    )
+    codebook_digits: int | None = option(
+        None, "round centroids to this many significant digits (smaller header; default exact)"
     )
 
-
-def _calibration(config: CompressConfig, steps: int | None, lr: float | None) -> CompressConfig:
-    """The config with the calibration options given (a preset without calibration gets one)."""
-    if steps is None and lr is None:
+    def to_config(self) -> CompressConfig:
+        """The preset's CompressConfig with every option given (not None) applied."""
+        config = CompressConfig.preset(self.preset)
+        if self.sparsity is not None:
+            rules = SPARSITY_PRESETS.get(self.sparsity) or parse_rules(
+                self.sparsity, "sparsity", float
+            )
+            config = dataclasses.replace(config, prune=PruneConfig(rules))
+        share = config.share
+        if self.bits is not None:
+            bits = BITS_PRESETS.get(self.bits) or parse_rules(self.bits, "bits", int)
+            share = dataclasses.replace(share, bits=bits)
+        share = dataclasses.replace(
+            share, **_given(bias_dtype=self.bias_dtype, codebook_digits=self.codebook_digits)
+        )
+        config = dataclasses.replace(config, share=share, rounds=self.rounds or config.rounds)
+        both = _given(batch_size=self.batch_size, amp=self.amp, augment=self.augment)
+        config = config.with_finetune(
+            prune={**_given(epochs=self.prune_epochs, lr=self.lr), **both},
+            share={**_given(epochs=self.share_epochs, lr=self.share_lr), **both},
+        )
+        calibration = _given(steps=self.calib_steps, lr=self.calib_lr)
+        if calibration:  # a preset without calibration gets one
+            calibration = dataclasses.replace(config.calibration or CalibConfig(), **calibration)
+            config = dataclasses.replace(config, calibration=calibration)
         return config
-    changes = {k: v for k, v in (("steps", steps), ("lr", lr)) if v is not None}
-    calibration = dataclasses.replace(config.calibration or CalibConfig(), **changes)
-    return dataclasses.replace(config, calibration=calibration)
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options that were set (not None)."""
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _trained_augment(source: Path) -> str | None:
     """The augmentation a run folder was trained with (its config.json), else None."""
     if not (source / "config.json").is_file():  # a weights file: no training record
         return None
-    from ..engine import load_run_config  # only needed for a run folder
-
     return load_run_config(source).augment
 
 
-@app.command("compress")
+SOURCE = Param(
+    "source",
+    str,
+    "run folder, .safetensors, or torchvision-layout .pth",
+    default=REQUIRED,
+    argument=True,
+)
+
+
+@config_command(
+    "compress",
+    CompressOptions,
+    params=[SOURCE, THREADS, JSON.with_help("print the report as JSON")],
+)
 def compress_command(
-    source: Annotated[str, typer.Argument(help="run folder, .safetensors, or torchvision-layout .pth")],
-    data: Annotated[str | None, Opt(help="dataset spec for retraining and accuracy (fashion-mnist, "
-                                         "cifar10:PATH, folder:PATH); omit to compress without data")] = None,
-    data_dir: Annotated[str | None, Opt(help="where to look for the dataset")] = None,
-    out: Annotated[str | None, Opt(help="the .sqz file (default: beside SOURCE)")] = None,
-    report: Annotated[str | None, Opt(help="report JSON (default: OUT with .json suffix)")] = None,
-    preset: Annotated[str, Opt(help=f"recipe: {' | '.join(PRESETS)}")] = "paper",
-    sparsity: Annotated[str | None, Opt(help="per-layer sparsity, e.g. 'conv10=0.8,*.expand3x3=0.67,*=0' "
-                                             f"or a preset ({', '.join(SPARSITY_PRESETS)})")] = None,
-    bits: Annotated[str | None, Opt(help="per-layer bits (1-8, 32 = unshared), e.g. 'conv1=8,*=6' "
-                                         f"or a preset ({', '.join(BITS_PRESETS)})")] = None,
-    rounds: Annotated[int | None, Opt(min=1, help="iterative pruning rounds")] = None,
-    prune_epochs: Annotated[float | None, Opt(help="masked retraining epochs per round")] = None,
-    share_epochs: Annotated[float | None, Opt(help="centroid fine-tuning epochs")] = None,
-    lr: Annotated[float | None, Opt(help="masked retraining learning rate")] = None,
-    share_lr: Annotated[float | None, Opt(help="centroid fine-tuning learning rate")] = None,
-    batch_size: Annotated[int | None, Opt(help="fine-tuning batch size")] = None,
-    bias_dtype: Annotated[str | None, Opt(help="float16 | float32")] = None,
-    amp: Annotated[str | None, Opt(help="fine-tuning precision: auto (bf16 where native) | bf16 | none")] = None,
-    augment: Annotated[str | None, Opt(help="fine-tuning augmentation (default: a run "
-                                            "folder's own, else crop-flip)")] = None,
-    calib_data: Annotated[str | None, Opt(help="unlabelled images (folder:PATH, any layout, labels "
-                                               "ignored) to distil the codebooks toward the source "
-                                               "model's logits on")] = None,
-    calib_steps: Annotated[int | None, Opt(min=0, help="codebook distillation steps")] = None,
-    calib_lr: Annotated[float | None, Opt(help="distillation step size, relative to each layer's "
-                                               "mean |centroid|")] = None,
-    codebook_digits: Annotated[int | None, Opt(help="round centroids to this many significant "
-                                                    "digits (smaller header; default exact)")] = None,
-    threads: Annotated[int | None, Opt(min=1, help="CPU threads for torch")] = None,
-    as_json: Annotated[bool, Opt("--json", help="print the report as JSON")] = False,
+    options: CompressOptions, source: str, threads: int | None, as_json: bool
 ) -> None:
-    """Prune, share weights and Huffman-code a model into a .sqz file, with a size/accuracy report."""
-    if threads:
-        torch.set_num_threads(threads)
+    """Prune, share weights and Huffman-code a model into a .sqz file, with a size and
+    accuracy report."""
     # Retraining a model with other augmentation than it learned with costs accuracy (the demo
     # model, trained with flips: 92.08% after compression with flips, 91.38% with crops).
-    if augment is None:
+    if options.augment is None:
         augment = _trained_augment(Path(source))
         if augment and not as_json:
-            console.print(f"fine-tuning augmentation: {augment}, as {source} was trained",
-                          highlight=False)  # fmt: skip
-    config = _config(preset, sparsity, bits, rounds, prune_epochs, share_epochs, lr, share_lr,
-                     batch_size, bias_dtype, amp, augment)  # fmt: skip
-    config = _calibration(config, calib_steps, calib_lr)
-    if codebook_digits is not None:
-        share = dataclasses.replace(config.share, codebook_digits=codebook_digits)
-        config = dataclasses.replace(config, share=share)
+            console.print(
+                f"fine-tuning augmentation: {augment}, as {source} was trained", highlight=False
+            )
+        options = dataclasses.replace(options, augment=augment)
+    config = options.to_config()
+    out, report, data, data_dir = options.out, options.report, options.data, options.data_dir
+    calib_data = options.calib_data
     out_path = Path(out) if out else _default_out(Path(source))
     report_path = Path(report) if report else out_path.with_suffix(".json")
     if out_path.resolve() == Path(source).resolve():
@@ -144,11 +165,10 @@ def compress_command(
     model = load_model(source)
     train = test = None
     if data is not None:
-        from ..data import load_dataset_for_model  # only needed with data
-
         pre = preprocessing_for(model)
-        train, test = (load_dataset_for_model(data, s, pre, data_dir=data_dir)
-                       for s in ("train", "test"))  # fmt: skip
+        train, test = (
+            load_dataset_for_model(data, s, pre, data_dir=data_dir) for s in ("train", "test")
+        )
     log = None if as_json else (lambda msg: console.print(msg, highlight=False))
     pre = preprocessing_for(model)
     calib = None if calib_data is None else load_calibration_images(calib_data, pre)
@@ -161,17 +181,18 @@ def compress_command(
         print(json.dumps(result.to_dict(), indent=2))
         return
     console.print(report_table(result))
-    console.print(f"wrote {out_path} ({result.sqz_bytes:,} bytes) and {report_path}", highlight=False)
+    console.print(
+        f"wrote {out_path} ({result.sqz_bytes:,} bytes) and {report_path}", highlight=False
+    )
 
 
-@app.command("sqz-info")
-def sqz_info_command(
-    path: Annotated[str, typer.Argument(help="a .sqz file")],
-    as_json: Annotated[bool, Opt("--json", help="print JSON instead of a table")] = False,
-) -> None:
+@config_command(
+    "sqz-info",
+    None,
+    params=[Param("path", str, "a .sqz file", default=REQUIRED, argument=True), JSON],
+)
+def sqz_info_command(path: str, as_json: bool) -> None:
     """Per-layer sizes of a .sqz file: density, bits, codebook, index and position bytes."""
-    import time
-
     start = time.perf_counter()
     data = read_sqz_bytes(path)  # explains a file that is missing, a folder or not .sqz
     try:

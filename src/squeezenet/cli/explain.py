@@ -4,18 +4,49 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from rich.markup import escape
 
 from ..explain import METHODS, explain, save_png
 from ..explain.core import as_model
 from ..explain.deletion import ATTRIBUTIONS
-from .app import app, console
+from .app import console
+from .options import JSON, REQUIRED, THREADS, Param, config_command, option
 
-Opt = typer.Option
+
+@dataclass
+class ExplainConfig:
+    """The options of `squeezenet explain` (method-specific ones: None = the method's default)."""
+
+    method: str = option("gradcam", " | ".join(METHODS))
+    layer: str | None = option(
+        None,
+        "paper layer name (conv1, fire2 ... conv10) for gradcam, activations and "
+        "deletion (default: the last Fire module)",
+    )
+    target: str | None = option(
+        None,
+        "class index or name (default: the predicted class); needed by "
+        "class-visualization and fooling",
+    )
+    out: Path = option(Path("explain"), "folder for the PNGs")
+    samples: int | None = option(None, "smoothgrad: noisy copies [25]", min=1)
+    noise: float | None = option(None, "smoothgrad: noise std / value range [0.15]", min=0)
+    channels: int | None = option(None, "activations: channels shown [16]", min=1)
+    steps: int | None = option(
+        None,
+        "class-visualization: most steps [300]; fooling: most steps [500]; "
+        "deletion: deletion steps [10]",
+        min=1,
+    )
+    attribution: str | None = option(
+        None, f"deletion: the map checked, {' | '.join(ATTRIBUTIONS)} [gradcam]"
+    )
+    seed: int | None = option(None, "random seed of the noise / order [0]")
+
 
 # Method-specific options: the methods each one applies to and the keyword it becomes.
 _OPTION_USE: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
@@ -26,37 +57,34 @@ _OPTION_USE: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "attribution": (("deletion",), {}),
     "seed": (("smoothgrad", "class-visualization", "deletion"), {}),
 }
+EXPLAIN_ARGS = [
+    Param(
+        "model",
+        str,
+        "run folder, weights (.safetensors/.pth) or .sqz",
+        default=REQUIRED,
+        argument=True,
+    ),
+    Param("images", list[Path], "image files (none for class-visualization)", argument=True),
+]
 
 
-@app.command("explain")
+@config_command(
+    "explain",
+    ExplainConfig,
+    params=[*EXPLAIN_ARGS, THREADS, JSON.with_help("print the numbers as JSON")],
+)
 def explain_command(
-    model: Annotated[str, typer.Argument(help="run folder, weights (.safetensors/.pth) or .sqz")],
-    images: Annotated[list[Path] | None, typer.Argument(
-        help="image files (none for class-visualization)")] = None,
-    method: Annotated[str, Opt(help=" | ".join(METHODS))] = "gradcam",
-    layer: Annotated[str | None, Opt(
-        help="paper layer name (conv1, fire2 ... conv10) for gradcam, activations and "
-        "deletion (default: the last Fire module)")] = None,
-    target: Annotated[str | None, Opt(
-        help="class index or name (default: the predicted class); needed by "
-        "class-visualization and fooling")] = None,
-    out: Annotated[Path, Opt(help="folder for the PNGs")] = Path("explain"),
-    as_json: Annotated[bool, Opt("--json", help="print the numbers as JSON")] = False,
-    samples: Annotated[int | None, Opt(min=1, help="smoothgrad: noisy copies [25]")] = None,
-    noise: Annotated[float | None, Opt(min=0, help="smoothgrad: noise std / value range [0.15]")
-                     ] = None,
-    channels: Annotated[int | None, Opt(min=1, help="activations: channels shown [16]")] = None,
-    steps: Annotated[int | None, Opt(min=1, help=(
-        "class-visualization: most steps [300]; fooling: most steps [500]; "
-        "deletion: deletion steps [20]"))] = None,
-    attribution: Annotated[str | None, Opt(
-        help=f"deletion: the map checked, {' | '.join(ATTRIBUTIONS)} [gradcam]")] = None,
-    seed: Annotated[int | None, Opt(help="random seed of the noise / order [0]")] = None,
+    config: ExplainConfig,
+    model: str,
+    images: list[Path] | None,
+    threads: int | None,
+    as_json: bool,
 ) -> None:
     """Saliency, SmoothGrad, Grad-CAM, activations, class visualisation, fooling images and
     the deletion check, each written as a PNG per image into --out."""
-    given = {"samples": samples, "noise": noise, "channels": channels, "steps": steps,
-             "attribution": attribution, "seed": seed}  # fmt: skip
+    method, layer, target, out = config.method, config.layer, config.target, config.out
+    given = {name: getattr(config, name) for name in _OPTION_USE}
     options = _method_options(method, given)
     net = as_model(model)
     inputs: list[Path | None] = list(images or [])
@@ -71,8 +99,9 @@ def explain_command(
         result = explain(net, image, method, target=target, layer=layer, **options)
         png = _unique(out, _stem(image, method, result), used)
         save_png(result, png)
-        records.append({"image": None if image is None else str(image), "png": str(png),
-                        **result.to_dict()})  # fmt: skip
+        records.append(
+            {"image": None if image is None else str(image), "png": str(png), **result.to_dict()}
+        )
     if as_json:
         print(json.dumps({"model": model, "method": method, "results": records}, indent=2))
         return
@@ -121,12 +150,16 @@ def _summary(r: dict[str, Any]) -> str:
         what = f"{r['layer']} {shape}, top channels {r['channels'][:5]}"
     elif r["method"] == "deletion":
         verdict = "passed" if r["passed"] else "failed"
-        what = (f"{r['attribution']} of '{r['target']['name']}': deletion AUC "
-                f"{r['salient_auc']:.3f} vs random {r['random_auc']:.3f} ({verdict})")  # fmt: skip
+        what = (
+            f"{r['attribution']} of '{r['target']['name']}': deletion AUC "
+            f"{r['salient_auc']:.3f} vs random {r['random_auc']:.3f} ({verdict})"
+        )
     elif r["method"] in ("class-visualization", "fooling"):
         reached = "reached" if r["reached"] else "not reached"
-        what = (f"'{r['target']['name']}' {r['start_probability']:.1%} -> "
-                f"{r['target']['probability']:.1%} in {r['steps']} steps ({reached})")  # fmt: skip
+        what = (
+            f"'{r['target']['name']}' {r['start_probability']:.1%} -> "
+            f"{r['target']['probability']:.1%} in {r['steps']} steps ({reached})"
+        )
         if r["method"] == "fooling":
             what += f", L2 norm {r['l2_norm']:.4g} ({r['l2_norm_pixels']:.4g} in pixels)"
     else:

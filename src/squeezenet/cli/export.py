@@ -51,9 +51,7 @@ def load_split(
     """A split of `spec` as the model reads it (an image folder at its input and resize
     sizes, in its channels): train to calibrate on, test to check and evaluate on. With
     `max_images`, a seeded random sample: only those images of a folder are decoded."""
-    return load_dataset_for_model(
-        spec, split, preprocess, data_dir=data_dir, max_images=max_images
-    )
+    return load_dataset_for_model(spec, split, preprocess, data_dir=data_dir, max_images=max_images)
 
 
 @dataclass
@@ -61,27 +59,41 @@ class ExportConfig:
     """The options of `squeezenet export`."""
 
     out: Path | None = option(
-        None, "ONNX file to write (default: beside the weights; --output is the old spelling)",
-        flags=("--out", "-o", "--output"))  # fmt: skip
+        None,
+        "ONNX file to write (default: beside the weights; --output is the old spelling)",
+        flags=("--out", "-o", "--output"),
+    )
     format: str = option("onnx", f"export format: {' | '.join(FORMATS)}")
     input_size: int | None = option(None, "square input side (default: the model's own)", min=1)
     opset: int = option(17, "ONNX opset (>= 10 for ceil-mode pooling)")
     int8: bool = option(False, "also write a calibrated INT8 model (*.int8.onnx)")
     calib_data: str | None = option(
-        None, "dataset spec to calibrate (train split) and evaluate (test split) on, e.g. "
-        "fashion-mnist or folder:PATH")  # fmt: skip
+        None,
+        "dataset spec to calibrate (train split) and evaluate (test split) on, e.g. "
+        "fashion-mnist or folder:PATH",
+    )
     calib_images: int = option(512, "training images to calibrate on (a random sample)", min=1)
-    calibration: str = option("minmax", "activation range calibration: minmax | entropy | percentile")
-    eval_limit: int | None = option(None, "evaluate on a random sample of this many test images",
-                                    min=1)  # fmt: skip
+    calibration: str = option(
+        "minmax", "activation range calibration: minmax | entropy | percentile"
+    )
+    eval_limit: int | None = option(
+        None, "evaluate on a random sample of this many test images", min=1
+    )
     data_dir: Path | None = option(None, "folder holding the datasets")
 
 
-MODEL = Param("model", str, "run folder, weights (.safetensors/.pth), .sqz file, or a registered "
-              "model name", default=REQUIRED, argument=True)  # fmt: skip
+MODEL = Param(
+    "model",
+    str,
+    "run folder, weights (.safetensors/.pth), .sqz file, or a registered model name",
+    default=REQUIRED,
+    argument=True,
+)
 
 
-@config_command("export", ExportConfig, params=[MODEL, THREADS, JSON.with_help("print a JSON report")])
+@config_command(
+    "export", ExportConfig, params=[MODEL, THREADS, JSON.with_help("print a JSON report")]
+)
 def export_command(config: ExportConfig, model: str, threads: int | None, as_json: bool) -> None:
     """Export to a single ONNX file (dynamic batch, class names and preprocessing in its
     metadata), checked against PyTorch; with --int8, also a calibrated INT8 model and the

@@ -10,9 +10,10 @@ import typer
 from rich.table import Table
 
 from ..checkpoint import load_model
-from ..models import SqueezeNet, create_model, get_model_config, list_models
+from ..models import SqueezeNet, SqueezeNetConfig, create_model, get_model_config, list_models
 from ..summary import ModelSummary, format_count, summarize
 from .app import app, console
+from .options import JSON, REQUIRED, Param, config_command, config_params
 
 
 @app.command("list")
@@ -24,14 +25,18 @@ def list_command(
     for name in list_models(pattern):
         cfg = get_model_config(name)
         params = sum(p.numel() for p in SqueezeNet(cfg).parameters())
-        table.add_row(name, f"{params:,}", str(len(cfg.fires)), f"{cfg.stem_kernel}x{cfg.stem_kernel}")
+        table.add_row(
+            name, f"{params:,}", str(len(cfg.fires)), f"{cfg.stem_kernel}x{cfg.stem_kernel}"
+        )
     console.print(table)
 
 
-MODEL_ARG_HELP = (
+MODEL_ARG = Param(
+    "model_arg",
+    list[str],
     "KEY=VALUE model option, repeatable: a design-space point with "
     "squeezenet_design (sr=0.25, base_e=, incr_e=, freq=, pct3x3=, "
-    "layout=squeezenet1_1_simple_bypass, bypass=) or any config field"
+    "layout=squeezenet1_1_simple_bypass, bypass=) or any config field",
 )
 
 
@@ -90,29 +95,33 @@ def model_from_arg(model: str, num_classes: int | None = None, **overrides) -> S
     return create_model(model, **overrides)
 
 
-@app.command("summary")
+SUMMARY_FLAGS = ("num_classes", "in_channels", "small_input", "stem_pool", "batch_norm")
+SUMMARY_PARAMS = [
+    Param(
+        "model",
+        str,
+        "a registered name or a weights file / run folder",
+        default=REQUIRED,
+        argument=True,
+    ),
+    Param("input_size", int, "square input side in pixels", default=224, min=1),
+    *config_params(SqueezeNetConfig, only=SUMMARY_FLAGS, defaults=False),
+    MODEL_ARG,
+    JSON,
+]
+
+
+@config_command("summary", None, params=SUMMARY_PARAMS)
 def summary_command(
-    model: Annotated[str, typer.Argument(help="a registered name or a weights file / run folder")],
-    input_size: Annotated[int, typer.Option(help="square input side in pixels")] = 224,
-    num_classes: Annotated[int | None, typer.Option(help="classifier outputs")] = None,
-    in_channels: Annotated[int | None, typer.Option(help="image channels")] = None,
-    small_input: Annotated[bool | None, typer.Option(
-        help="3x3/1 stem for 28-32 px images [default: no]")] = None,
-    stem_pool: Annotated[bool | None, typer.Option(help="max-pool after conv1 [default: yes]")] = None,
-    batch_norm: Annotated[bool | None, typer.Option(
-        help="BatchNorm after every conv [default: no]")] = None,
-    model_arg: Annotated[list[str] | None, typer.Option(help=MODEL_ARG_HELP)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    model: str, input_size: int, model_arg: list[str] | None, as_json: bool, **flags: Any
 ) -> None:
     """Per-layer table (the paper's Table 1): shapes, filters, parameters, MACs, bytes."""
-    given = {"in_channels": in_channels, "small_input": small_input, "stem_pool": stem_pool,
-             "batch_norm": batch_norm}  # fmt: skip
-    overrides = merge_model_args(parse_model_args(model_arg), {**given, "num_classes": num_classes})
+    overrides = merge_model_args(parse_model_args(model_arg), flags)
     num_classes = overrides.pop("num_classes", None)  # a file's classifier can be reset, too
     if overrides and Path(model).exists():  # a file's architecture is stored in it
-        named = [k for k in given if k in overrides] + (["model_arg"] if model_arg else [])
-        flags = ", ".join("--" + k.replace("_", "-") for k in named)
-        raise ValueError(f"{flags} describe a registered model, not the file {model}; drop them")
+        named = [k for k in flags if k in overrides] + (["model_arg"] if model_arg else [])
+        spelled = ", ".join("--" + k.replace("_", "-") for k in named)
+        raise ValueError(f"{spelled} describe a registered model, not the file {model}; drop them")
     net = model_from_arg(model, num_classes, **overrides)
     summary = summarize(net, input_size)
     if as_json:
@@ -124,23 +133,42 @@ def summary_command(
 def summary_table(s: ModelSummary) -> Table:
     """Render a `ModelSummary` as a rich table with a totals row."""
     table = Table(
-        "layer", "output (CxHxW)", "s1x1", "e1x1", "e3x3", "bypass", "params", "MACs", "fp32 bytes",
+        "layer",
+        "output (CxHxW)",
+        "s1x1",
+        "e1x1",
+        "e3x3",
+        "bypass",
+        "params",
+        "MACs",
+        "fp32 bytes",
         title=f"{s.model} @ {s.in_channels}x{s.input_size}x{s.input_size}, {s.num_classes} classes",
         caption="MACs: multiply-accumulates of conv layers (FLOPs = 2 x MACs), "
         "counted with torch.utils.flop_counter",
-    )  # fmt: skip
+    )
     for col in table.columns[2:]:
         col.justify = "right"
     for r in s.rows:
         table.add_row(
-            r.name, "x".join(map(str, r.output_shape)),
+            r.name,
+            "x".join(map(str, r.output_shape)),
             *(str(v) if v is not None else "" for v in (r.squeeze, r.expand1x1, r.expand3x3)),
             r.bypass if r.bypass not in (None, "none") else "",
-            f"{r.params:,}", format_count(r.macs), f"{r.fp32_bytes:,}",
-        )  # fmt: skip
+            f"{r.params:,}",
+            format_count(r.macs),
+            f"{r.fp32_bytes:,}",
+        )
     table.add_section()
     table.add_row(
-        "total", "", "", "", "", "", f"{s.total_params:,}",
-        f"{s.total_macs / 1e9:.3f}G", f"{s.fp32_bytes:,}", style="bold",
-    )  # fmt: skip
+        "total",
+        "",
+        "",
+        "",
+        "",
+        "",
+        f"{s.total_params:,}",
+        f"{s.total_macs / 1e9:.3f}G",
+        f"{s.fp32_bytes:,}",
+        style="bold",
+    )
     return table

@@ -19,7 +19,6 @@ import dataclasses
 import inspect
 import json
 import re
-import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -27,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
+import tomllib
 import torch
 import typer
 
 from .app import app
-
 
 REQUIRED = ...  # the default of a parameter that must be given
 
@@ -69,19 +68,32 @@ class Param:
     def typer_parameter(self) -> inspect.Parameter:
         """This parameter as Typer reads it from a function signature."""
         kind = typer.Argument if self.argument else typer.Option
-        info = kind(*self.flags, help=self.help, min=self.min, max=self.max,
-                    show_default=self.show_default and self.default is not None)  # fmt: skip
+        info = kind(
+            *self.flags,
+            help=self.help,
+            min=self.min,
+            max=self.max,
+            show_default=self.show_default and self.default is not None,
+        )
         value_type = _value_type(self.type)
         if self.default is None:
             value_type = value_type | None
         return inspect.Parameter(
-            self.name, inspect.Parameter.KEYWORD_ONLY, default=self.default,
+            self.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=self.default,
             annotation=Annotated[value_type, info],
-        )  # fmt: skip
+        )
 
 
-def option(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[str, ...] = (),
-           min: float | None = None, max: float | None = None) -> Any:  # fmt: skip
+def option(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    flags: tuple[str, ...] = (),
+    min: float | None = None,
+    max: float | None = None,
+) -> Any:
     """A config dataclass field with its command-line help and spellings."""
     metadata = {"help": help, "flags": flags, "min": min, "max": max}
     if isinstance(default, (list, dict)):  # a mutable default is built per instance
@@ -92,10 +104,19 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, flags: tuple[s
 # Runtime options shared by several commands: one definition each.
 THREADS = Param("threads", int, "CPU threads (default: PyTorch's)", min=1)
 JSON = Param("as_json", bool, "print JSON instead of a table", default=False, flags=("--json",))
-CONFIG = Param("config_file", Path, "read options from a JSON or TOML file (options given on "
-               "the command line win)", flags=("--config",))  # fmt: skip
-PRINT_CONFIG = Param("print_config", bool, "print the resolved options as JSON (a file --config "
-                     "reads) and exit", default=False, flags=("--print-config",))  # fmt: skip
+CONFIG = Param(
+    "config_file",
+    Path,
+    "read options from a JSON or TOML file (options given on the command line win)",
+    flags=("--config",),
+)
+PRINT_CONFIG = Param(
+    "print_config",
+    bool,
+    "print the resolved options as JSON (a file --config reads) and exit",
+    default=False,
+    flags=("--print-config",),
+)
 
 
 def attribute_docs(cls: type) -> dict[str, str]:
@@ -125,12 +146,18 @@ def _first_sentence(text: str) -> str:
 
 
 def config_params(
-    cls: type, *, exclude: Iterable[str] = (), only: Iterable[str] | None = None,
-    help: Mapping[str, str] | None = None, defaults: bool = True,
-) -> list[Param]:  # fmt: skip
+    cls: type,
+    *,
+    exclude: Iterable[str] = (),
+    only: Iterable[str] | None = None,
+    help: Mapping[str, str] | None = None,
+    defaults: bool = True,
+    hide_defaults: Iterable[str] = (),
+) -> list[Param]:
     """One option per field of the dataclass `cls` (`only` these, in this order), with the
     field's default (`defaults=False`: None, for options whose default depends on others);
-    `help` supplies text for fields whose metadata and docstring give none."""
+    `help` supplies text for fields whose metadata and docstring give none; `hide_defaults`
+    names fields whose default the command replaces (its help says with what)."""
     hints = typing.get_type_hints(cls)
     docs = attribute_docs(cls)
     skip = set(exclude)
@@ -145,10 +172,21 @@ def config_params(
         flags = tuple(f.metadata.get("flags", ()))
         if not flags and _value_type(tp) is bool:
             flags = (f"--{_kebab(f.name)}/--no-{_kebab(f.name)}",)
-        params.append(Param(
-            f.name, tp, text, default=_default(f) if defaults else None, flags=flags,
-            min=f.metadata.get("min"), max=f.metadata.get("max"),
-        ))  # fmt: skip
+        default = _default(f) if defaults else None
+        if default is REQUIRED:  # may come from --config FILE: checked once both are read
+            default, text = None, f"{text} [required]"
+        params.append(
+            Param(
+                f.name,
+                tp,
+                text,
+                default=default,
+                flags=flags,
+                min=f.metadata.get("min"),
+                max=f.metadata.get("max"),
+                show_default=f.name not in hide_defaults,
+            )
+        )
     return params
 
 
@@ -181,7 +219,7 @@ def _value_type(tp: Any) -> Any:
     raise TypeError(f"unsupported option type {tp!r}; exclude the field or give it a Param")
 
 
-def read_config_file(path: Path, cls: type, exclude: Iterable[str] = ()) -> dict[str, Any]:
+def read_config_file(path: Path, cls: type) -> dict[str, Any]:
     """The settings in a JSON or TOML file, each checked against `cls`'s field types."""
     source = f"--config {path}"
     try:
@@ -196,7 +234,7 @@ def read_config_file(path: Path, cls: type, exclude: Iterable[str] = ()) -> dict
     if not isinstance(raw, dict):
         raise ValueError(f"{source}: expected an object of option names, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
-    valid = [f.name for f in dataclasses.fields(cls) if f.name not in set(exclude)]
+    valid = [f.name for f in dataclasses.fields(cls)]
     settings = {}
     for key, value in raw.items():
         name = str(key).replace("-", "_")
@@ -236,15 +274,23 @@ def check_value(tp: Any, value: Any, what: str) -> Any:
 
 def make_config(cls: type, given: Mapping[str, Any]) -> Any:
     """`cls(**given)`, naming the required options that were not given."""
-    missing = [f"--{_kebab(f.name)}" for f in dataclasses.fields(cls) if f.name not in given
-               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    missing = [
+        f"--{_kebab(f.name)}"
+        for f in dataclasses.fields(cls)
+        if f.name not in given
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
     if missing:
-        raise ValueError(f"missing option {', '.join(missing)} (on the command line or in --config)")
+        raise ValueError(
+            f"missing option {', '.join(missing)} (on the command line or in --config)"
+        )
     return cls(**given)
 
 
 def to_jsonable(config: Any) -> dict[str, Any]:
     """A config dataclass as --print-config shows it (paths as text)."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, Path):
             return str(value)
@@ -267,10 +313,17 @@ def _given(ctx: typer.Context, name: str) -> bool:
 
 
 def config_command(
-    name: str, cls: type | None, *, params: Iterable[Param] = (), exclude: Iterable[str] = (),
-    help: Mapping[str, str] | None = None, build: Build | None = None,
-) -> Callable[[Callable[..., None]], Callable[..., None]]:  # fmt: skip
-    """Register `handler(config, **params)` as `squeezenet NAME`.
+    name: str,
+    cls: type | None,
+    *,
+    params: Iterable[Param] = (),
+    exclude: Iterable[str] = (),
+    help: Mapping[str, str] | None = None,
+    hide_defaults: Iterable[str] = (),
+    build: Build | None = None,
+    target: typer.Typer = app,
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register `handler(config, **params)` as `squeezenet NAME` (on `target`).
 
     The options are `cls`'s fields (but `exclude`), then `params`, then --config and
     --print-config. `build(given, **params)` turns the settings given (--config FILE, then the
@@ -278,7 +331,11 @@ def config_command(
     only `**params`. A `threads` parameter, when given, sets PyTorch's thread count first.
     """
     extra = list(params)
-    fields = [] if cls is None else config_params(cls, exclude=exclude, help=help)
+    fields = (
+        []
+        if cls is None
+        else config_params(cls, exclude=exclude, help=help, hide_defaults=hide_defaults)
+    )
     own = [] if cls is None else [CONFIG, PRINT_CONFIG]
     every = [p for p in extra if p.argument] + fields + [p for p in extra if not p.argument] + own
     field_names = {p.name for p in fields}
@@ -287,12 +344,15 @@ def config_command(
         def command(ctx: typer.Context, **kwargs: Any) -> None:
             if kwargs.get("threads") is not None:
                 torch.set_num_threads(kwargs["threads"])
-            rest = {k: v for k, v in kwargs.items() if k not in field_names and k not in
-                    ("config_file", "print_config")}  # fmt: skip
+            rest = {
+                k: v
+                for k, v in kwargs.items()
+                if k not in field_names and k not in ("config_file", "print_config")
+            }
             if cls is None:
                 return handler(**rest)
-            given = {} if kwargs["config_file"] is None else read_config_file(
-                kwargs["config_file"], cls, exclude)  # fmt: skip
+            path = kwargs["config_file"]
+            given = {} if path is None else read_config_file(path, cls)
             given.update({k: v for k, v in kwargs.items() if k in field_names and _given(ctx, k)})
             config = build(given, **rest) if build else make_config(cls, given)
             if kwargs["print_config"]:
@@ -306,7 +366,7 @@ def config_command(
         command.__annotations__ = {p.name: p.annotation for p in signature}
         command.__doc__ = handler.__doc__
         command.__name__ = handler.__name__
-        app.command(name)(command)
+        target.command(name)(command)
         return handler
 
     return register

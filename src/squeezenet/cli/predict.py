@@ -7,44 +7,57 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .app import app, console, err_console
+from ..inference.predictor import PredictionError, Predictor, collect_image_paths
+from .app import console, err_console
+from .options import JSON, REQUIRED, THREADS, Param, config_command, option
 
 PLAIN_PROGRESS_EVERY_S = 10.0
 
 
-@app.command("predict")
+@dataclass
+class PredictConfig:
+    """The options of `squeezenet predict`."""
+
+    topk: int = option(5, "classes to show per image", min=1)
+    backend: str = option(
+        "auto",
+        "auto (fastest float32 here), eager, channels_last, compile, onnxruntime, onnxruntime-int8",
+    )
+    batch_size: int = option(32, "images per model run", min=1, max=4096)
+
+
+PREDICT_ARGS = [
+    Param(
+        "model",
+        str,
+        "run folder, weights (.safetensors/.pth), .sqz or .onnx file",
+        default=REQUIRED,
+        argument=True,
+    ),
+    Param("inputs", list[Path], "image files and/or folders", default=REQUIRED, argument=True),
+]
+
+
+@config_command("predict", PredictConfig, params=[*PREDICT_ARGS, THREADS, JSON])
 def predict_command(
-    model: Annotated[str, typer.Argument(
-        help="run folder, weights (.safetensors/.pth), .sqz or .onnx file")],
-    inputs: Annotated[list[Path], typer.Argument(help="image files and/or folders")],
-    topk: Annotated[int, typer.Option(min=1, help="classes to show per image")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
-    backend: Annotated[str, typer.Option(
-        help="auto (fastest float32 here), eager, channels_last, compile, onnxruntime, "
-        "onnxruntime-int8")] = "auto",
-    batch_size: Annotated[int, typer.Option(min=1, max=4096, help="images per model run")] = 32,
-    threads: Annotated[int | None, typer.Option(min=1, help="inference threads")] = None,
+    config: PredictConfig, model: str, inputs: list[Path], threads: int | None, as_json: bool
 ) -> None:
     """Classify images with the model's own preprocessing and class names.
 
     Any image mode works and EXIF orientation is applied. A file that cannot be read gets
     an error line on stderr (and the exit code is 1); the other files are still classified.
     """
-    from ..inference.predictor import PredictionError, Predictor, collect_image_paths
-
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)  # the PyTorch backends; onnxruntime gets it below
-    predictor = Predictor.load(model, backend=backend, threads=threads)
+    topk, batch_size = config.topk, config.batch_size
+    # --threads has set PyTorch's thread count; onnxruntime gets it here.
+    predictor = Predictor.load(model, backend=config.backend, threads=threads)
     items = collect_image_paths(inputs)
     if not items:
         raise ValueError("no images found in the given folders")
@@ -56,8 +69,11 @@ def predict_command(
     for error in errors:
         err_console.print(f"[bold red]error:[/] {escape(error.error)}", highlight=False)
     if as_json:
-        payload = {"model": model, "backend": predictor.backend,
-                   "results": [r.to_dict() for r in results]}  # fmt: skip
+        payload = {
+            "model": model,
+            "backend": predictor.backend,
+            "results": [r.to_dict() for r in results],
+        }
         print(json.dumps(payload, indent=2, allow_nan=False))  # NaN is not JSON
     else:
         console.print(_table(results, predictor.backend))
@@ -85,8 +101,12 @@ def _progress(total: int, batch_size: int) -> Iterator[Callable[[int], None]]:
         yield lambda _done: None
         return
     if sys.stderr.isatty():
-        columns = (TextColumn("predicting"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn())  # fmt: skip
+        columns = (
+            TextColumn("predicting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=err_console, transient=True) as bar:
             task = bar.add_task("predict", total=total)
             yield lambda done: bar.update(task, completed=done)
@@ -97,8 +117,11 @@ def _progress(total: int, batch_size: int) -> Iterator[Callable[[int], None]]:
         nonlocal last
         now = time.monotonic()
         if now - last >= PLAIN_PROGRESS_EVERY_S:
-            print(f"predicted {done}/{total} images ({done / (now - start):.0f}/s)",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"predicted {done}/{total} images ({done / (now - start):.0f}/s)",
+                file=sys.stderr,
+                flush=True,
+            )
             last = now
 
     yield report

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import torch
-import typer
 from rich.table import Table
 
 from ..engine import TrainConfig
@@ -16,62 +15,86 @@ from ..engine.recipes import RECIPES, recipe
 from ..engine.sweep import DESIGN_KEYS, DESIGN_MODEL, run_sweep
 from ..models import SqueezeNetConfig
 from ..summary import format_count
-from .app import app, console, err_console
-from .models import MODEL_ARG_HELP, parse_key_values, parse_model_args, parse_value
-
-Opt = typer.Option
-
-# Settings with their own flag here, or decided per point: not settable through --train-arg.
-_OWN_FLAGS = ("model", "model_kwargs", "out", "data", "data_dir", "epochs", "seed")
-_PER_POINT = ("exist_ok",)  # the sweep names, resumes and restarts each point's run folder
+from .app import console, err_console
+from .models import MODEL_ARG, parse_key_values, parse_model_args, parse_value
+from .options import JSON, THREADS, config_command, option
 
 
-@app.command("sweep")
-def sweep_command(
-    grid: Annotated[list[str], Opt(help=(
-        f"KEY=V1,V2,... values of one metaparameter ({', '.join(DESIGN_KEYS)}), repeatable; "
-        "every combination is trained"))],
-    out: Annotated[Path, Opt(help="sweep folder: sweep.csv, sweep.png, points/")
-                   ] = Path("runs/sweep"),
-    data: Annotated[str | None, Opt(help="fashion-mnist | mnist | cifar10:PATH | folder:PATH")
-                    ] = None,
-    data_dir: Annotated[str | None, Opt(help="where to look for / download the data")] = None,
-    recipe_name: Annotated[str | None, Opt(
-        "--recipe", help=f"base settings: {', '.join(RECIPES)}")] = None,
-    model: Annotated[str | None, Opt(
-        help=f"layout the metaparameters fill, e.g. squeezenet1_1 (default: the recipe's, "
-        f"else {DESIGN_MODEL}'s own, squeezenet1_0)")] = None,
-    epochs: Annotated[int | None, Opt(min=1, help="training epochs per point")] = None,
-    seed: Annotated[int | None, Opt(help="random seed of every point")] = None,
-    model_arg: Annotated[list[str] | None, Opt(help=MODEL_ARG_HELP)] = None,
-    train_arg: Annotated[list[str] | None, Opt(help=(
+@dataclass
+class SweepConfig:
+    """The options of `squeezenet sweep`."""
+
+    grid: list[str] = option(
+        help=f"KEY=V1,V2,... values of one metaparameter ({', '.join(DESIGN_KEYS)}), "
+        "repeatable; every combination is trained"
+    )
+    out: Path = option(Path("runs/sweep"), "sweep folder: sweep.csv, sweep.png, points/")
+    data: str | None = option(None, "fashion-mnist | mnist | cifar10:PATH | folder:PATH")
+    data_dir: str | None = option(None, "where to look for / download the data")
+    recipe: str | None = option(None, f"base settings: {', '.join(RECIPES)}")
+    model: str | None = option(
+        None,
+        "layout the metaparameters fill, e.g. squeezenet1_1 (default: the recipe's, "
+        f"else {DESIGN_MODEL}'s own, squeezenet1_0)",
+    )
+    epochs: int | None = option(None, "training epochs per point", min=1)
+    seed: int | None = option(None, "random seed of every point")
+    model_arg: list[str] | None = option(None, MODEL_ARG.help)
+    train_arg: list[str] | None = option(
+        None,
         "KEY=VALUE training setting, repeatable: any field of `squeezenet train`'s config "
-        "(batch_size=64, lr=0.05, augment=flip, ...)"))] = None,
-    threads: Annotated[int | None, Opt(min=1, help="CPU threads for torch")] = None,
-    as_json: Annotated[bool, Opt("--json", help="print the rows as JSON (no epoch lines)")] = False,
-) -> None:
+        "(batch_size=64, lr=0.05, augment=flip, ...)",
+    )
+
+
+# Settings with their own option here, or decided per point: not settable through --train-arg.
+_OWN_FLAGS = (
+    "model_kwargs",
+    *(
+        f.name
+        for f in dataclasses.fields(SweepConfig)
+        if f.name in TrainConfig.__dataclass_fields__
+    ),
+)
+_PER_POINT = ("out", "exist_ok")  # the sweep names, resumes and restarts each point's run folder
+SWEEP_JSON = JSON.with_help("print the rows as JSON (no epoch lines)")
+
+
+@config_command("sweep", SweepConfig, params=[THREADS, SWEEP_JSON])
+def sweep_command(config: SweepConfig, threads: int | None, as_json: bool) -> None:
     """Train every combination of the --grid values with the same settings, resuming where a
     stopped sweep left off, into sweep.csv (parameters, MACs, size, top-1) and sweep.png."""
-    if threads:
-        torch.set_num_threads(threads)
-    points = parse_grid(grid)
-    model_args = parse_model_args(model_arg)
+    c = config
+    points = parse_grid(c.grid)
+    model_args = parse_model_args(c.model_arg)
     both = [k for k in points if k in model_args]
     if both:
         raise ValueError(f"{', '.join(both)}: given by both --grid and --model-arg; keep one")
-    base = _base_config(recipe_name, model, model_args, parse_train_args(train_arg),
-                        {"data": data, "data_dir": data_dir, "epochs": epochs, "seed": seed},
-                        progress=not as_json)  # fmt: skip
+    flags = {"data": c.data, "data_dir": c.data_dir, "epochs": c.epochs, "seed": c.seed}
+    base = _base_config(
+        c.recipe, c.model, model_args, parse_train_args(c.train_arg), flags, progress=not as_json
+    )
 
     def report(row: dict[str, Any]) -> None:
         err_console.print(
             f"point {row['point']}: {row['params']:,} params, {format_count(row['macs'])} MACs, "
-            f"top-1 {row['top1']:.4f} ({row['train_time_s']:.0f}s)", highlight=False)  # fmt: skip
+            f"top-1 {row['top1']:.4f} ({row['train_time_s']:.0f}s)",
+            highlight=False,
+        )
 
-    result = run_sweep(points, base, out, on_point=report)
+    result = run_sweep(points, base, c.out, on_point=report)
     if as_json:
-        print(json.dumps({"csv": str(result.csv), "plot": str(result.plot), "rows": result.rows,
-                          "trained": result.trained}, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "csv": str(result.csv),
+                    "plot": str(result.plot),
+                    "rows": result.rows,
+                    "trained": result.trained,
+                },
+                indent=2,
+            )
+        )
         return
     console.print(_table(result.rows, list(points)))
     console.print(f"{result.csv}, {result.plot}")
@@ -110,8 +133,13 @@ def parse_train_args(items: list[str] | None) -> dict[str, Any]:
 
 
 def _base_config(
-    recipe_name: str | None, model: str | None, model_args: dict[str, Any],
-    train_args: dict[str, Any], flags: dict[str, Any], *, progress: bool,
+    recipe_name: str | None,
+    model: str | None,
+    model_args: dict[str, Any],
+    train_args: dict[str, Any],
+    flags: dict[str, Any],
+    *,
+    progress: bool,
 ) -> TrainConfig:
     """The recipe's settings (or TrainConfig's defaults), overridden by every flag given."""
     settings = recipe(recipe_name) if recipe_name else {}
@@ -134,10 +162,24 @@ def _base_config(
 
 
 def _table(rows: list[dict[str, Any]], keys: list[str]) -> Table:
-    table = Table(*keys, "params", "MACs", "fp32 MB", "top-1", "epochs", "time (s)",
-                  title="design-space sweep")  # fmt: skip
+    table = Table(
+        *keys,
+        "params",
+        "MACs",
+        "fp32 MB",
+        "top-1",
+        "epochs",
+        "time (s)",
+        title="design-space sweep",
+    )
     for row in rows:
-        table.add_row(*(str(row[k]) for k in keys), f"{row['params']:,}", format_count(row["macs"]),
-                      f"{row['fp32_bytes'] / 1e6:.2f}", f"{row['top1']:.4f}", str(row["epochs"]),
-                      f"{row['train_time_s']:.0f}")  # fmt: skip
+        table.add_row(
+            *(str(row[k]) for k in keys),
+            f"{row['params']:,}",
+            format_count(row["macs"]),
+            f"{row['fp32_bytes'] / 1e6:.2f}",
+            f"{row['top1']:.4f}",
+            str(row["epochs"]),
+            f"{row['train_time_s']:.0f}",
+        )
     return table

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import torch
 import typer
 from rich.table import Table
 
@@ -17,60 +17,101 @@ from ..engine import NonFiniteLossError, TrainConfig, evaluate, fit, load_run_co
 from ..engine.recipes import RECIPES, recipe
 from ..meta import preprocessing_for
 from ..models import SqueezeNetConfig
-from .app import app, console, err_console
-from .models import MODEL_ARG_HELP, merge_model_args, parse_model_args
+from .app import console, err_console
+from .models import MODEL_ARG, merge_model_args, parse_model_args
+from .options import JSON, REQUIRED, THREADS, Param, config_command, config_params, option
+from .train_help import PENDING_HELP
 
-Opt = typer.Option
 MAX_CONFUSION_CLASSES = 30  # a wider confusion matrix is unreadable in a terminal
 
+# Model options with a flag of their own (help from SqueezeNetConfig's docstring); the others
+# are --model-arg KEY=VALUE. Their defaults depend on the model, so none is shown.
+MODEL_FLAGS = ("batch_norm", "small_input", "stem_pool", "dropout")
+# The data decides these (build_model): a model that disagrees could not train on it.
+_FROM_DATA = ("num_classes", "in_channels")
 
-@app.command("train")
-def train_command(
-    model: Annotated[str | None, Opt(help="registered model name (see `squeezenet list`)")] = None,
-    data: Annotated[str | None, Opt(help="fashion-mnist | mnist | cifar10:PATH | folder:PATH")] = None,
-    out: Annotated[str | None, Opt(help="run folder (default runs/<model>; taken: <out>2, ...)")] = None,
-    recipe_name: Annotated[str | None, Opt("--recipe", help=f"preset: {', '.join(RECIPES)}")] = None,
-    epochs: Annotated[int | None, Opt(help="training epochs")] = None,
-    time: Annotated[float | None, Opt(help="minutes for the whole run: the schedule spans them (overrides --epochs)")] = None,
-    batch_size: Annotated[int | None, Opt(help="global batch size")] = None,
-    lr: Annotated[float | None, Opt(help="peak learning rate")] = None,
-    optimizer: Annotated[str | None, Opt(help="sgd | adamw")] = None,
-    schedule: Annotated[str | None, Opt(help="cosine | onecycle | constant")] = None,
-    warmup_epochs: Annotated[float | None, Opt(help="linear warmup length")] = None,
-    momentum: Annotated[float | None, Opt(help="SGD momentum")] = None,
-    nesterov: Annotated[bool | None, Opt("--nesterov/--no-nesterov", help="Nesterov momentum")] = None,
-    weight_decay: Annotated[float | None, Opt(help="decay on conv weights")] = None,
-    label_smoothing: Annotated[float | None, Opt(help="cross-entropy label smoothing")] = None,
-    grad_clip: Annotated[float | None, Opt(help="clip gradient norm to this")] = None,
-    augment: Annotated[str | None, Opt(help="none | flip | crop-flip | crop-flip-erase | rrc-flip")] = None,
-    image_size: Annotated[int | None, Opt(help="resize images to this side")] = None,
-    batch_norm: Annotated[bool | None, Opt("--batch-norm/--no-batch-norm", help="BN after convs")] = None,
-    small_input: Annotated[bool | None, Opt("--small-input/--no-small-input", help="3x3/1 stem")] = None,
-    stem_pool: Annotated[bool | None, Opt("--stem-pool/--no-stem-pool", help="conv1 pool")] = None,
-    dropout: Annotated[float | None, Opt(help="dropout before conv10")] = None,
-    model_arg: Annotated[list[str] | None, Opt(help=MODEL_ARG_HELP)] = None,
-    channels_last: Annotated[bool | None, Opt("--channels-last/--no-channels-last")] = None,
-    amp: Annotated[str | None, Opt(help="auto (bf16 where native, else fp32) | bf16 | none")] = None,
-    compile_model: Annotated[bool | None, Opt("--compile/--no-compile", help="torch.compile")] = None,
-    val_fraction: Annotated[float | None, Opt(help="hold out this much of train for validation")] = None,
-    data_dir: Annotated[str | None, Opt(help="where to look for / download the data")] = None,
-    skip_bad_images: Annotated[bool, Opt(help="skip undecodable images (counted)")] = False,
-    seed: Annotated[int | None, Opt(help="random seed")] = None,
-    device: Annotated[str | None, Opt(help="auto | cpu | cuda")] = None,
-    threads: Annotated[int | None, Opt(min=1, help="CPU threads for torch")] = None,
-    resume: Annotated[bool, Opt(help="continue the run in --out from its checkpoint")] = False,
-    exist_ok: Annotated[bool, Opt(help="write into --out even if it holds a run (else --out2, ...)")] = False,
-) -> None:
-    """Train a SqueezeNet; writes a run folder with metrics, plots, weights and a checkpoint."""
-    if threads:
-        torch.set_num_threads(threads)
+RECIPE = Param(
+    "recipe_name",
+    str,
+    f"preset settings: {', '.join(RECIPES)} (options given win)",
+    flags=("--recipe",),
+)
+RESUME = Param(
+    "resume",
+    bool,
+    "continue the run in --out from its checkpoint",
+    default=False,
+    flags=("--resume",),
+)
+TRAIN_PARAMS = [
+    RECIPE,
+    *config_params(SqueezeNetConfig, only=MODEL_FLAGS, defaults=False),
+    MODEL_ARG,
+    THREADS,
+    RESUME,
+]
+
+
+def train_config(
+    given: dict[str, Any],
+    *,
+    recipe_name: str | None,
+    model_arg: list[str] | None,
+    resume: bool,
+    threads: int | None = None,
+    **model_flags: Any,
+) -> TrainConfig:
+    """The run's TrainConfig: the recipe's settings (or TrainConfig's defaults), overridden by
+    the settings given (--config FILE, then the flags); with --resume, the run's own."""
     if resume:
-        if out is None:
+        others = {
+            "--recipe": recipe_name,
+            "--model-arg": model_arg,
+            **{f"--{k.replace('_', '-')}": v for k, v in model_flags.items()},
+        }
+        given_flags = [f"--{k.replace('_', '-')}" for k in given if k != "out"]
+        _refuse_settings_with_resume([k for k, v in others.items() if v is not None] + given_flags)
+        if "out" not in given:
             raise ValueError("--resume needs --out RUN_FOLDER")
-        _refuse_settings_with_resume(locals())
-        config = load_run_config(out)
-    else:
-        config = _config_from_flags(recipe_name, locals())
+        return load_run_config(given["out"])
+    settings = recipe(recipe_name) if recipe_name else {}
+    model_args = merge_model_args(parse_model_args(model_arg), model_flags)
+    fixed = [k for k in _FROM_DATA if k in model_args]
+    if fixed:
+        raise ValueError(f"--model-arg {', '.join(fixed)}: taken from the data, not settable")
+    kwargs = dict(given.get("model_kwargs", settings.get("model_kwargs", {})))
+    if "model_kwargs" not in given and given.get("model") not in (None, settings.get("model")):
+        # A recipe's design-space metaparameters (sr, layout, ...) describe its own model;
+        # another --model keeps only the options every SqueezeNet takes (batch_norm, ...).
+        kwargs = {k: v for k, v in kwargs.items() if k in SqueezeNetConfig.field_names()}
+    if "epochs" in given and "time" not in given:
+        settings.pop("time", None)  # an explicit --epochs beats a recipe's time budget
+    settings.update(given)
+    settings["model_kwargs"] = {**kwargs, **model_args}
+    settings.setdefault("out", f"runs/{settings.get('model', TrainConfig.model)}")
+    return TrainConfig(**settings)
+
+
+def _refuse_settings_with_resume(given: list[str]) -> None:
+    """--resume continues the run exactly as configured: a setting given beside it would be
+    silently ignored (or, like a longer --epochs, would break exact resume), so name it."""
+    if given:
+        drop = ", ".join(given)
+        raise ValueError(f"--resume takes the run's own settings (config.json); drop {drop}")
+
+
+@config_command(
+    "train",
+    TrainConfig,
+    params=TRAIN_PARAMS,
+    exclude=("model_kwargs",),
+    help=PENDING_HELP,
+    hide_defaults=("out",),
+    build=train_config,
+)
+def train_command(config: TrainConfig, *, resume: bool, **_options: Any) -> None:
+    """Train a SqueezeNet; writes a run folder (--out, default runs/<model>) with metrics,
+    plots, weights and a checkpoint."""
     try:
         result = fit(config, resume=resume)
     except NonFiniteLossError as e:
@@ -80,66 +121,43 @@ def train_command(
         return
     # Final weights first: see TrainConfig.validates_on_test.
     split = "test split" if config.validates_on_test else "validation split"
-    console.print(f"{split} top-1: final {result.final_top1:.4f}, "
-                  f"best {result.best_top1:.4f} after "
-                  f"{result.epochs_run} epochs, {result.wall_time_s:.0f}s; "
-                  f"run folder: {result.run_dir}")  # fmt: skip
+    console.print(
+        f"{split} top-1: final {result.final_top1:.4f}, "
+        f"best {result.best_top1:.4f} after "
+        f"{result.epochs_run} epochs, {result.wall_time_s:.0f}s; "
+        f"run folder: {result.run_dir}"
+    )
 
 
-def _refuse_settings_with_resume(flags: dict[str, Any]) -> None:
-    """--resume continues the run exactly as configured: a setting given beside it would be
-    silently ignored (or, like a longer --epochs, would break exact resume), so name it."""
-    names = {"recipe_name": "recipe", "compile_model": "compile"}
-    given = [f"--{names.get(k, k).replace('_', '-')}" for k, v in flags.items()
-             if k not in ("out", "threads", "resume") and v not in (None, False)]  # fmt: skip
-    if given:
-        drop = ", ".join(given)
-        raise ValueError(f"--resume takes the run's own settings (config.json); drop {drop}")
+@dataclass
+class EvalConfig:
+    """The options of `squeezenet eval`."""
+
+    data: str | None = option(None, "dataset spec (default: the one the model was trained on)")
+    split: str = option("test", "train | val | test")
+    data_dir: str | None = option(None, "where to look for the data")
+    batch_size: int = option(512, "evaluation batch size", min=1)
 
 
-_MODEL_FLAGS = ("batch_norm", "small_input", "stem_pool", "dropout")
-_SKIP = {"recipe_name", "threads", "resume", "compile_model", "model_arg", *_MODEL_FLAGS}
-# The data decides these (build_model): a model that disagrees could not train on it.
-_FROM_DATA = ("num_classes", "in_channels")
+WEIGHTS = Param(
+    "weights",
+    Path,
+    "weights file (.safetensors/.pth/.sqz) or run folder",
+    default=REQUIRED,
+    argument=True,
+)
+EVAL_JSON = JSON.with_help('print {"top1", "top5", "n"} as JSON')
 
 
-def _config_from_flags(recipe_name: str | None, flags: dict[str, Any]) -> TrainConfig:
-    """Recipe settings, overridden by every flag the user gave."""
-    settings = recipe(recipe_name) if recipe_name else {}
-    given = merge_model_args(parse_model_args(flags["model_arg"]),
-                             {key: flags[key] for key in _MODEL_FLAGS})  # fmt: skip
-    fixed = [k for k in _FROM_DATA if k in given]
-    if fixed:
-        raise ValueError(f"--model-arg {', '.join(fixed)}: taken from the data, not settable")
-    kwargs = dict(settings.get("model_kwargs", {}))
-    if flags["model"] not in (None, settings.get("model")):
-        # A recipe's design-space metaparameters (sr, layout, ...) describe its own model;
-        # another --model keeps only the options every SqueezeNet takes (batch_norm, ...).
-        fields = SqueezeNetConfig.field_names()
-        kwargs = {k: v for k, v in kwargs.items() if k in fields}
-    settings["model_kwargs"] = {**kwargs, **given}
-    for key, value in flags.items():
-        if key not in _SKIP and value is not None and key != "skip_bad_images":
-            settings[key] = value
-    if flags["compile_model"] is not None:
-        settings["compile"] = flags["compile_model"]
-    if flags["epochs"] is not None and flags["time"] is None:
-        settings.pop("time", None)  # an explicit --epochs beats a recipe's time budget
-    settings["skip_bad_images"] = flags["skip_bad_images"]
-    settings.setdefault("out", f"runs/{settings.get('model', TrainConfig.model)}")
-    return TrainConfig(**settings)
-
-
-@app.command("eval")
-def eval_command(
-    weights: Annotated[Path, typer.Argument(help="weights file (.safetensors/.pth/.sqz) or run folder")],
-    data: Annotated[str | None, Opt(help="dataset spec; default: the one the model was trained on")] = None,
-    split: Annotated[str, Opt(help="train | val | test")] = "test",
-    data_dir: Annotated[str | None, Opt(help="where to look for the data")] = None,
-    batch_size: Annotated[int, Opt(min=1, help="evaluation batch size")] = 512,
-    as_json: Annotated[bool, Opt("--json", help='print {"top1", "top5", "n"} as JSON')] = False,
-) -> None:
+@config_command("eval", EvalConfig, params=[WEIGHTS, THREADS, EVAL_JSON])
+def eval_command(config: EvalConfig, weights: Path, threads: int | None, as_json: bool) -> None:
     """Top-1, top-5, per-class accuracy and confusion matrix of a model on a dataset split."""
+    data, split, data_dir, batch_size = (
+        config.data,
+        config.split,
+        config.data_dir,
+        config.batch_size,
+    )
     model = load_model(weights)
     spec = data or model.meta.dataset
     if not spec:
