@@ -19,16 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 from .checkpoint import load_model
-from .cli.app import console
+from .cli.render import compression_table
+from .compress import CompressConfig, compress_to_file
 from .data import load_dataset
-from .data.preprocess import to_model_input
 from .engine import FitResult, TrainConfig, evaluate, fit
 from .engine.recipes import recipe
-from .meta import preprocessing_for
+from .export import export_pipeline
+from .inference import run_benchmark
 from .models import SqueezeNetConfig
+
+console = Console()
 
 LATENCY_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8")
 # `make demo` must end within 15 minutes on a fresh clone; set-up takes about 1.5 of them, the
@@ -39,6 +43,11 @@ EXPORT_RESERVE_S = 45  # ONNX export, INT8 calibration, three evaluations, laten
 # 1.18; a 0.85-scaled sparsity (-1.46), 5 bits (-1.70) or lr 0.02 with label smoothing (-1.71)
 # did not help more.
 PRUNE_ROUNDS, PRUNE_EPOCHS, SHARE_EPOCHS = 2, 1.0, 0.25
+# The aggressive preset's sparsities relaxed to 1 - (1 - s) ** 0.85 (about 80% instead of 85%
+# sparse overall), chosen for size: 22x smaller than safetensors, against the 20x the demo
+# promises. On one 93.14% model (AVX2-capped demo run): -0.47 points at 22.1x, against -1.15 at
+# 27.2x with the full preset; distillation from the dense model did not help (-0.69).
+SPARSITY_SCALE = 0.85
 EVAL_PASSES, EVAL_SHARE = 4, 0.1  # test-split evaluations in compression, each ~0.1 epoch
 
 
@@ -96,10 +105,11 @@ def demo_compress_config(settings: dict[str, Any], share: float = 1.0):
     and centroid fine-tuning (`share` of the planned epochs, see `retraining_share`), with
     the training recipe's augmentation: on the demo model, retraining with flips only lost
     1.27 points where the default random crops lost 1.97."""
-    from .compress import CompressConfig
+    from .compress import CompressConfig, PruneConfig
 
     same = {"augment": settings["augment"]}
-    return CompressConfig.preset("aggressive", rounds=PRUNE_ROUNDS).with_finetune(
+    sparsity = PruneConfig.preset("aggressive").scaled(SPARSITY_SCALE)
+    return CompressConfig.preset("aggressive", rounds=PRUNE_ROUNDS, prune=sparsity).with_finetune(
         prune={"epochs": PRUNE_EPOCHS * share, **same},
         share={"epochs": SHARE_EPOCHS * share, **same},
     )
@@ -108,35 +118,27 @@ def demo_compress_config(settings: dict[str, Any], share: float = 1.0):
 def compress_step(
     model, train, test, run_dir: Path, res: DemoResults, settings: dict[str, Any], share: float
 ) -> None:
-    from .compress import compress_model, report_table, save_sqz
-
     config = demo_compress_config(settings, share)
-    compressed, report = compress_model(model, train, test, config, log=console.print)
-    path = save_sqz(compressed, run_dir / "model.sqz")
-    report.save(run_dir / "compression.json")
-    console.print(report_table(report))
-    reloaded = load_model(path)  # accuracy measured on what the file decodes to
+    done = compress_to_file(model, run_dir / "model.sqz", train=train, test=test, config=config,
+                            report_path=run_dir / "compression.json", log=console.print)  # fmt: skip
+    console.print(compression_table(done.report))
+    reloaded = load_model(done.sqz_path)  # accuracy measured on what the file decodes to
     top1 = evaluate(reloaded, test).top1
-    size = path.stat().st_size
-    res.add(".sqz size", f"{size:,} bytes ({report.fp32_bytes / size:.1f}x smaller than fp32)")
+    size = done.report.sqz_bytes
+    res.add(".sqz size", f"{size:,} bytes ({done.report.fp32_bytes / size:.1f}x smaller than fp32)")
     res.add(".sqz test top-1", f"{100 * top1:.2f}%")
 
 
 def export_step(model, train, test, run_dir: Path, res: DemoResults) -> None:
-    from .export import calibration_inputs, evaluate_onnx, export_onnx, quantize_int8
-    from .inference import run_benchmark
-
-    pre = preprocessing_for(model)
-    fp32_path, int8_path = run_dir / "model.onnx", run_dir / "model.int8.onnx"
-    report = export_onnx(model, fp32_path, check_inputs=to_model_input(test.images[:64], pre))
-    calib = calibration_inputs(train, pre)  # one calibration set for the file and the bench
-    quantize_int8(fp32_path, int8_path, calib)
-    res.add("ONNX parity (max |diff|)", f"{report.max_abs_diff:.2e}")
-    res.add("ONNX fp32 test top-1", f"{100 * evaluate_onnx(fp32_path, test):.2f}%")
-    res.add("ONNX INT8 test top-1", f"{100 * evaluate_onnx(int8_path, test):.2f}% "
-            f"({int8_path.stat().st_size:,} bytes)")  # fmt: skip
-    bench = run_benchmark(model, LATENCY_BACKENDS, [1], threads=2, onnx_path=fp32_path,
-                          rounds=7, calib_images=calib)  # fmt: skip
+    # One calibration set for the INT8 file and the benchmark's own INT8 session.
+    done = export_pipeline(model, run_dir / "model.onnx", test=test, calib=train,
+                           check_images=64)  # fmt: skip
+    res.add("ONNX parity (max |diff|)", f"{done.onnx.max_abs_diff:.2e}")
+    res.add("ONNX fp32 test top-1", f"{100 * done.onnx_top1:.2f}%")
+    res.add("ONNX INT8 test top-1", f"{100 * done.int8_top1:.2f}% "
+            f"({done.int8_path.stat().st_size:,} bytes)")  # fmt: skip
+    bench = run_benchmark(model, LATENCY_BACKENDS, [1], threads=2, onnx_path=done.onnx.path,
+                          rounds=7, calib_images=done.calib_inputs)  # fmt: skip
     for backend in LATENCY_BACKENDS:
         row = bench.get(backend, 1)
         value = f"{row.p50_ms:.2f} ms" if row else f"unavailable ({bench.unavailable.get(backend)})"
