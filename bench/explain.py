@@ -1,13 +1,23 @@
-"""Are the maps faithful? The deletion check of Grad-CAM and saliency on real ImageNet photos.
+"""Are the maps faithful? The deletion check of Grad-CAM, saliency and SmoothGrad on real
+ImageNet photos with the authors' ImageNet SqueezeNet 1.0.
 
-For 100 images of the shared ImageNet sample (every fifth file, sorted by name) and the
-authors' ImageNet SqueezeNet 1.0, each map of the image's *correct* class orders the pixels;
-deleting them most-salient-first must lower the class probability faster than deleting them in
-random order (mean of 3 orders): a smaller area under the salient curve than under the random
-one. Reports both areas per image and method, their means and the share of images that pass.
-Writes bench/results/explain.json.
+For each image, each map of the image's *correct* class ranks the cells of a 14 x 14 lattice
+(16-17 px at 227) by the map's mean over them; deleting the cells most important first
+(replacing them by the same cells of a blurred copy of the image, Gaussian std 5% of the side,
+a tenth of the image a step) must lower the class's softmax probability faster than deleting
+them in random order (the mean of 3 orders): a smaller area under the curve. Reports both
+areas per image and map, their means and the share of images that pass. See
+`squeezenet.explain.deletion` for the metric.
 
-    python bench/explain.py [--images 100] [--steps 20] [--threads 2]
+Two disjoint sets of images from the shared sample (500 files sorted by name, index i):
+- `--subset report` (default): i % 5 == 0, the first 100: the reported figures, written to
+  bench/results/explain.json. No setting was chosen on these images.
+- `--subset tune`: odd i with i % 5 != 0, every 8th (20 images): where the cell size, blur
+  and baseline were chosen, by comparing the `--config` settings given (printed, and written
+  to bench/results/explain_tune.json).
+
+    python bench/explain.py [--subset report|tune] [--images N] [--maps gradcam,saliency,...]
+        [--config grid=14,baseline=blur,blur=0.05 ...] [--rows FILE --shard i/n]
 """
 
 from __future__ import annotations
@@ -18,77 +28,179 @@ import platform
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from squeezenet import load_model
-from squeezenet.explain import deletion
+from squeezenet.explain import deletion_check, gradcam, saliency, smoothgrad
 from squeezenet.files import atomic_write_text
 from squeezenet.imagenet import imagenet_classes
 
 ROOT = Path(__file__).resolve().parents[1]
 NET = ROOT / "tests" / "fixtures" / "imagenet" / "compressed_SqueezeNet.net"
 SAMPLE = ROOT.parent / "shared" / "imagenet" / "sample"
-RESULTS = ROOT / "bench" / "results" / "explain.json"
-METHODS = (("gradcam", "fire9"), ("saliency", None))
+RESULTS = ROOT / "bench" / "results"
+LAYER = "fire9"
+SAMPLES = 25  # SmoothGrad's noisy copies (the library default)
+DEFAULT = {"grid": 14, "baseline": "blur", "blur": 0.05}
+
+
+def select(files: list[Path], subset: str, images: int) -> list[Path]:
+    """The report or the tuning images (disjoint by construction)."""
+    if subset == "report":
+        return [f for i, f in enumerate(files) if i % 5 == 0][:images]
+    tune = [f for i, f in enumerate(files) if i % 2 == 1 and i % 5 != 0]
+    return tune[:: max(1, len(tune) // images)][:images]
+
+
+def parse_config(text: str) -> dict[str, Any]:
+    """ "grid=14,baseline=blur,blur=0.05" -> settings (missing keys: the defaults)."""
+    config = dict(DEFAULT)
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        if key not in DEFAULT:
+            raise SystemExit(f"unknown config key {key!r}; valid: {', '.join(DEFAULT)}")
+        config[key] = value if key == "baseline" else type(DEFAULT[key])(value)
+    return config
+
+
+def run_image(model: Any, path: Path, target: int, configs: list[dict], args: Any) -> dict:
+    """Every map once, then the deletion check of all of them under each config."""
+    make = {"gradcam": lambda: gradcam(model, path, target, layer=LAYER),
+            "saliency": lambda: saliency(model, path, target),
+            "smoothgrad": lambda: smoothgrad(model, path, target, samples=SAMPLES)}  # fmt: skip
+    maps = [make[name]() for name in args.maps]
+    row: dict[str, Any] = {"image": path.name, "class": target,
+                           "probability": maps[0].target.probability,
+                           "predicted": maps[0].predicted.index}  # fmt: skip
+    for n, config in enumerate(configs):
+        results = deletion_check(model, path, target, attributions=maps, steps=args.steps,
+                                 random_orders=args.random_orders, **config)  # fmt: skip
+        row[f"config{n}"] = {
+            r.attribution: {"salient_auc": r.salient_auc, "random_auc": r.random_auc}
+            for r in results
+        }
+    return row
+
+
+def summarise(rows: list[dict], key: str, maps: list[str]) -> dict[str, dict]:
+    """Per map: mean areas and the share of images whose salient area is below random's."""
+    out = {}
+    for method in maps:
+        salient = [row[key][method]["salient_auc"] for row in rows]
+        random = [row[key][method]["random_auc"] for row in rows]
+        correct = [s < r for s, r, row in zip(salient, random, rows)
+                   if row["predicted"] == row["class"]]  # fmt: skip
+        out[method] = {
+            "layer": LAYER if method == "gradcam" else None,
+            "mean_salient_auc": statistics.mean(salient),
+            "mean_random_auc": statistics.mean(random),
+            "share_passing": sum(s < r for s, r in zip(salient, random)) / len(rows),
+            "share_passing_top1_correct": sum(correct) / len(correct) if correct else None,
+        }
+    return out
+
+
+def load_rows(path: Path | None, settings: dict) -> dict[str, dict]:
+    """Images already checked with these settings, by file name."""
+    if path is None or not path.exists():
+        return {}
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {r["row"]["image"]: r["row"] for r in records if r["settings"] == settings}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--subset", choices=("report", "tune"), default="report")
+    parser.add_argument("--images", type=int, default=None, help="default: 100 / 20")
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--random-orders", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=None,
+        help="grid=..,baseline=blur|mean,blur=..; repeat to compare",
+    )
+    parser.add_argument("--maps", default="gradcam,saliency,smoothgrad")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--shard", default="0/1", help="i/n: this process does images i::n")
+    parser.add_argument(
+        "--rows",
+        type=Path,
+        default=None,
+        help="JSONL of finished images: appended to, and reused when the "
+        "settings match (shards share it; a last run writes the summary)",
+    )
     parser.add_argument("--sample", type=Path, default=SAMPLE)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    files = sorted(args.sample.glob("*.JPEG"))
-    stride = max(1, len(files) // args.images)
-    files = files[::stride][: args.images]
+    images = args.images or (100 if args.subset == "report" else 20)
+    files = select(sorted(args.sample.glob("*.JPEG")), args.subset, images)
     if not files:
         raise SystemExit(f"no *.JPEG images in {args.sample}")
+    configs = [parse_config(c) for c in (args.config or [""])]
+    args.maps = args.maps.split(",")
     model = load_model(NET)
     index_of = {wnid: i for i, wnid in enumerate(imagenet_classes().wnids)}
-    rows, start = [], time.perf_counter()
-    for path in files:
-        target = index_of[path.name.split("_")[0]]
-        row = {"image": path.name, "class": target}
-        for method, layer in METHODS:
-            r = deletion(model, path, target, attribution=method, layer=layer, steps=args.steps,
-                         random_orders=args.random_orders)  # fmt: skip
-            row[method] = {"salient_auc": r.salient_auc, "random_auc": r.random_auc,
-                           "probability": r.target.probability}  # fmt: skip
-        rows.append(row)
-    summary = {}
-    for method, layer in METHODS:
-        salient = [row[method]["salient_auc"] for row in rows]
-        random = [row[method]["random_auc"] for row in rows]
-        summary[method] = {
-            "layer": layer,
-            "mean_salient_auc": statistics.mean(salient),
-            "mean_random_auc": statistics.mean(random),
-            "share_passing": sum(s < r for s, r in zip(salient, random)) / len(rows),
-        }
+    settings = {"configs": configs, "maps": args.maps, "steps": args.steps,
+                "random_orders": args.random_orders, "smoothgrad_samples": SAMPLES}  # fmt: skip
+    done = load_rows(args.rows, settings)
+    shard, shards = (int(v) for v in args.shard.split("/"))
+    start = time.perf_counter()
+    for n, path in enumerate(files):
+        if path.name in done or n % shards != shard:
+            continue
+        row = run_image(model, path, index_of[path.name.split("_")[0]], configs, args)
+        done[path.name] = row
+        if args.rows:
+            with open(args.rows, "a") as f:  # one short line per write: appends do not mix
+                f.write(json.dumps({"settings": settings, "row": row}) + "\n")
+        print(f"{len(done)}/{len(files)} {path.name}", flush=True)
+    missing = [f.name for f in files if f.name not in done]
+    if missing:
+        print(f"{len(missing)} images left to other shards; no summary written")
+        return
+    rows = [done[f.name] for f in files]
+    summaries = [{"config": c, "summary": summarise(rows, f"config{n}", args.maps)}
+                 for n, c in enumerate(configs)]  # fmt: skip
     result = {
         "benchmark": "explain_deletion",
+        "subset": args.subset,
         "model": NET.name,
         "images": len(rows),
+        "top1_correct": sum(r["predicted"] == r["class"] for r in rows),
         "target": "the image's correct class",
+        "metric": "softmax probability of the target as a grid x grid lattice of cells is "
+        "deleted, most important first (the map's mean per cell) or in random order "
+        "(mean of random_orders orders), steps equal steps; a deleted cell takes the "
+        "values of a Gaussian-blurred copy (std blur x side) or the mean colour; "
+        "area under each curve over the share deleted (0..1); an image passes when "
+        "the salient area is below the random one",
         "steps": args.steps,
         "random_orders": args.random_orders,
-        "summary": summary,
+        "smoothgrad_samples": SAMPLES,
+        "configs": summaries,
         "per_image": rows,
-        "seconds": time.perf_counter() - start,
-        "machine": {"cpu": platform.processor() or platform.machine(),
-                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-                    "threads": args.threads, "torch": torch.__version__},  # fmt: skip
+        "seconds_this_run": time.perf_counter() - start,
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": args.threads,
+            "torch": torch.__version__,
+        },  # fmt: skip
     }
-    atomic_write_text(RESULTS, json.dumps(result, indent=2) + "\n")
-    for method, s in summary.items():
-        print(f"{method}: salient AUC {s['mean_salient_auc']:.3f} against random "
-              f"{s['mean_random_auc']:.3f}; {100 * s['share_passing']:.0f}% of {len(rows)} "
-              "images pass")  # fmt: skip
-    print(f"-> {RESULTS}")
+    if args.subset == "report":
+        result["summary"] = summaries[0]["summary"]
+    name = "explain.json" if args.subset == "report" else "explain_tune.json"
+    atomic_write_text(RESULTS / name, json.dumps(result, indent=2) + "\n")
+    for entry in summaries:
+        print(entry["config"])
+        for method, s in entry["summary"].items():
+            print(f"  {method}: salient AUC {s['mean_salient_auc']:.3f} against random "
+                  f"{s['mean_random_auc']:.3f}; {100 * s['share_passing']:.0f}% of {len(rows)} "
+                  "images pass")  # fmt: skip
+    print(f"-> {RESULTS / name}")
 
 
 if __name__ == "__main__":

@@ -52,4 +52,3 @@ def image_file(tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"
     Image.fromarray(pixels).save(path)
     return path
-

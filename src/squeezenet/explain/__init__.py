@@ -13,13 +13,14 @@ probabilities; `save_png` draws any of them.
 from .activations import ActivationGrid, activations
 from .attribution import AttributionMap, gradcam, saliency, smoothgrad
 from .core import ClassScore, class_names, layer_names, resolve_class, resolve_layer
-from .deletion import ATTRIBUTIONS, DeletionResult, auc, deletion
+from .deletion import ATTRIBUTIONS, BASELINES, DeletionResult, auc, deletion, deletion_check
 from .methods import METHODS, explain
 from .render import Explanation, save_png
 from .synthesis import SynthesizedImage, class_visualization, fooling
 
 __all__ = [
     "ATTRIBUTIONS",
+    "BASELINES",
     "METHODS",
     "ActivationGrid",
     "AttributionMap",
@@ -32,6 +33,7 @@ __all__ = [
     "class_names",
     "class_visualization",
     "deletion",
+    "deletion_check",
     "explain",
     "fooling",
     "gradcam",

@@ -11,6 +11,7 @@ always come from the model's real output.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -228,3 +229,16 @@ def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps
     return nn.functional.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Blur each channel of (N, C, H, W) with a Gaussian of std `sigma` pixels (radius 2 sigma,
+    at least 1, capped below the image side); separable, edges reflected."""
+    radius = min(max(1, math.ceil(2 * sigma)), min(x.shape[-2:]) - 1)
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k1 = torch.exp(-(t**2) / (2 * sigma**2))
+    k1 = k1 / k1.sum()
+    c = x.shape[1]
+    padded = nn.functional.pad(x, (radius,) * 4, mode="reflect")
+    rows = nn.functional.conv2d(padded, k1.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return nn.functional.conv2d(rows, k1.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)

@@ -128,7 +128,11 @@ def _deletion(plt: Any, r: DeletionResult) -> Any:
     ax_curve.plot(percent, r.random, label=f"random order (AUC {r.random_auc:.3f})",
                   linestyle="--")  # fmt: skip
     top = max(*r.salient, *r.random)  # a class at 2% would be a flat line on a 0..1 axis
-    ax_curve.set(xlabel="pixels deleted (%)", ylabel="probability",
+    settings = r.settings or {}
+    how = {"blur": "blurred", "mean": "mean colour"}.get(settings.get("baseline"), "deleted")
+    grid = settings.get("grid")
+    cells = f" in {grid}x{grid} cells" if grid else ""
+    ax_curve.set(xlabel=f"image {how} (%{cells})", ylabel="probability",
                  ylim=(0, 1.05 * top if top > 0 else 1),
                  title="deletion check: lower is more faithful")  # fmt: skip
     ax_curve.grid(alpha=0.3)

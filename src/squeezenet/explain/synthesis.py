@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..models import SqueezeNet
 from .core import (
@@ -25,6 +24,7 @@ from .core import (
     as_model,
     class_score,
     eval_mode,
+    gaussian_blur,
     load_input,
     mean_std,
     preprocessing,
@@ -88,18 +88,6 @@ def _step(grad: torch.Tensor, lr: float) -> torch.Tensor:
     return grad * (lr * math.sqrt(grad.numel()) / grad.norm().clamp_min(1e-12))
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur each channel with a Gaussian of std `sigma` pixels (radius 2 sigma, at least 1)."""
-    radius = max(1, math.ceil(2 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    k1 = torch.exp(-(t**2) / (2 * sigma**2))
-    k1 = k1 / k1.sum()
-    c = x.shape[1]
-    kernel = (k1[:, None] * k1[None, :]).expand(c, 1, -1, -1)
-    padded = nn.functional.pad(x, (radius,) * 4, mode="reflect")
-    return nn.functional.conv2d(padded, kernel, groups=c)
-
-
 def class_visualization(
     model: ModelInput,
     target: int | str,
@@ -151,7 +139,7 @@ def class_visualization(
             x = torch.maximum(torch.minimum(x, high), low)
             step += 1
             if blur_every and step % blur_every == 0:
-                x = _gaussian_blur(x, blur_sigma)
+                x = gaussian_blur(x, blur_sigma)
             history.append(_probability(net, x, index))
         probs = _probabilities(net, x)
     return SynthesizedImage(
