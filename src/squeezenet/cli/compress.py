@@ -17,7 +17,6 @@ from ..compress import (
     PruneConfig,
     build_report,
     compress_model,
-    report_table,
     save_sqz,
 )
 from ..compress.calibrate import CalibConfig, load_calibration_images
@@ -29,6 +28,7 @@ from ..data import load_dataset_for_model
 from ..engine import load_run_config
 from ..meta import preprocessing_for
 from .app import console
+from .render import compression_table
 from .options import JSON, REQUIRED, THREADS, Param, config_command, option
 
 
@@ -180,7 +180,7 @@ def compress_command(
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return
-    console.print(report_table(result))
+    console.print(compression_table(result))
     console.print(
         f"wrote {out_path} ({result.sqz_bytes:,} bytes) and {report_path}", highlight=False
     )
@@ -203,4 +203,4 @@ def sqz_info_command(path: str, as_json: bool) -> None:
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
-        console.print(report_table(result))
+        console.print(compression_table(result))

@@ -24,7 +24,7 @@ from .format import (
     save_sqz,
 )
 from .layers import CompressError, conv_layers, paper_names
-from .pipeline import PRESETS, CompressConfig, compress_model
+from .pipeline import PRESETS, CompressConfig, CompressOutcome, compress_model, compress_to_file
 from .prune import (
     SPARSITY_PRESETS,
     PruneConfig,
@@ -35,7 +35,7 @@ from .prune import (
     sparsity_of,
 )
 from .quantize import BITS_PRESETS, ShareConfig, codebooks_of, finalize_, kmeans_1d, share_weights_
-from .report import CompressionReport, LayerReport, build_report, report_table
+from .report import CompressionReport, LayerReport, build_report
 
 __all__ = [
     "BITS_PRESETS",
@@ -44,6 +44,7 @@ __all__ = [
     "SPARSITY_PRESETS",
     "CompressConfig",
     "CompressError",
+    "CompressOutcome",
     "CompressionReport",
     "FinetuneConfig",
     "LayerEncoding",
@@ -56,6 +57,7 @@ __all__ = [
     "build_report",
     "codebooks_of",
     "compress_model",
+    "compress_to_file",
     "conv_layers",
     "decode_model",
     "encode_model",
@@ -70,7 +72,6 @@ __all__ = [
     "masks_of",
     "paper_names",
     "prune_",
-    "report_table",
     "save_sqz",
     "share_weights_",
     "sparsity_of",

@@ -13,15 +13,18 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
-from ..data import BatchLoader, InMemoryDataset
+from ..data import InMemoryDataset
 from ..data.preprocess import input_normalizer, resize_to_input
-from ..engine import build_augment, build_optimizer, build_scheduler, train_one_epoch
-from ..engine.evaluate import check_compatible
-from ..engine.progress import EpochProgress
-from ..engine.train import AUGMENTS
+from ..engine import (
+    AUGMENTS,
+    build_augment,
+    build_optimizer,
+    build_scheduler,
+    check_compatible,
+    train_steps,
+)
 from ..hardware import AMP_CHOICES, keep_freed_memory, resolve_amp
 from ..meta import Preprocessing, preprocessing_for
 from .layers import CompressError
@@ -118,40 +121,28 @@ def finetune_(
         raise CompressError(str(e)) from None
     train, pre = _fit_input_size(model, train)
     batch = min(config.batch_size, len(train))
-    steps_per_epoch = len(train) // batch
-    total = max(1, round(config.epochs * steps_per_epoch)) if config.epochs > 0 else 0
+    total = max(1, round(config.epochs * (len(train) // batch))) if config.epochs > 0 else 0
     if total == 0:
         return {}
-    optimizer = build_optimizer(
-        model, config.optimizer, config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-    scheduler = build_scheduler(optimizer, "cosine", total_steps=total, warmup_steps=int(config.warmup * total))
-    size = train.images.shape[-1]
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    normalize = input_normalizer(pre)
+    optimizer = build_optimizer(model, config.optimizer, config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)  # fmt: skip
+    scheduler = build_scheduler(optimizer, "cosine", total_steps=total,
+                                warmup_steps=int(config.warmup * total))  # fmt: skip
     precision = resolve_amp(config.amp)
     if log is not None:
         log(f"fine-tuning precision: {precision.reason}")
     keep_freed_memory()
-    generator = torch.Generator().manual_seed(config.seed)
-    stats: dict[str, float] = {}
-    done, epoch = 0, 0
-    while done < total:
-        steps = min(total - done, steps_per_epoch)
-        # A partial epoch trains on a random subset of exactly `steps` batches.
-        part = train if steps == steps_per_epoch else train.subset(torch.randperm(len(train), generator=generator)[: steps * batch])
-        loader = BatchLoader(part, batch, shuffle=True, augment=build_augment(config.augment, size),
-                             normalize=normalize, drop_last=True, seed=config.seed, channels_last=True)  # fmt: skip
-        loader.set_epoch(epoch)
-        passes = -(-total // steps_per_epoch)
-        progress = EpochProgress(epoch, passes, steps, enabled=log is not None)
-        try:
-            stats = train_one_epoch(model, loader, optimizer, scheduler=scheduler, loss_fn=loss_fn,
-                                    amp=precision.amp, progress=progress)  # fmt: skip
-        finally:
-            progress.close()
-        done, epoch = done + steps, epoch + 1
+
+    def after_pass(done: int, stats: dict[str, float]) -> None:
         if log is not None:
-            log(f"  {done}/{total} steps, loss {stats['train_loss']:.4f}, top-1 {100 * stats['train_top1']:.2f}%")
+            log(f"  {done}/{total} steps, loss {stats['train_loss']:.4f}, "
+                f"top-1 {100 * stats['train_top1']:.2f}%")  # fmt: skip
+
+    stats = train_steps(
+        model, train, total, optimizer, scheduler=scheduler,
+        loss_fn=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), batch_size=batch,
+        normalize=input_normalizer(pre), augment=build_augment(config.augment, train.images.shape[-1]),
+        amp=precision.amp, seed=config.seed, show_progress=log is not None, after_pass=after_pass,
+    )  # fmt: skip
     model.eval()
     return stats

@@ -10,6 +10,7 @@ Without data, the model is pruned, shared and encoded with no retraining and no 
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 import time
 from collections.abc import Mapping
@@ -21,13 +22,14 @@ import torch
 
 from ..checkpoint import save_model
 from ..data import InMemoryDataset
-from ..engine import evaluate
+from ..engine import check_compatible, evaluate
 from ..meta import preprocessing_for
 from ..models import SqueezeNet
 from .calibrate import CalibConfig, calibrate_codebooks_
+from .channels import check_share, prune_channels
 from .finetune import FinetuneConfig, Log, finetune_
 from .fold import bn_scales, fold_batch_norm, fold_pruned, plain_copy
-from .format import check_fits, decode_model, encode_model
+from .format import check_fits, decode_model, encode_model, save_sqz
 from .layers import CompressError
 from .prune import PruneConfig, prune_
 from .quantize import ShareConfig, finalize_, round_codebooks_, share_weights_
@@ -53,6 +55,9 @@ class CompressConfig:
         eval_batch_size: batch size of the accuracy evaluations.
         calibration: codebook distillation toward the uncompressed model on unlabelled
             images, when `compress_model` is given `calib_images` (None: none).
+        channels: keep this share of the MACs, such as 0.5, by first removing whole Fire
+            channels (a smaller dense network that runs faster), then retrain as
+            `prune_finetune` says; None: no channel pruning (see `channels.prune_channels`).
     """
 
     prune: PruneConfig = field(default_factory=PruneConfig)
@@ -62,10 +67,13 @@ class CompressConfig:
     share_finetune: FinetuneConfig | None = SHARE_FINETUNE
     eval_batch_size: int = 512
     calibration: CalibConfig | None = field(default_factory=CalibConfig)
+    channels: float | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rounds, int) and self.rounds >= 1):
             raise CompressError(f"rounds must be a positive integer, got {self.rounds!r}")
+        if self.channels is not None:
+            check_share(self.channels)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> CompressConfig:
@@ -108,8 +116,6 @@ def _top1(model: SqueezeNet, data: InMemoryDataset | None, batch_size: int) -> f
 
 
 def _check_data(model: SqueezeNet, *datasets: InMemoryDataset | None) -> None:
-    from ..engine.evaluate import check_compatible
-
     for data in datasets:
         if data is not None:
             try:
@@ -164,6 +170,12 @@ def compress_model(
     net = fold_batch_norm(model).eval()
     top1 = {"top1_before": _top1(net, test_data, config.eval_batch_size)}
     say(f"uncompressed top-1: {_fmt(top1['top1_before'])}")
+    source, channels = model, None
+    if config.channels is not None:  # prune channels, then weights, share, code
+        model, channels = _prune_channels(model, train_data, config, log)
+        net = fold_batch_norm(model).eval()
+        channels["top1"] = _top1(net, test_data, config.eval_batch_size)
+        say(f"channel-pruned top-1: {_fmt(channels['top1'])}")
     if model.config.batch_norm and train_data is not None and config.prune_finetune is not None:
         # Retrain with BatchNorm live: it re-centres the activations as weights are removed,
         # which recovers far more accuracy than retraining the folded network. Weights are
@@ -175,7 +187,7 @@ def compress_model(
         _prune_and_retrain(net, train_data, config, log)
     top1["top1_pruned"] = _top1(net, test_data, config.eval_batch_size)
     say(f"pruned top-1: {_fmt(top1['top1_pruned'])}")
-    teacher = fold_batch_norm(model).eval() if calib_images is not None else None
+    teacher = fold_batch_norm(source).eval() if calib_images is not None else None
     _share_and_finetune(net, train_data, config, log, teacher, calib_images)
     sqz = encode_model(net)
     t0 = time.perf_counter()
@@ -185,10 +197,62 @@ def compress_model(
     top1["top1_after"] = _top1(decoded, test_data, config.eval_batch_size)
     say(f".sqz top-1: {_fmt(top1['top1_after'])}")
     report = build_report(
-        decoded, sqz, safetensors_bytes=safetensors_size(model), decode_seconds=decode_seconds,
-        config={**config.to_dict(), "seconds": time.perf_counter() - start}, **top1,
+        decoded, sqz, safetensors_bytes=safetensors_size(source), decode_seconds=decode_seconds,
+        config={**config.to_dict(), "seconds": time.perf_counter() - start}, channels=channels,
+        **top1,
     )  # fmt: skip
     return decoded, report
+
+
+def _prune_channels(model: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig,
+                    log: Log | None) -> tuple[SqueezeNet, dict[str, Any]]:  # fmt: skip
+    """A copy of `model` channel-pruned to `config.channels` of its MACs (counted at the
+    model's input size, else the data's) and retrained with BatchNorm live; its report."""
+    size = None if train is None else train.images.shape[-1]
+    size = preprocessing_for(model, default_size=size).input_size
+    pruned, report = prune_channels(model, config.channels, input_size=size)
+    if log is not None:
+        log(f"channel pruning: {report.macs_after:,} of {report.macs_before:,} MACs "
+            f"({100 * report.macs_share:.1f}%), {report.params_after:,} of "
+            f"{report.params_before:,} parameters")  # fmt: skip
+    if train is not None and config.prune_finetune is not None:
+        if log is not None:
+            log("channel pruning: retraining")
+        finetune_(pruned, train, config.prune_finetune, log=log)
+    return pruned.eval(), report.to_dict()
+
+
+@dataclass
+class CompressOutcome:
+    """What `compress_to_file` wrote: the model the file decodes to, the report (its
+    `sqz_bytes` the file's size), the `.sqz` file and the report's JSON file (or None)."""
+
+    model: SqueezeNet
+    report: CompressionReport
+    sqz_path: Path
+    report_path: Path | None
+
+
+def compress_to_file(
+    model: SqueezeNet,
+    out: str | os.PathLike,
+    *,
+    train: InMemoryDataset | None = None,
+    test: InMemoryDataset | None = None,
+    config: CompressConfig | None = None,
+    calib_images: torch.Tensor | None = None,
+    report_path: str | os.PathLike | None = None,
+    log: Log | None = None,
+) -> CompressOutcome:
+    """Compress -> save the `.sqz` -> save the report: `compress_model`, written down (what
+    `squeezenet compress` and the demo run). See `compress_model` for the arguments."""
+    compressed, report = compress_model(model, train, test, config, calib_images=calib_images,
+                                        log=log)  # fmt: skip
+    sqz_path = save_sqz(compressed, out)
+    report.sqz_bytes = sqz_path.stat().st_size  # the size we report is the file's
+    report.path = str(sqz_path)
+    saved = report.save(report_path) if report_path is not None else None
+    return CompressOutcome(compressed, report, sqz_path, saved)
 
 
 def _prune_and_retrain(net: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig,

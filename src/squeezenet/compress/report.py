@@ -1,4 +1,5 @@
-"""What a compression achieved: per-layer sizes and totals, as JSON and as a rich table."""
+"""What a compression achieved: per-layer sizes and totals, as data and JSON (the CLI renders
+it: `squeezenet.cli.render.compression_table`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-from rich.table import Table
 
 from ..files import atomic_write_text
 from ..models import SqueezeNet
@@ -71,6 +70,9 @@ class CompressionReport:
         decode_seconds: time to decode the `.sqz` bytes into a model.
         layers: one `LayerReport` per conv.
         config: the compression settings.
+        channels: what channel pruning did (`channels.ChannelReport.to_dict()`: MACs and
+            parameters before/after, channels kept per layer) and the top-1 right after its
+            retraining; None without channel pruning.
     """
 
     model: str
@@ -89,6 +91,7 @@ class CompressionReport:
     path: str | None = None
     layers: list[LayerReport] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
+    channels: dict[str, Any] | None = None
 
     @property
     def top1_drop(self) -> float | None:
@@ -140,51 +143,3 @@ def build_report(
         ratio_safetensors=safetensors_bytes / len(sqz) if safetensors_bytes else None,
         layers=layers, **fields,
     )  # fmt: skip
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
-
-
-def report_table(report: CompressionReport) -> Table:
-    """The report as a rich table: one row per conv, then totals."""
-    table = Table(
-        "layer", "shape", "params", "nnz", "density", "bits", "codebook", "positions",
-        "index B", "position B", "bias B", "bits/weight",
-        title=f"{report.model}: {report.sqz_bytes:,} bytes .sqz ({report.ratio:.1f}x smaller than fp32)",
-    )  # fmt: skip
-    for col in table.columns[2:]:
-        col.justify = "right"
-    for l in report.layers:
-        table.add_row(
-            l.paper_name, "x".join(map(str, l.shape)), f"{l.params:,}", f"{l.nnz:,}",
-            f"{100 * l.density:.1f}%", str(l.bits), str(l.codebook_size or "-"), l.position_mode,
-            f"{l.index_bytes:,}", f"{l.position_bytes:,}", f"{l.bias_bytes:,}",
-            f"{l.bits_per_weight:.2f}",
-        )  # fmt: skip
-    table.add_section()
-    weights = sum(l.params for l in report.layers)
-    table.add_row(
-        "total", "", f"{weights:,}", f"{report.nnz:,}", f"{100 * report.nnz / max(weights, 1):.1f}%",
-        "", "", f"header {report.header_bytes:,} B",
-        f"{sum(l.index_bytes for l in report.layers):,}",
-        f"{sum(l.position_bytes for l in report.layers):,}",
-        f"{sum(l.bias_bytes for l in report.layers):,}",
-        f"{8 * report.sqz_bytes / max(report.params, 1):.2f}", style="bold",
-    )  # fmt: skip
-    table.caption = _caption(report)
-    return table
-
-
-def _caption(report: CompressionReport) -> str:
-    parts = [f"fp32 {report.fp32_bytes:,} B -> .sqz {report.sqz_bytes:,} B: {report.ratio:.1f}x"]
-    if report.safetensors_bytes:
-        parts.append(f"vs safetensors file {report.safetensors_bytes:,} B: {report.ratio_safetensors:.1f}x")
-    if report.top1_before is not None or report.top1_after is not None:
-        parts.append(
-            f"top-1 {_pct(report.top1_before)} -> pruned {_pct(report.top1_pruned)} -> "
-            f".sqz {_pct(report.top1_after)}"
-        )
-    if report.decode_seconds is not None:
-        parts.append(f"decode {1000 * report.decode_seconds:.0f} ms")
-    return "; ".join(parts)

@@ -1,27 +1,31 @@
-"""Training and evaluation."""
+"""Training and evaluation: `fit(TrainConfig(...))`, one epoch, evaluation, transfer learning."""
 
-from .evaluate import EvalResult, evaluate
+from .config import AUGMENTS, TrainConfig
+from .evaluate import EvalResult, check_compatible, evaluate
+from .loop import NonFiniteLossError, train_one_epoch, train_steps
 from .optim import build_optimizer, build_scheduler
-from .train import (
-    FitResult,
-    NonFiniteLossError,
-    TrainConfig,
-    build_augment,
-    fit,
-    load_run_config,
-    train_one_epoch,
-)
+from .progress import EpochProgress
+from .setup import build_augment
+from .train import FitResult, fit, load_run_config
+from .transfer import adapt_to_classes_, freeze_, start_model
 
 __all__ = [
+    "AUGMENTS",
+    "EpochProgress",
     "EvalResult",
     "FitResult",
     "NonFiniteLossError",
     "TrainConfig",
+    "adapt_to_classes_",
     "build_augment",
     "build_optimizer",
     "build_scheduler",
+    "check_compatible",
     "evaluate",
     "fit",
+    "freeze_",
     "load_run_config",
+    "start_model",
     "train_one_epoch",
+    "train_steps",
 ]

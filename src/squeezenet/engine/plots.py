@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..files import atomic_path
 
 
@@ -38,8 +40,6 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
 def plot_confusion(confusion: list[list[int]], class_names: list[str], path: Path) -> None:
     """Row-normalised confusion matrix with counts, true class on the y axis."""
     plt = _pyplot()
-    import numpy as np
-
     counts = np.asarray(confusion, dtype=float)
     rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     n = len(class_names)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -15,13 +15,11 @@ from ..data import BatchLoader, InMemoryDataset, Normalize
 from ..hardware import Precision, resolve_amp
 from . import distributed as dist
 from .budget import EpochPlan, measure_eval_time, measure_step_time, steps_within
+from .config import TrainConfig
 from .evaluate import evaluate
 from .loop import training_step
 from .optim import build_optimizer
 from .run import RunDir
-
-if TYPE_CHECKING:  # annotations only: train.py imports this module
-    from .train import TrainConfig
 
 
 @dataclass(frozen=True)

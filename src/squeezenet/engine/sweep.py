@@ -34,7 +34,8 @@ from ..models import Metaparameters, get_model_config
 from ..models.config import bypass_kind
 from ..summary import summarize
 from .run import RunDir
-from .train import TrainConfig, fit
+from .config import TrainConfig
+from .train import fit
 
 DESIGN_KEYS = ("base_e", "incr_e", "freq", "pct3x3", "sr", "bypass")
 DESIGN_MODEL = "squeezenet_design"

@@ -23,105 +23,29 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import save_model
-from ..data import (
-    BatchLoader,
-    Compose,
-    InMemoryDataset,
-    Normalize,
-    RandomCropWithPadding,
-    RandomErasing,
-    RandomHorizontalFlip,
-    RandomResizedCrop,
-    compute_mean_std,
-    load_dataset,
-    parse_spec,
-)
-from ..data.folder import resolve_split
-from ..hardware import AMP_CHOICES, keep_freed_memory
-from ..meta import ModelMeta, Preprocessing
-from ..models import SqueezeNet, create_model, get_model_config
-from ..models.shapes import min_input_size
+from ..checkpoint import load_model, save_model
+from ..data import BatchLoader
+from ..hardware import keep_freed_memory
+from ..models import SqueezeNet
 from . import distributed as dist
+from .config import AUGMENTS, TrainConfig, parse_device, resolve_device
 from .evaluate import EvalResult, evaluate
+from .logger import TensorBoardLogger, open_logger
 from .loop import NonFiniteLossError, train_one_epoch
 from .optim import build_scheduler
 from .plots import plot_confusion, plot_curves
 from .progress import EpochProgress
 from .run import RunDir, claim_run_dir
 from .settings import ResolvedSettings, make_optimizer, read_resolved, resolve_settings
+from .setup import TrainData, build_augment, build_model, load_train_data, prepare_model
+from .setup import split_train_val
+from .transfer import start_model
 
-AUGMENTS = ("none", "flip", "crop-flip", "crop-flip-erase", "rrc-flip")
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on; saved as the run's `config.json`."""
-
-    model: str = "squeezenet1_1"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)  # batch_norm, small_input, ...
-    data: str = "fashion-mnist"
-    data_dir: str | None = None
-    image_size: int | None = None  # resize the dataset (None: native size)
-    skip_bad_images: bool = False
-    val_fraction: float = 0.0  # > 0: hold out part of train; 0: validate on the test split
-    out: str = "runs/exp"  # taken as is only if new or empty (or exist_ok); else runs/exp2, ...
-    exist_ok: bool = False  # write into an existing run folder (its files are replaced)
-    epochs: int = 10
-    time: float | None = None  # minutes for the whole run: overrides epochs (see budget.py)
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    grad_clip: float | None = None
-    augment: str = "crop-flip"
-    channels_last: bool = True
-    amp: str = "auto"  # bf16 autocast where the device runs bf16 natively, else float32
-    compile: bool = False
-    seed: int = 0
-    device: str = "auto"
-    eval_batch_size: int = 512
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
-            "lr": 0 < self.lr < math.inf, "momentum": 0 <= self.momentum < math.inf,
-            "time": self.time is None or 0 < self.time < math.inf,
-            "label_smoothing": 0 <= self.label_smoothing < 1, "warmup_epochs": self.warmup_epochs >= 0,
-            "val_fraction": 0 <= self.val_fraction < 1,
-            "weight_decay": 0 <= self.weight_decay < math.inf,
-            "grad_clip": self.grad_clip is None or self.grad_clip > 0,
-            "eval_batch_size": self.eval_batch_size >= 1,
-        }  # fmt: skip
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"invalid {name}: {getattr(self, name)!r}")
-        for name, value, choices in (
-            ("augment", self.augment, AUGMENTS), ("amp", self.amp, AMP_CHOICES),
-            ("optimizer", self.optimizer, ("sgd", "adamw")),
-            ("schedule", self.schedule, ("cosine", "onecycle", "constant")),
-        ):  # fmt: skip
-            if value not in choices:
-                raise ValueError(f"invalid {name} {value!r}; choose one of {choices}")
-        get_model_config(self.model, **self.model_kwargs)  # fail fast on a bad model or option
-        parse_device(self.device)  # availability is checked where the run starts
-        if self.image_size is not None:
-            _check_image_size(self.model, self.model_kwargs, self.image_size)
-
-    @property
-    def validates_on_test(self) -> bool:
-        """No validation split is held out: per-epoch figures and best.safetensors come from
-        the test split, so only the final weights' figure is an unbiased test accuracy."""
-        return self.val_fraction <= 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+__all__ = [
+    "AUGMENTS", "FitResult", "NonFiniteLossError", "TrainConfig", "build_augment", "build_model",
+    "fit", "load_run_config", "parse_device", "resolve_device", "split_train_val",
+    "train_one_epoch",
+]  # fmt: skip
 
 
 @dataclass
@@ -151,92 +75,50 @@ class FitResult:
 Hook = Callable[[dict[str, Any]], None]
 
 
-def _check_image_size(model: str, model_kwargs: dict[str, Any], size: int) -> None:
-    """Refuse a side the model cannot classify (build_model's small-input default included)."""
-    if size < 1:
-        raise ValueError(f"invalid image_size: {size!r}")
-    minimum = min_input_size(get_model_config(model, **{"small_input": size < 64, **model_kwargs}))
-    if size < minimum:
-        raise ValueError(f"invalid image_size {size}: {model} needs at least {minimum} pixels")
+@dataclass
+class Training:
+    """Everything the epochs work with (built once by `_prepare`)."""
+
+    config: TrainConfig
+    run: RunDir
+    data: TrainData
+    loader: BatchLoader
+    model: SqueezeNet  # what is saved and evaluated
+    step_model: nn.Module  # what steps: the model, wrapped for DDP and/or compiled
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    loss_fn: nn.Module
+    device: torch.device
+    resolved: ResolvedSettings
+    rank: int
+    world: int
+
+    @property
+    def is_main(self) -> bool:
+        return dist.is_main(self.rank)
+
+    @property
+    def total_steps(self) -> int:  # a time budget's last epoch may be partial
+        return self.resolved.total_steps(len(self.loader))
+
+    def evaluate(self, model: nn.Module) -> EvalResult:
+        return evaluate(model, self.data.val, batch_size=self.config.eval_batch_size,
+                        normalize=self.data.normalize, device=next(model.parameters()).device,
+                        channels_last=self.config.channels_last)  # fmt: skip
 
 
-def parse_device(name: str) -> torch.device | None:
-    """torch.device(name), None for 'auto'; a ValueError naming the choices if malformed."""
-    if name == "auto":
-        return None
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"invalid device {name!r}; choose auto, cpu, cuda or cuda:N") from None
+@dataclass
+class RunState:
+    """What the run has done so far: restored from the checkpoint on resume."""
 
-
-def resolve_device(name: str) -> torch.device:
-    """The device to run on: 'auto' picks CUDA when available, else CPU."""
-    device = parse_device(name)
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r}: CUDA is not available here; use auto or cpu")
-    return device
-
-
-def build_augment(kind: str, size: int) -> Compose | None:
-    """Batch augmentation: random crop with padding (size/8) and/or flip, or random resized
-    crop; "crop-flip-erase" adds random erasing (p=0.5) after crop and flip."""
-    if kind not in AUGMENTS:  # a typo must not quietly train with flips only
-        raise ValueError(f"invalid augment {kind!r}; choose one of {AUGMENTS}")
-    if kind == "none":
-        return None
-    steps: list = []
-    if kind.startswith("crop-flip"):
-        steps.append(RandomCropWithPadding(size, padding=max(1, size // 8)))
-    elif kind == "rrc-flip":
-        steps.append(RandomResizedCrop(size, scale=(0.35, 1.0)))
-    steps.append(RandomHorizontalFlip())
-    if kind.endswith("-erase"):
-        steps.append(RandomErasing())
-    return Compose(steps)
-
-
-def split_train_val(
-    train: InMemoryDataset, fraction: float, seed: int
-) -> tuple[InMemoryDataset, InMemoryDataset]:
-    """Hold out a random `fraction` (> 0) of train for validation."""
-    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
-    n_val = max(1, int(len(train) * fraction))
-    return train.subset(order[n_val:]), train.subset(order[:n_val])
-
-
-def _check_validation_is_held_out(config: TrainConfig) -> None:
-    """A folder of class folders without train/ and val/ (or test/) serves every split: its
-    "test" split would be the training images themselves, so ask for a held-out fraction."""
-    kind, path = parse_spec(config.data)
-    if kind != "folder" or not config.validates_on_test:
-        return
-    if resolve_split(path, "train")[0] == resolve_split(path, "test")[0]:
-        raise ValueError(
-            f"{config.data} has no train/ and val/ (or test/) folders, so validating on its test "
-            "split would score the training images; pass --val-fraction (e.g. 0.1)"
-        )
-
-
-def build_model(config: TrainConfig, data: InMemoryDataset) -> SqueezeNet:
-    """The model for this data: classes and channels from the dataset, small stem for small images."""
-    kwargs = dict(config.model_kwargs)
-    kwargs.setdefault("num_classes", len(data.class_names))
-    kwargs.setdefault("in_channels", data.images.shape[1])
-    kwargs.setdefault("small_input", data.images.shape[-1] < 64)
-    return create_model(config.model, **kwargs)
-
-
-def _model_meta(data: InMemoryDataset, normalize: Normalize, config: TrainConfig) -> ModelMeta:
-    pre = Preprocessing(input_size=int(data.images.shape[-1]), mean=normalize.mean,
-                        std=normalize.std, in_channels=int(data.images.shape[1]))  # fmt: skip
-    return ModelMeta(class_names=data.class_names, preprocessing=pre, dataset=config.data)
+    epochs_done: int = 0
+    best_top1: float = -1.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    final_eval: EvalResult | None = None  # the last epoch's evaluation (rank 0)
 
 
 def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()) -> FitResult:
-    """Train `config.model` on `config.data`; see the module docstring for the run folder.
+    """Train `config.model` (or fine-tune `config.weights`) on `config.data`.
 
     Args:
         config: the run's settings.
@@ -245,185 +127,188 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
             `model`, `metrics`; raising from a hook stops the run (the checkpoint stays).
     """
     t0 = time.perf_counter()
+    t = _prepare(config, resume, t0)
+    state = _start_or_resume(t, resume)
+    logger = open_logger(t.config.logger, t.run.root) if t.is_main else None
+    try:
+        for epoch in range(state.epochs_done, t.resolved.epochs):
+            t_epoch = time.perf_counter()
+            stats = _train_epoch(t, epoch, logger)
+            if not t.is_main:
+                dist.barrier()
+                continue
+            val = t.evaluate(t.model)
+            if not math.isfinite(val.loss):  # the epoch's last steps diverged: keep old files
+                raise NonFiniteLossError(
+                    f"validation loss is {val.loss} after epoch {epoch + 1}; stopped. The last "
+                    "good checkpoint is kept. Lower --lr, set --grad-clip, or check the data."
+                )
+            row = {"epoch": epoch + 1, "lr": t.optimizer.param_groups[0]["lr"], **stats,
+                   "val_loss": val.loss, "val_top1": val.top1, "val_top5": val.top5,
+                   "epoch_time_s": time.perf_counter() - t_epoch}  # fmt: skip
+            state.history.append(row)
+            state.final_eval = val
+            _write_epoch(t, state, val)
+            _report_epoch(t, row, logger)
+            dist.barrier()
+            for hook in hooks:
+                hook({"epoch": epoch + 1, "model": t.model, "metrics": row})
+    finally:
+        if logger is not None:
+            logger.close()
+    result = _finish(t, state, t0)
+    dist.cleanup()
+    return result
+
+
+def _prepare(config: TrainConfig, resume: bool, t0: float) -> Training:
+    """Processes, run folder, data, model, what "auto" and --time become, optimizer."""
     rank, world = dist.setup()
     if config.batch_size % world:  # every rank takes an equal slice of each global batch
         raise ValueError(
             f"batch_size {config.batch_size} must be a multiple of the {world} processes"
         )
     device = dist.device_for(resolve_device(config.device))
+    start = start_model(config.weights) if config.weights else None
+    if start is not None:  # the weights fix the architecture: config.json records theirs
+        config = dataclasses.replace(config, model=start.config.name)
     if not resume:  # never overwrite another run: rank 0 picks the folder for every rank
         out = claim_run_dir(config.out, config.exist_ok) if dist.is_main(rank) else None
         config = dataclasses.replace(config, out=str(dist.broadcast_object(out)))
     run = RunDir(config.out)
     torch.manual_seed(config.seed)
 
-    # ---- data: uint8 tensors in memory, normalised with statistics of the training split
-    load = dict(data_dir=config.data_dir, image_size=config.image_size,
-                skip_bad_images=config.skip_bad_images)  # fmt: skip
-    _check_validation_is_held_out(config)
-    train_data = load_dataset(config.data, "train", **load)
-    # The test split is read only to validate on: an image folder may have only train/.
-    val_data = load_dataset(config.data, "test", **load) if config.validates_on_test else None
-    skipped = [str(p) for d in (train_data, val_data) if d is not None for p in d.skipped_paths]
-    if skipped and dist.is_main(rank):
-        print(f"skipped {len(skipped)} undecodable images (--skip-bad-images), e.g. {skipped[0]}; "
-              f"all are listed in {run.results}", flush=True)  # fmt: skip
-    if val_data is None:
-        train_data, val_data = split_train_val(train_data, config.val_fraction, config.seed)
-    normalize = Normalize(*compute_mean_std(train_data.images))
-    size = train_data.images.shape[-1]
+    data = load_train_data(config, start)  # uint8 in memory; the model's normalisation
+    if data.skipped and dist.is_main(rank):
+        print(f"skipped {len(data.skipped)} undecodable images (--skip-bad-images), e.g. "
+              f"{data.skipped[0]}; all are listed in {run.results}", flush=True)  # fmt: skip
     loader = BatchLoader(
-        train_data, config.batch_size, shuffle=True, augment=build_augment(config.augment, size),
-        normalize=normalize, drop_last=True, seed=config.seed, channels_last=config.channels_last,
+        data.train, config.batch_size, shuffle=True,
+        augment=build_augment(config.augment, data.image_size), normalize=data.normalize,
+        drop_last=True, seed=config.seed, channels_last=config.channels_last,
     )  # fmt: skip
-
-    # ---- model, optimizer, per-step schedule
-    model = build_model(config, train_data).to(device)
-    model.meta = _model_meta(train_data, normalize, config)
+    model = prepare_model(config, data, start).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     keep_freed_memory()  # see hardware.py: no page faults on every step's activations
 
-    # ---- what "auto" and --time become on this machine (a resumed run keeps its own)
-    if resume:
+    if resume:  # a resumed run keeps what its settings became
         resolved = read_resolved(run, config)
     else:
         resolved = resolve_settings(
-            config, t0=t0, model=model, loader=loader, loss_fn=loss_fn, val_data=val_data,
-            normalize=normalize, device=device,
-        )  # fmt: skip
-    epochs, steps = resolved.epochs, len(loader)
-    total_steps = resolved.total_steps(steps)  # a time budget's last epoch may be partial
-    if config.progress and dist.is_main(rank):
-        print(f"run folder: {run.root}\n{resolved.describe(steps)}", flush=True)
-    optimizer = make_optimizer(model, config)
-    scheduler = build_scheduler(
-        optimizer, config.schedule, total_steps=total_steps,
-        warmup_steps=round(config.warmup_epochs * steps),
-    )  # fmt: skip
-
-    # ---- resume, or start a fresh run folder
-    start_epoch, best_top1, history = 0, -1.0, []
-    final_eval: EvalResult | None = None  # the last epoch's evaluation (rank 0)
-    if resume:
-        start_epoch, best_top1, history = run.resume(config.to_dict(), model, optimizer,
-                                                     scheduler)  # fmt: skip
-        if start_epoch >= epochs and run.results.is_file():
-            raise ValueError(f"{run.root} already finished all {epochs} epochs")
-    elif dist.is_main(rank):
-        run.write_json(run.config, {**config.to_dict(), "resolved": resolved.to_dict(),
-                                    "started": _now()})  # fmt: skip
+            config, t0=t0, model=model, loader=loader, loss_fn=loss_fn, val_data=data.val,
+            normalize=data.normalize, device=device,
+        )
+    optimizer = make_optimizer(model, config)  # frozen parameters are left out
+    scheduler = build_scheduler(optimizer, config.schedule,
+                                total_steps=resolved.total_steps(len(loader)),
+                                warmup_steps=round(config.warmup_epochs * len(loader)))  # fmt: skip
     step_model = dist.wrap(model, device)
     if config.compile:
         step_model = torch.compile(step_model)
-
-    for epoch in range(start_epoch, epochs):
-        loader.set_epoch(epoch)
-        t_epoch = time.perf_counter()
-        epoch_steps = min(steps, total_steps - epoch * steps)
-        bar = EpochProgress(epoch, epochs, epoch_steps,
-                            enabled=config.progress and dist.is_main(rank))  # fmt: skip
-        try:
-            stats = train_one_epoch(
-                step_model, loader, optimizer, scheduler=scheduler, loss_fn=loss_fn, device=device,
-                amp=resolved.precision.amp, grad_clip=config.grad_clip, progress=bar,
-                shard=(rank, world), max_steps=epoch_steps,
-            )  # fmt: skip
-        finally:
-            bar.close()
-        if not dist.is_main(rank):
-            dist.barrier()
-            continue
-        val = evaluate(model, val_data, batch_size=config.eval_batch_size, normalize=normalize,
-                       device=device, channels_last=config.channels_last)  # fmt: skip
-        if not math.isfinite(val.loss):  # the epoch's last steps diverged: keep the old files
-            raise NonFiniteLossError(
-                f"validation loss is {val.loss} after epoch {epoch + 1}; stopped. The last good "
-                "checkpoint is kept. Lower --lr, set --grad-clip, or check the data."
-            )
-        row = {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], **stats,
-               "val_loss": val.loss, "val_top1": val.top1, "val_top5": val.top5,
-               "epoch_time_s": time.perf_counter() - t_epoch}  # fmt: skip
-        history.append(row)
-        final_eval = val
-        best_top1 = _write_epoch(run, model, optimizer, scheduler, config, history, val, best_top1)
-        if config.progress:
-            print(f"epoch {epoch + 1}/{epochs} train_loss {row['train_loss']:.4f} "
-                  f"val_top1 {val.top1:.4f} val_top5 {val.top5:.4f} "
-                  f"({row['epoch_time_s']:.0f}s, {row['train_images_per_s']:.0f} img/s)", flush=True)  # fmt: skip
-        dist.barrier()
-        for hook in hooks:
-            hook({"epoch": epoch + 1, "model": model, "metrics": row})
-
-    result = _finish(
-        run, config, model=model, val_data=val_data, normalize=normalize, final_eval=final_eval,
-        history=history, best_top1=best_top1, t0=t0, rank=rank, skipped=skipped,
-    )  # fmt: skip
-    dist.cleanup()
-    return dataclasses.replace(result, resolved=resolved)
+    return Training(config, run, data, loader, model, step_model, optimizer, scheduler, loss_fn,
+                    device, resolved, rank, world)  # fmt: skip
 
 
-def _write_epoch(run, model, optimizer, scheduler, config, history, val, best_top1) -> float:
+def _start_or_resume(t: Training, resume: bool) -> RunState:
+    """Restore the checkpoint of a resumed run, or write a new run's config.json."""
+    epochs = t.resolved.epochs
+    if t.config.progress and t.is_main:
+        print(f"run folder: {t.run.root}\n{t.resolved.describe(len(t.loader))}", flush=True)
+    if not resume:
+        if t.is_main:
+            t.run.write_json(t.run.config, {**t.config.to_dict(), "started": _now(),
+                                            "resolved": t.resolved.to_dict()})  # fmt: skip
+        return RunState()
+    done, best, history = t.run.resume(t.config.to_dict(), t.model, t.optimizer, t.scheduler)
+    if done >= epochs and t.run.results.is_file():
+        raise ValueError(f"{t.run.root} already finished all {epochs} epochs")
+    return RunState(done, best, history)
+
+
+def _train_epoch(t: Training, epoch: int, logger: TensorBoardLogger | None) -> dict[str, float]:
+    """One epoch's steps (fewer in a time budget's partial last epoch)."""
+    steps = len(t.loader)
+    epoch_steps = min(steps, t.total_steps - epoch * steps)
+    t.loader.set_epoch(epoch)
+    on_step = None
+    if logger is not None:
+        def on_step(step: int, loss: float, top1: float) -> None:
+            logger.step(epoch * steps + step, loss, top1, t.optimizer.param_groups[0]["lr"])
+
+    bar = EpochProgress(epoch, t.resolved.epochs, epoch_steps,
+                        enabled=t.config.progress and t.is_main)  # fmt: skip
+    try:
+        return train_one_epoch(
+            t.step_model, t.loader, t.optimizer, scheduler=t.scheduler, loss_fn=t.loss_fn,
+            device=t.device, amp=t.resolved.precision.amp, grad_clip=t.config.grad_clip,
+            progress=bar, shard=(t.rank, t.world), max_steps=epoch_steps, on_step=on_step,
+        )  # fmt: skip
+    finally:
+        bar.close()
+
+
+def _write_epoch(t: Training, state: RunState, val: EvalResult) -> None:
     """Persist one finished epoch: weights, metrics, curves, then the resume checkpoint last."""
-    save_model(model, run.last)
-    if val.top1 > best_top1:
-        best_top1 = val.top1
-        save_model(model, run.best)
-    run.write_metrics(history)
-    plot_curves(history, run.curves)
-    run.save_checkpoint({
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "epoch": len(history),
-        "best_top1": best_top1,
+    save_model(t.model, t.run.last)
+    if val.top1 > state.best_top1:
+        state.best_top1 = val.top1
+        save_model(t.model, t.run.best)
+    t.run.write_metrics(state.history)
+    plot_curves(state.history, t.run.curves)
+    t.run.save_checkpoint({
+        "model": t.model.state_dict(),
+        "optimizer": t.optimizer.state_dict(),
+        "scheduler": t.scheduler.state_dict(),
+        "epoch": len(state.history),
+        "best_top1": state.best_top1,
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "history": history,
-        "config": json.dumps(config.to_dict()),
+        "history": state.history,
+        "config": json.dumps(t.config.to_dict()),
         # The weights alone cannot tell small_input, stem_pool, simple bypass or the head's
         # ReLU: load_model reads the architecture and preprocessing from here.
-        "model_config": json.dumps(model.config.to_dict()),
-        "meta": json.dumps(model.meta.to_dict()),
+        "model_config": json.dumps(t.model.config.to_dict()),
+        "meta": json.dumps(t.model.meta.to_dict()),
     })  # fmt: skip
-    return best_top1
 
 
-def _finish(
-    run: RunDir, config: TrainConfig, *, model: nn.Module, val_data: InMemoryDataset,
-    normalize: Normalize, final_eval: EvalResult | None, history: list, best_top1: float,
-    t0: float, rank: int, skipped: list[str],
-) -> FitResult:
+def _report_epoch(t: Training, row: dict[str, Any], logger: TensorBoardLogger | None) -> None:
+    if logger is not None:
+        logger.epoch(row, row["epoch"] * len(t.loader))
+    if t.config.progress:
+        print(f"epoch {row['epoch']}/{t.resolved.epochs} train_loss {row['train_loss']:.4f} "
+              f"val_top1 {row['val_top1']:.4f} val_top5 {row['val_top5']:.4f} "
+              f"({row['epoch_time_s']:.0f}s, {row['train_images_per_s']:.0f} img/s)",
+              flush=True)  # fmt: skip
+
+
+def _finish(t: Training, state: RunState, t0: float) -> FitResult:
     """Evaluate the best weights, draw a confusion matrix and write results.json.
 
     Validating on the test split, "best" is picked on the test images themselves, so the
     confusion matrix and results.json's headline "final" come from the final weights.
     """
-    from ..checkpoint import load_model
-
+    config, run, history = t.config, t.run, state.history
     wall = time.perf_counter() - t0
-    if not dist.is_main(rank):
-        return FitResult(run.root, best_top1, None, len(history), wall, history)
+    if not t.is_main:
+        return FitResult(run.root, state.best_top1, None, len(history), wall, history, t.resolved)
+    final_eval = state.final_eval
     if final_eval is None and history:  # resumed after the last epoch's checkpoint
-        final_eval = evaluate(
-            model, val_data, batch_size=config.eval_batch_size, normalize=normalize,
-            device=next(model.parameters()).device, channels_last=config.channels_last,
-        )  # fmt: skip
-    best = load_model(run.best)
-    best_eval = evaluate(best, val_data, batch_size=config.eval_batch_size, normalize=normalize)
+        final_eval = t.evaluate(t.model)
+    best_eval = t.evaluate(load_model(run.best))
     shown = final_eval if config.validates_on_test and final_eval is not None else best_eval
-    plot_confusion(shown.confusion, val_data.class_names, run.confusion)
-    params = sum(p.numel() for p in model.parameters())
+    plot_confusion(shown.confusion, t.data.val.class_names, run.confusion)
     run.write_json(run.results, {
-        "model": config.model, "params": params,
+        "model": config.model, "params": sum(p.numel() for p in t.model.parameters()),
         "final": final_eval.to_dict() if final_eval is not None else None,
         "best": best_eval.to_dict(),  # picked on val_split, which may be the test split
         "epochs": len(history), "wall_time_s": wall,
         "val_split": "test" if config.validates_on_test else f"{config.val_fraction:.0%} of train",
-        "skipped_images": skipped, "finished": _now(),
+        "skipped_images": t.data.skipped, "finished": _now(),
     })  # fmt: skip
-    return FitResult(run.root, best_top1, best_eval, len(history), wall, history)
+    return FitResult(run.root, state.best_top1, best_eval, len(history), wall, history, t.resolved)
 
 
 def _now() -> str:

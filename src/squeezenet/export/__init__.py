@@ -5,6 +5,7 @@ Needs the optional `export` dependencies (onnx, onnxruntime): `pip install 'sque
     >>> report = export_onnx(model, "model.onnx")             # checked against PyTorch
     >>> quantize_int8("model.onnx", "model.int8.onnx", calibration_inputs(train, pre))
     >>> evaluate_onnx("model.int8.onnx", test)                  # top-1 accuracy
+    >>> export_pipeline(model, "model.onnx", test=test, calib=train)  # all three in one
 """
 
 from .int8 import (
@@ -28,17 +29,21 @@ from .onnx import (
     read_metadata,
     run_session,
 )
+from .pipeline import ExportOutcome, export_pipeline, int8_path_for
 
 __all__ = [
     "CALIBRATION_IMAGES",
     "CALIBRATION_METHODS",
     "DEFAULT_OPSET",
     "ExportError",
+    "ExportOutcome",
     "ExportReport",
     "calibration_inputs",
     "check_parity",
     "evaluate_onnx",
     "export_onnx",
+    "export_pipeline",
+    "int8_path_for",
     "is_quantized",
     "model_from_metadata",
     "onnx_model_meta",

@@ -20,11 +20,9 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 
 from ..data.base import InMemoryDataset
@@ -40,6 +38,10 @@ from ..meta import (
 )
 from ..models import SqueezeNet, SqueezeNetConfig
 from .external_data import check_external_data
+
+if TYPE_CHECKING:  # onnx and onnxruntime are the optional `export` extra: imported where used
+    import onnx
+    import onnxruntime as ort
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -117,6 +119,8 @@ def export_onnx(
     Raises:
         ExportError: the input size is too small, the opset too old, or the check failed.
     """
+    import onnx
+
     check_opset(opset)
     preprocess = preprocessing_for(model, input_size=input_size)
     _check_input_size(model, preprocess.input_size)
@@ -140,12 +144,16 @@ def export_onnx(
 def supported_opsets() -> range:
     """The opsets `export_onnx` can write here: from `MIN_OPSET` (ceil-mode max-pooling) to
     the newest both the installed torch exporter and onnx know."""
+    import onnx
+
     newest = min(_TORCH_MAX_OPSET, onnx.defs.onnx_opset_version())
     return range(MIN_OPSET, newest + 1)
 
 
 def check_opset(opset: int) -> None:
     """Raise `ExportError` (one line, with the valid range) for an opset we cannot write."""
+    import onnx
+
     valid = supported_opsets()
     if isinstance(opset, bool) or not isinstance(opset, int) or opset not in valid:
         raise ExportError(
@@ -173,6 +181,8 @@ def _export_copy(model: SqueezeNet) -> SqueezeNet:
 
 
 def _trace_to_onnx(net: SqueezeNet, preprocess: Preprocessing, opset: int) -> onnx.ModelProto:
+    import onnx
+
     # Batch 2 in the trace so that no size-1 batch dimension can be specialised away.
     dummy = torch.zeros(2, *preprocess.input_shape)
     buffer = io.BytesIO()
@@ -240,6 +250,8 @@ def set_metadata(proto: onnx.ModelProto, metadata: dict[str, Any]) -> None:
 
 def read_metadata(source: str | os.PathLike[str] | onnx.ModelProto) -> dict[str, Any]:
     """The decoded metadata_props of an ONNX file (values that are not JSON stay strings)."""
+    import onnx
+
     proto = source if isinstance(source, onnx.ModelProto) else load_proto(source)
     out: dict[str, Any] = {}
     for entry in proto.metadata_props:
@@ -283,6 +295,8 @@ def graph_input_meta(path: str | os.PathLike[str]) -> dict[str, int]:
 
 def load_proto(path: str | os.PathLike[str]) -> onnx.ModelProto:
     """Parse an ONNX file, with a clear error for a missing or foreign file."""
+    import onnx
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such ONNX file: {path}")
@@ -324,6 +338,8 @@ def ort_session(
             them so that a change of default cannot silently slow us down. False gives
             onnxruntime's defaults (the peer we compare against) with only `threads` set.
     """
+    import onnxruntime as ort
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such ONNX file: {path}")
