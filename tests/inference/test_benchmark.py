@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ from squeezenet.cli import main
 from squeezenet.export import export_onnx
 from squeezenet.inference import benchmark as bench_mod
 from squeezenet.inference import run_benchmark
-from squeezenet.inference.backends import BACKENDS
+from squeezenet.inference.backends import BACKENDS, OPENVINO_BACKENDS, openvino_available
+from squeezenet.inference.benchmark import BenchReport, BenchResult
 
 from .conftest import tiny_model
 
@@ -36,10 +38,13 @@ def test_every_available_backend_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("g++") is None and shutil.which("c++") is None:
         pytest.skip("no C++ compiler: torch.compile's availability is covered below")
     fast = [b for b in BACKENDS if b != "compile"]
+    if not openvino_available():  # its report without the package is tested below
+        fast = [b for b in fast if b not in OPENVINO_BACKENDS]
     report = run_benchmark(tiny_model(1, input_size=16), fast, [1, 3], threads=1, **QUICK)
     data = json.loads(json.dumps(report.to_dict()))
     _check_rows(data, fast, [1, 3])
     assert data["unavailable"] == []
+    assert data["best_peer"]["1"] == report.best_peer(1).backend
     agreement = data["agreement"]
     assert all(agreement[b]["max_abs_diff"] < 1e-4 for b in fast if not b.endswith("int8"))
     assert report.fastest(1) is not None and report.ratio("onnxruntime", 1) > 0
@@ -55,6 +60,34 @@ def test_compile_backend_runs_or_says_why() -> None:
     )  # fmt: skip
     report = run_benchmark(SqueezeNet(config), ["compile"], [1], 8, threads=1, **QUICK)
     assert report.get("compile", 1) is not None or "compile" in report.unavailable
+
+
+def _row(backend: str, batch: int, p50: float) -> BenchResult:
+    return BenchResult(backend, batch, 16, 1, p50, p50, batch / p50, None)
+
+
+def test_ratios_are_against_the_faster_peer_at_each_batch() -> None:
+    report = BenchReport({}, {}, [
+        _row("onnxruntime-plain", 1, 6.0), _row("openvino-plain", 1, 12.0), _row("eager", 1, 3.0),
+        _row("onnxruntime-plain", 32, 200.0), _row("openvino-plain", 32, 100.0),
+        _row("eager", 32, 50.0),
+    ])  # fmt: skip
+    assert report.best_peer(1).backend == "onnxruntime-plain"
+    assert report.best_peer(32).backend == "openvino-plain"
+    assert report.ratio("eager", 1) == 0.5 and report.ratio("eager", 32) == 0.5
+    assert report.ratio("eager", 32, peer="onnxruntime-plain") == 0.25
+    assert report.fastest(32).backend == "eager"  # peers are not ours
+    assert report.to_dict()["best_peer"] == {"1": "onnxruntime-plain", "32": "openvino-plain"}
+
+
+def test_missing_openvino_is_reported_by_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` now fails
+    backends = ["onnxruntime-plain", "openvino-plain", "openvino", "eager"]
+    report = run_benchmark(tiny_model(), backends, [1], threads=1, **QUICK)
+    assert {r.backend for r in report.results} == {"onnxruntime-plain", "eager"}
+    assert set(report.unavailable) == {"openvino-plain", "openvino"}
+    assert all("pip install 'squeezenet[openvino]'" in r for r in report.unavailable.values())
+    assert report.best_peer(1).backend == "onnxruntime-plain" and report.ratio("eager", 1) > 0
 
 
 def test_unavailable_backends_are_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
