@@ -85,7 +85,9 @@ def test_broken_ir_files_are_one_line_errors(tmp_path: Path) -> None:
         read_ir(bad)
 
 
-def test_missing_openvino_is_one_clear_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_openvino_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` now fails
     assert not openvino_available()
     with pytest.raises(OpenVINOUnavailable) as info:
