@@ -1,10 +1,12 @@
-"""Deployment formats: ONNX export with PyTorch parity, and calibrated INT8.
+"""Deployment formats: ONNX export with PyTorch parity, calibrated INT8, and OpenVINO IR.
 
-Needs the optional `export` dependencies (onnx, onnxruntime): `pip install 'squeezenet[export]'`.
+Needs the optional `export` dependencies (onnx, onnxruntime): `pip install 'squeezenet[export]'`;
+the OpenVINO IR also needs `pip install 'squeezenet[openvino]'`.
 
     >>> report = export_onnx(model, "model.onnx")             # checked against PyTorch
     >>> quantize_int8("model.onnx", "model.int8.onnx", calibration_inputs(train, pre))
     >>> evaluate_onnx("model.int8.onnx", test)                  # top-1 accuracy
+    >>> export_openvino(model, "model_openvino/")               # model.xml + model.bin
     >>> export_pipeline(model, "model.onnx", test=test, calib=train)  # all three in one
 """
 
@@ -29,6 +31,14 @@ from .onnx import (
     read_metadata,
     run_session,
 )
+from .openvino import (
+    OpenVINOReport,
+    OpenVINOUnavailable,
+    compile_openvino,
+    export_openvino,
+    openvino_available,
+    openvino_model_meta,
+)
 from .pipeline import ExportOutcome, export_pipeline, int8_path_for
 
 __all__ = [
@@ -38,16 +48,22 @@ __all__ = [
     "ExportError",
     "ExportOutcome",
     "ExportReport",
+    "OpenVINOReport",
+    "OpenVINOUnavailable",
     "calibration_inputs",
     "check_parity",
+    "compile_openvino",
     "evaluate_onnx",
     "export_onnx",
+    "export_openvino",
     "export_pipeline",
     "int8_path_for",
     "is_quantized",
     "model_from_metadata",
     "onnx_model_meta",
     "onnx_preprocessing",
+    "openvino_available",
+    "openvino_model_meta",
     "ort_session",
     "quantize_int8",
     "read_metadata",
