@@ -1,0 +1,394 @@
+"""Channel pruning of Fire modules: a smaller dense network that does less work.
+
+Weight pruning (prune.py) zeroes single weights: the file shrinks, the multiply-accumulates do
+not. Here whole channels go, so every conv that writes or reads them gets smaller:
+
+    pruned, report = prune_channels(model, 0.5)   # keep at most half of the MACs
+
+Channels live in *spaces*, each a run of positions that some convs write (producers) and others
+read as input channels (consumers). Removing position p of a space removes the producers'
+filter p (and its BatchNorm entries) and the consumers' input channel p:
+
+- conv1's output: written by conv1, read by fire2's squeeze (and a complex bypass conv);
+- a Fire module's squeeze output: written by its squeeze, read by both expands;
+- a Fire module's output `cat([expand1x1, expand3x3])`: expand1x1 writes positions [0, e1),
+  expand3x3 the rest, a complex bypass conv all of them; the next Fire module (or conv10)
+  reads them. A simple (identity) bypass adds the module's input to its output, so its output
+  *is* its input's space: both modules' expands write it, and a position goes from all of them.
+
+A position's importance is the sum over its producers of the filter's L2 (or L1) norm, or the
+|gamma| of the BatchNorm after it, each divided by that producer's mean so that layers of
+different scale weigh alike. Every space keeps the same share of its channels (found by
+bisection), then single channels are added back while the MACs stay within the target, so no
+one channel more would fit. The result is a plain `SqueezeNet` whose config lists its channels
+per Fire module, so safetensors, `.sqz` and ONNX files describe and reload it; state_dict keys
+are unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..models import Fire, FireConfig, SqueezeNet
+from ..summary import summarize
+from .layers import CompressError, conv_layers
+
+Criterion = Literal["l2", "l1"]
+CRITERIA: tuple[str, ...] = ("l2", "l1")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A conv whose output channels are positions [start, start + size) of a space."""
+
+    conv: str
+    start: int
+    size: int
+    forced: bool  # keeps at least one channel (a Fire expand cannot be empty)
+
+
+@dataclass
+class Space:
+    """A run of channel positions with the convs that write and read them."""
+
+    name: str
+    size: int
+    producers: list[Segment] = field(default_factory=list)
+    consumers: list[str] = field(default_factory=list)
+    order: list[int] = field(default_factory=list)  # pruning keeps a prefix of this order
+
+
+@dataclass
+class ChannelReport:
+    """What channel pruning did, measured with `summary.summarize` at `input_size`.
+
+    Attributes:
+        share: the requested share of MACs to keep.
+        input_size: the image size the MACs were counted at.
+        macs_before / macs_after: multiply-accumulates of one image.
+        params_before / params_after: all parameters (weights, biases, BatchNorm).
+        channels: space name -> [kept, of] channels.
+    """
+
+    share: float
+    input_size: int
+    macs_before: int
+    macs_after: int
+    params_before: int
+    params_after: int
+    channels: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def macs_share(self) -> float:
+        return self.macs_after / self.macs_before
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "macs_share": self.macs_share}
+
+
+def channel_spaces(model: SqueezeNet) -> list[Space]:
+    """The model's channel spaces, in network order (see the module docstring)."""
+    names = {path: name for name, path in model.layer_names().items()}
+    current = Space("conv1", model.config.stem_channels, [Segment("features.0", 0,
+                    model.config.stem_channels, False)])  # fmt: skip
+    spaces = [current]
+    for path, fire in model.features.named_children():
+        if not isinstance(fire, Fire):
+            continue
+        p, cfg, name = f"features.{path}", fire.config, names[f"features.{path}"]
+        current.consumers.append(f"{p}.squeeze")
+        squeeze = Space(f"{name}.squeeze", cfg.squeeze, [Segment(f"{p}.squeeze", 0,
+                        cfg.squeeze, False)], [f"{p}.expand1x1", f"{p}.expand3x3"])  # fmt: skip
+        expands = [Segment(f"{p}.expand1x1", 0, cfg.expand1x1, True),
+                   Segment(f"{p}.expand3x3", cfg.expand1x1, cfg.expand3x3, True)]  # fmt: skip
+        if cfg.bypass == "simple":  # the output is the input's space
+            current.name += f"+{name}"
+            current.producers += expands
+            spaces.append(squeeze)
+            continue
+        out = Space(name, cfg.out_channels, expands)
+        if cfg.bypass == "complex":
+            current.consumers.append(f"{p}.bypass.0")
+            out.producers.append(Segment(f"{p}.bypass.0", 0, cfg.out_channels, False))
+        spaces += [squeeze, out]
+        current = out
+    current.consumers.append("classifier.1")
+    return spaces
+
+
+def _bn_path(model: SqueezeNet, conv: str) -> str | None:
+    """The path of the BatchNorm right after `conv` (conv10 and plain models have none)."""
+    parent, _, leaf = conv.rpartition(".")
+    if conv == "features.0":
+        path = "features.1.bn"
+    elif leaf in ("squeeze", "expand1x1", "expand3x3"):
+        path = f"{parent}.{leaf}_activation.bn"
+    else:  # features.N.bypass.0 -> features.N.bypass.1
+        path = f"{parent}.1"
+    try:
+        return path if isinstance(model.get_submodule(path), nn.BatchNorm2d) else None
+    except AttributeError:  # no such module: a model without BatchNorm
+        return None
+
+
+def _filter_scores(model: SqueezeNet, conv: str, criterion: Criterion) -> torch.Tensor:
+    bn = _bn_path(model, conv)
+    if bn is not None:
+        scores = model.get_submodule(bn).weight.detach().abs().double()
+    else:
+        weight = conv_layers(model)[conv].weight.detach().double().flatten(1)
+        scores = weight.norm(p=2 if criterion == "l2" else 1, dim=1)
+    return scores / scores.mean().clamp_min(1e-12)
+
+
+def _rank(model: SqueezeNet, space: Space, criterion: Criterion) -> None:
+    """Fill `space.order`: each forced segment's best channel first, then by importance."""
+    importance = torch.zeros(space.size, dtype=torch.float64)
+    for seg in space.producers:
+        importance[seg.start : seg.start + seg.size] += _filter_scores(model, seg.conv, criterion)
+    by_importance = sorted(range(space.size), key=lambda i: (-float(importance[i]), i))
+    first = {max(range(g.start, g.start + g.size), key=lambda i: (float(importance[i]), -i))
+             for g in space.producers if g.forced}  # fmt: skip
+    space.order = [i for i in by_importance if i in first]
+    space.order += [i for i in by_importance if i not in first]
+
+
+def _conv_costs(model: SqueezeNet, input_size: int) -> dict[str, int]:
+    """MACs per (input channel x output channel) of every conv: kernel area x output pixels."""
+    costs: dict[str, int] = {}
+
+    def hook(path: str, conv: nn.Conv2d):
+        area = conv.kernel_size[0] * conv.kernel_size[1] // conv.groups
+        return lambda _m, _i, out: costs.__setitem__(path, area * out.shape[-2] * out.shape[-1])
+
+    hooks = [c.register_forward_hook(hook(p, c)) for p, c in conv_layers(model).items()]
+    weight = next(model.parameters())
+    x = torch.zeros(1, model.config.in_channels, input_size, input_size, dtype=weight.dtype,
+                    device=weight.device)  # fmt: skip
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return costs
+
+
+class _Planner:
+    """Exact MACs of a choice of kept channels per space."""
+
+    def __init__(self, model: SqueezeNet, spaces: list[Space], input_size: int) -> None:
+        self.spaces = spaces
+        self.costs = _conv_costs(model, input_size)
+        self.convs = conv_layers(model)
+        self.reads = {c: i for i, s in enumerate(spaces) for c in s.consumers}
+        self.writes = {g.conv: (i, g) for i, s in enumerate(spaces) for g in s.producers}
+        self.lower = [max(1, sum(g.forced for g in s.producers)) for s in spaces]
+        # prefix[conv][k]: how many of the space's first k positions (in pruning order) the
+        # conv writes, so that evaluating a plan costs one lookup per conv.
+        self.prefix = {}
+        for conv, (i, g) in self.writes.items():
+            inside = [0] + [int(g.start <= p < g.start + g.size) for p in spaces[i].order]
+            self.prefix[conv] = torch.tensor(inside).cumsum(0).tolist()
+
+    def out_channels(self, conv: str, keep: list[int]) -> int:
+        if conv not in self.writes:
+            return self.convs[conv].out_channels
+        return self.prefix[conv][keep[self.writes[conv][0]]]
+
+    def macs(self, keep: list[int]) -> int:
+        total = 0
+        for conv, cost in self.costs.items():
+            cin = keep[self.reads[conv]] if conv in self.reads else self.convs[conv].in_channels
+            total += cost * cin * self.out_channels(conv, keep)
+        return total
+
+    def at_ratio(self, r: float) -> list[int]:
+        return [min(s.size, max(lo, round(r * s.size))) for s, lo in zip(self.spaces, self.lower)]
+
+    def plan(self, share: float) -> list[int]:
+        """Kept channels per space: the most MACs within `share` of the unpruned model's."""
+        full = [s.size for s in self.spaces]
+        target = share * self.macs(full)
+        if self.macs(self.lower) > target:
+            least = self.macs(self.lower) / self.macs(full)
+            raise CompressError(f"channels share {share} is below the least this model can keep "
+                                f"({least:.4f} of its MACs, one channel per layer)")  # fmt: skip
+        lo, hi = 0.0, 1.0
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if self.macs(self.at_ratio(mid)) <= target else (lo, mid)
+        keep = self.at_ratio(lo)
+        grown = True
+        while grown:  # add single channels, the least-kept spaces first, while they fit
+            grown = False
+            for i in sorted(range(len(keep)), key=lambda i: keep[i] / full[i]):
+                if keep[i] < full[i]:
+                    keep[i] += 1
+                    if self.macs(keep) <= target:
+                        grown = True
+                        break
+                    keep[i] -= 1
+        return keep
+
+
+def _check_kept(spaces: list[Space], kept: Mapping[str, Sequence[int]]) -> list[list[int]]:
+    """The kept positions of every space, sorted, after checking them against the model."""
+    names = [s.name for s in spaces]
+    if set(kept) != set(names):
+        raise CompressError(f"a channel plan must name every space of this model: "
+                            f"{', '.join(names)}; got {', '.join(kept)}")  # fmt: skip
+    out = []
+    for space in spaces:
+        positions = sorted(int(p) for p in kept[space.name])  # ascending keeps the order
+        if len(set(positions)) != len(positions) or not all(0 <= p < space.size
+                                                             for p in positions):  # fmt: skip
+            raise CompressError(f"{space.name}: kept channels must be distinct, in "
+                                f"0..{space.size - 1}, got {kept[space.name]!r}")  # fmt: skip
+        for g in space.producers:
+            if not any(g.start <= p < g.start + g.size for p in positions) and (
+                    g.forced or not positions):  # fmt: skip
+                raise CompressError(f"{space.name}: {g.conv} must keep at least one channel")
+        out.append(positions)
+    return out
+
+
+def _pruned_model(model: SqueezeNet, spaces: list[Space], kept: list[list[int]]) -> SqueezeNet:
+    counts = {g.conv: sum(g.start <= p < g.start + g.size for p in k)
+              for s, k in zip(spaces, kept) for g in s.producers}  # fmt: skip
+    fires = []
+    for path, fire in model.features.named_children():
+        if isinstance(fire, Fire):
+            p = f"features.{path}"
+            fires.append(FireConfig(counts[f"{p}.squeeze"], counts[f"{p}.expand1x1"],
+                                    counts[f"{p}.expand3x3"], fire.config.bypass))  # fmt: skip
+    config = replace(model.config, stem_channels=counts["features.0"], fires=tuple(fires))
+    return SqueezeNet(config)
+
+
+def _sliced_state(model: SqueezeNet, spaces: list[Space], kept: list[list[int]]) -> dict:
+    index = [torch.tensor(k, dtype=torch.long) for k in kept]
+    rows = {g.conv: index[i][(index[i] >= g.start) & (index[i] < g.start + g.size)] - g.start
+            for i, s in enumerate(spaces) for g in s.producers}  # fmt: skip
+    cols = {c: index[i] for i, s in enumerate(spaces) for c in s.consumers}
+    # Everything but the convs and their BatchNorms (e.g. num_batches_tracked) is copied.
+    state = {k: v for k, v in model.state_dict().items() if ".parametrizations." not in k}
+    for path, conv in conv_layers(model).items():
+        weight, bias = conv.weight.detach(), conv.bias  # the effective (masked) weight
+        out = rows.get(path, torch.arange(weight.shape[0]))
+        weight = weight[out][:, cols.get(path, torch.arange(weight.shape[1]))]
+        state[f"{path}.weight"] = weight.clone()
+        if bias is not None:
+            state[f"{path}.bias"] = bias.detach()[out].clone()
+        bn = _bn_path(model, path)
+        if bn is not None:
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                tensor = getattr(model.get_submodule(bn), name)
+                state[f"{bn}.{name}"] = tensor.detach()[out].clone()
+    return state
+
+
+def _input_size(model: SqueezeNet, input_size: int | None) -> int:
+    if input_size is not None:
+        return input_size
+    pre = model.meta.preprocessing
+    return max(pre.input_size if pre is not None else 224, model.min_input_size())
+
+
+def check_share(share: float) -> None:
+    """Raise CompressError unless `share` (of the MACs to keep) is a number in (0, 1]."""
+    number = isinstance(share, (int, float)) and not isinstance(share, bool)
+    if not number or not 0 < share <= 1:
+        raise CompressError(
+            f"channels share must be in (0, 1] (the share of MACs to keep), got {share!r}"
+        )
+
+
+def plan_channels(
+    model: SqueezeNet,
+    share: float,
+    *,
+    input_size: int | None = None,
+    criterion: Criterion = "l2",
+) -> dict[str, list[int]]:
+    """The channels to keep for at most `share` of the model's MACs (see `prune_channels`).
+
+    Returns:
+        space name (`conv1`, `fire2.squeeze`, `fire2`, `fire2+fire3` for a simple bypass)
+        -> the kept channel positions, ascending.
+    """
+    check_share(share)
+    if criterion not in CRITERIA:
+        raise CompressError(
+            f"unknown channel criterion {criterion!r}; valid: {', '.join(CRITERIA)}"
+        )
+    spaces = channel_spaces(model)
+    for space in spaces:
+        _rank(model, space, criterion)
+    keep = _Planner(model, spaces, _input_size(model, input_size)).plan(float(share))
+    return {s.name: sorted(s.order[:k]) for s, k in zip(spaces, keep)}
+
+
+def apply_channels(model: SqueezeNet, kept: Mapping[str, Sequence[int]]) -> SqueezeNet:
+    """A copy of `model` with only the `kept` channel positions of every space.
+
+    The copy is a plain SqueezeNet (masks baked in) with the model's meta, device, dtype and
+    train/eval mode; its config lists the new channel counts.
+
+    Raises:
+        CompressError: a space missing or unknown, a position out of range or repeated, or a
+            Fire expand left without channels.
+    """
+    spaces = channel_spaces(model)
+    positions = _check_kept(spaces, kept)
+    pruned = _pruned_model(model, spaces, positions)
+    pruned.meta = model.meta
+    pruned.load_state_dict(_sliced_state(model, spaces, positions), strict=True)
+    weight = next(model.parameters())
+    return pruned.to(device=weight.device, dtype=weight.dtype).train(model.training)
+
+
+def prune_channels(
+    model: SqueezeNet,
+    share: float,
+    *,
+    input_size: int | None = None,
+    criterion: Criterion = "l2",
+) -> tuple[SqueezeNet, ChannelReport]:
+    """A copy of `model` with whole channels removed, keeping at most `share` of its MACs.
+
+    Args:
+        model: any SqueezeNet (BatchNorm, bypasses and weight-pruning masks allowed; masked
+            weights are taken as they run). Not modified.
+        share: the share of multiply-accumulates to keep, in (0, 1]; 1 keeps every channel.
+        input_size: the image size MACs are counted at (default the model's preprocessing
+            size, else 224); the share hardly depends on it.
+        criterion: filter norm ranking channels without BatchNorm, "l2" or "l1" (with
+            BatchNorm, |gamma| ranks them).
+
+    Returns:
+        (the pruned model, as `apply_channels` makes it; a `ChannelReport`).
+
+    Raises:
+        CompressError: for a share outside (0, 1], below what one channel per layer costs,
+            or an unknown criterion.
+    """
+    size = _input_size(model, input_size)
+    kept = plan_channels(model, share, input_size=size, criterion=criterion)
+    pruned = apply_channels(model, kept)
+    before, after = summarize(model, size), summarize(pruned, size)
+    sizes = {s.name: s.size for s in channel_spaces(model)}
+    report = ChannelReport(
+        share=float(share), input_size=size, macs_before=before.total_macs,
+        macs_after=after.total_macs, params_before=before.total_params,
+        params_after=after.total_params,
+        channels={name: [len(k), sizes[name]] for name, k in kept.items()},
+    )  # fmt: skip
+    return pruned, report
