@@ -29,7 +29,8 @@ data:
 
 # The rules are pyproject.toml's [tool.ruff]. LINT_PATHS covers the files already formatted by
 # `ruff format`; it becomes `.` (the whole tree) once every file is.
-LINT_PATHS ?= src/squeezenet/cli tests/cli
+LINT_PATHS ?= src/squeezenet/cli tests/cli tests/engine/test_cli_train.py \
+	tests/explain/test_cli_explain.py tests/export/test_cli_export.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

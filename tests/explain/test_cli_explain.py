@@ -20,19 +20,38 @@ def model_file(tiny_model: SqueezeNet, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("method", "args", "key"),
-    [("saliency", [], "map_max"), ("smoothgrad", ["--samples", "3"], "map_max"),
-     ("gradcam", ["--layer", "fire5", "--target", "dog"], "map_max"),
-     ("activations", ["--layer", "conv1", "--channels", "4"], "channels"),
-     ("fooling", ["--target", "1", "--steps", "300"], "l2_norm"),
-     ("deletion", ["--steps", "4", "--attribution", "saliency"], "salient_auc")],
-)  # fmt: skip
+    [
+        ("saliency", [], "map_max"),
+        ("smoothgrad", ["--samples", "3"], "map_max"),
+        ("gradcam", ["--layer", "fire5", "--target", "dog"], "map_max"),
+        ("activations", ["--layer", "conv1", "--channels", "4"], "channels"),
+        ("fooling", ["--target", "1", "--steps", "300"], "l2_norm"),
+        ("deletion", ["--steps", "4", "--attribution", "saliency"], "salient_auc"),
+    ],
+)
 def test_each_method_writes_a_png_and_json(
-    model_file: Path, image_file: Path, tmp_path: Path, capsys, method: str, args: list[str],
+    model_file: Path,
+    image_file: Path,
+    tmp_path: Path,
+    capsys,
+    method: str,
+    args: list[str],
     key: str,
-) -> None:  # fmt: skip
+) -> None:
     out = tmp_path / "pngs"
-    code, stdout, stderr = run_cli(capsys, "explain", model_file, image_file, image_file,
-                                   "--method", method, *args, "--out", out, "--json")  # fmt: skip
+    code, stdout, stderr = run_cli(
+        capsys,
+        "explain",
+        model_file,
+        image_file,
+        image_file,
+        "--method",
+        method,
+        *args,
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     assert report["method"] == method and len(report["results"]) == 2
@@ -47,17 +66,28 @@ def test_each_method_writes_a_png_and_json(
 
 
 def test_class_visualization_takes_no_image(model_file: Path, tmp_path: Path, capsys) -> None:
-    code, stdout, stderr = run_cli(capsys, "explain", model_file, "--method",
-                                   "class-visualization", "--target", "bird", "--steps", "5",
-                                   "--out", tmp_path)  # fmt: skip
+    code, stdout, stderr = run_cli(
+        capsys,
+        "explain",
+        model_file,
+        "--method",
+        "class-visualization",
+        "--target",
+        "bird",
+        "--steps",
+        "5",
+        "--out",
+        tmp_path,
+    )
     assert code == 0, stderr
     png = tmp_path / "class-visualization_2_bird.png"
     assert_png(png)
     assert "noise: 'bird'" in stdout and "in 5 steps (not reached)" in stdout
 
 
-def test_a_table_line_without_json(model_file: Path, image_file: Path, tmp_path: Path,
-                                   capsys) -> None:  # fmt: skip
+def test_a_table_line_without_json(
+    model_file: Path, image_file: Path, tmp_path: Path, capsys
+) -> None:
     code, stdout, _ = run_cli(capsys, "explain", model_file, image_file, "--out", tmp_path)
     assert code == 0
     assert "gradcam on fire9 of '" in stdout and "photo_gradcam.png" in " ".join(stdout.split())
@@ -65,25 +95,29 @@ def test_a_table_line_without_json(model_file: Path, image_file: Path, tmp_path:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--layer", "fire12"], "unknown layer 'fire12'; valid: conv1, maxpool1, fire2"),
-     (["--target", "zebra"], "unknown class 'zebra'; valid: 0..2 or a name (cat, dog, bird)"),
-     (["--target", "7"], "class index 7 is out of range; valid: 0..2"),
-     (["--method", "lime"], "unknown method 'lime'; valid: saliency, smoothgrad, gradcam"),
-     (["--samples", "3"], "--samples is for smoothgrad, not gradcam"),
-     (["--method", "fooling"], "fooling needs a target class"),
-     (["--method", "saliency", "--layer", "fire9"], "saliency takes no layer")],
-)  # fmt: skip
+    [
+        (["--layer", "fire12"], "unknown layer 'fire12'; valid: conv1, maxpool1, fire2"),
+        (["--target", "zebra"], "unknown class 'zebra'; valid: 0..2 or a name (cat, dog, bird)"),
+        (["--target", "7"], "class index 7 is out of range; valid: 0..2"),
+        (["--method", "lime"], "unknown method 'lime'; valid: saliency, smoothgrad, gradcam"),
+        (["--samples", "3"], "--samples is for smoothgrad, not gradcam"),
+        (["--method", "fooling"], "fooling needs a target class"),
+        (["--method", "saliency", "--layer", "fire9"], "saliency takes no layer"),
+    ],
+)
 def test_errors_name_the_valid_choices(
     model_file: Path, image_file: Path, tmp_path: Path, capsys, args: list[str], message: str
 ) -> None:
-    code, stdout, stderr = run_cli(capsys, "explain", model_file, image_file, *args,
-                                   "--out", tmp_path / "out")  # fmt: skip
+    code, stdout, stderr = run_cli(
+        capsys, "explain", model_file, image_file, *args, "--out", tmp_path / "out"
+    )
     assert code == 2 and stdout == ""
     assert message in stderr and len(stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 
 def test_a_missing_image_is_one_line(model_file: Path, tmp_path: Path, capsys) -> None:
-    code, _, stderr = run_cli(capsys, "explain", model_file, tmp_path / "nope.png",
-                              "--out", tmp_path)  # fmt: skip
+    code, _, stderr = run_cli(
+        capsys, "explain", model_file, tmp_path / "nope.png", "--out", tmp_path
+    )
     assert code == 2 and "nope.png" in stderr and len(stderr.strip().splitlines()) == 1

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 import squeezenet
+from squeezenet.cli.export import load_split
+from squeezenet.meta import Preprocessing, preprocessing_for
+
 from ..helpers import run_cli
 
 
 @pytest.fixture
 def weights(tmp_path: Path) -> Path:
     model = squeezenet.create_model("squeezenet1_1", num_classes=2, small_input=True)
-    model.meta = {"class_names": ["cat", "dog"], "mean": [0.5] * 3, "std": [0.25] * 3,
-                  "input_size": 16, "in_channels": 3}  # fmt: skip
+    model.meta = {
+        "class_names": ["cat", "dog"],
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+        "input_size": 16,
+        "in_channels": 3,
+    }
     return squeezenet.save_model(model, tmp_path / "model" / "tiny.safetensors")
 
 
@@ -35,8 +44,19 @@ def folder_data(tmp_path: Path) -> Path:
 
 def test_export_int8_with_calibration_and_accuracy(capsys, weights, folder_data, tmp_path) -> None:
     out = tmp_path / "out" / "m.onnx"
-    code, stdout, err = run_cli(capsys, "export", str(weights), "--format", "onnx", "--int8",
-                             "--calib-data", f"folder:{folder_data}", "-o", str(out), "--json")  # fmt: skip
+    code, stdout, err = run_cli(
+        capsys,
+        "export",
+        str(weights),
+        "--format",
+        "onnx",
+        "--int8",
+        "--calib-data",
+        f"folder:{folder_data}",
+        "-o",
+        str(out),
+        "--json",
+    )
     assert code == 0, err
     report = json.loads(stdout)
     fp32, int8 = report["onnx"], report["int8"]
@@ -49,8 +69,6 @@ def test_export_int8_with_calibration_and_accuracy(capsys, weights, folder_data,
 def test_calibration_folder_is_read_with_the_models_resize_and_crop(tmp_path: Path) -> None:
     """ImageNet-style weights (resize 16, crop 8 here) calibrate on what they were trained on:
     the centre of the image, not the whole image squeezed to the crop size."""
-    from squeezenet.cli.export import load_split
-    from squeezenet.meta import Preprocessing
 
     for split in ("train", "test"):
         (tmp_path / split / "a").mkdir(parents=True)
@@ -67,12 +85,12 @@ def test_calibration_folder_is_read_with_the_models_resize_and_crop(tmp_path: Pa
 
 def test_export_without_int8_reads_only_the_test_split(capsys, weights, folder_data, tmp_path):
     """The train split is read only to calibrate: without --int8 it may be absent (or huge)."""
-    import shutil
 
     shutil.rmtree(folder_data / "train")
     data, out = f"folder:{folder_data}", tmp_path / "m.onnx"
-    code, stdout, err = run_cli(capsys, "export", str(weights), "--calib-data", data,
-                                "-o", str(out), "--json")  # fmt: skip
+    code, stdout, err = run_cli(
+        capsys, "export", str(weights), "--calib-data", data, "-o", str(out), "--json"
+    )
     assert code == 0, err
     report = json.loads(stdout)
     assert report["onnx"]["check_source"] == "given" and 0 <= report["onnx"]["top1"] <= 1
@@ -81,15 +99,22 @@ def test_export_without_int8_reads_only_the_test_split(capsys, weights, folder_d
 
 def test_eval_limit_scores_a_sample_of_every_class(capsys, weights, folder_data, tmp_path):
     """The test folder lists the cats first: a limit of 4 must not score only cats."""
-    from squeezenet.cli.export import load_split
-    from squeezenet.meta import preprocessing_for
 
     preprocess = preprocessing_for(squeezenet.load_model(weights))
     sample = load_split(f"folder:{folder_data}", "test", None, preprocess, max_images=4)
     assert len(sample) == 4 and set(sample.labels.tolist()) == {0, 1}
-    code, stdout, err = run_cli(capsys, "export", str(weights), "--calib-data",
-                                f"folder:{folder_data}", "--eval-limit", "4",
-                                "-o", str(tmp_path / "m.onnx"), "--json")  # fmt: skip
+    code, stdout, err = run_cli(
+        capsys,
+        "export",
+        str(weights),
+        "--calib-data",
+        f"folder:{folder_data}",
+        "--eval-limit",
+        "4",
+        "-o",
+        str(tmp_path / "m.onnx"),
+        "--json",
+    )
     assert code == 0, err
     assert json.loads(stdout)["onnx"]["eval_images"] == 4
 
@@ -102,9 +127,12 @@ def test_export_defaults_and_human_output(capsys, weights) -> None:
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--int8"], "--calib-data"), (["--format", "tflite"], "unknown format"),
-     (["--input-size", "4"], "too small")],
-)  # fmt: skip
+    [
+        (["--int8"], "--calib-data"),
+        (["--format", "tflite"], "unknown format"),
+        (["--input-size", "4"], "too small"),
+    ],
+)
 def test_export_errors_are_one_line(capsys, weights, args: list[str], message: str) -> None:
     code, _, err = run_cli(capsys, "export", str(weights), *args)
     assert code == 2 and message in err and "Traceback" not in err
