@@ -4,8 +4,8 @@ Every `import` of every module is read with `ast` (function-local ones included,
 cannot hide inside a function). Modules are grouped into units (`squeezenet.engine`,
 `squeezenet.checkpoint`, ...) and units into layers, lowest first:
 
-    base       errors, files, hardware, imagenet, meta, torchfile: import nothing of the package
-               but each other
+    base       errors, files, hardware, imagenet, meta (+ its field checks, metacheck),
+               torchfile: import nothing of the package but each other
     models     models/ (nn.Modules and configs) and summary (shapes and FLOPs of a model)
     formats    formats/: every file kind a model is read from / written to (.sqz, .net,
                .caffemodel) and the suffix registry `load_model` dispatches to
@@ -37,7 +37,7 @@ import squeezenet
 
 PACKAGE_ROOT = Path(squeezenet.__file__).parent
 LAYERS: dict[str, tuple[str, ...]] = {
-    "base": ("errors", "files", "hardware", "imagenet", "meta", "torchfile"),
+    "base": ("errors", "files", "hardware", "imagenet", "meta", "metacheck", "torchfile"),
     "models": ("models", "summary"),
     "formats": ("formats",),
     "weights": ("checkpoint", "pretrained"),
@@ -47,6 +47,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "apps": ("cli", "demo", "__main__", "__init__"),
 }
 SAME_LAYER_EDGES = {
+    ("meta", "metacheck"),
     ("torchfile", "errors"),
     ("torchfile", "files"),
     ("checkpoint", "pretrained"),
@@ -92,9 +93,11 @@ def _imports(module: str) -> list[tuple[str, bool]]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: list[tuple[str, bool]] = []
 
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
     def visit(node: ast.AST, local: bool) -> None:
         for child in ast.iter_child_nodes(node):
-            inner = local or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            inner = local or isinstance(child, scopes)
             if isinstance(child, ast.Import):
                 found.extend((alias.name, local) for alias in child.names)
             elif isinstance(child, ast.ImportFrom):

@@ -19,16 +19,29 @@ channels, 0.5 and 0.5 for 1 channel, values scaled to 0..1, RGB, the shorter sid
 to the crop (no margin). The crop is the stored `input_size`, else the size of the data at
 hand (a dataset of fixed-size images, an ONNX graph's fixed input), else 224.
 
-This module is the bottom layer: it imports nothing of the package, not even torch; the
-function that applies a `Preprocessing` to images is `squeezenet.data.preprocess`.
+This module is the bottom layer: it imports nothing of the package but its field checks
+(`metacheck.py`), not even torch; the function that applies a `Preprocessing` to images is
+`squeezenet.data.preprocess`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
+
+from .metacheck import (
+    MetaError,
+    channels_of,
+    check_choice,
+    check_floats,
+    check_names,
+    check_size,
+    check_text,
+    is_int,
+    model_channels,
+    per_channel,
+)
 
 ResizeMode = Literal["shorter", "warp"]
 ChannelOrder = Literal["RGB", "BGR"]
@@ -38,94 +51,11 @@ CHANNEL_ORDERS: tuple[str, ...] = ("RGB", "BGR")
 SCALES: tuple[str, ...] = ("0-1", "0-255")
 SCALE_MAX: dict[str, float] = {"0-1": 1.0, "0-255": 255.0}
 
-MAX_INPUT_SIZE = 4096
-MAX_CLASSES = 100_000
-MAX_TEXT = 10_000  # characters of one provenance entry or name
 DEFAULT_INPUT_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # An untrained grayscale model has no statistics; (0.5, 0.5) maps [0, 1] to [-1, 1].
 GRAY_MEAN, GRAY_STD = (0.5,), (0.5,)
-
-
-class MetaError(ValueError):
-    """Model metadata with a missing, malformed or out-of-range field."""
-
-
-# ---- validation helpers --------------------------------------------------------------------------
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_size(name: str, value: Any, low: int) -> None:
-    if not _is_int(value) or not low <= value <= MAX_INPUT_SIZE:
-        raise MetaError(f"{name} must be an integer in {low}..{MAX_INPUT_SIZE}, got {value!r}")
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise MetaError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-
-
-def _check_text(name: str, value: Any, *, optional: bool) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise MetaError(
-            f"{name} must be a string of at most {MAX_TEXT:,} characters, "
-            f"got {type(value).__name__}"
-        )
-
-
-def _model_channels(model: Any) -> int | None:
-    channels = getattr(getattr(model, "config", None), "in_channels", None)
-    return channels if _is_int(channels) else None
-
-
-def _channels(data: Mapping[str, Any], in_channels: int | None) -> int:
-    """The model's channels if known, else the stored ones, else the mean's length, else 3."""
-    if in_channels is not None:
-        return in_channels
-    if "in_channels" in data:
-        return data["in_channels"]
-    mean = data.get("mean")
-    if isinstance(mean, Sequence) and not isinstance(mean, str) and len(mean) in (1, 3):
-        return len(mean)
-    return 3
-
-
-def _per_channel(values: Any, channels: int) -> Any:
-    """A legacy single value stands for every channel."""
-    if isinstance(values, Sequence) and not isinstance(values, str) and len(values) == 1:
-        return tuple(values) * channels
-    return values
-
-
-def _floats(
-    name: str, values: Any, channels: int, low: float, high: float | None
-) -> tuple[float, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise MetaError(f"{name} must be a list of {channels} numbers, got {values!r}")
-    if len(values) != channels:
-        raise MetaError(f"{name} needs {channels} values (one per channel), got {list(values)}")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise MetaError(f"{name} values must be numbers, got {list(values)}")
-    out = tuple(float(v) for v in values)
-    if not all(math.isfinite(v) and v >= low and (high is None or v <= high) for v in out):
-        bound = f"in {low:g}..{high:g}" if high is not None else f">= {low:g}"
-        raise MetaError(f"{name} values must be finite and {bound}, got {list(out)}")
-    return out
-
-
-def _names(name: str, values: Any) -> tuple[str, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise MetaError(f"{name} must be a list of strings, got {type(values).__name__}")
-    if not 1 <= len(values) <= MAX_CLASSES:
-        raise MetaError(f"{name} must hold 1..{MAX_CLASSES:,} entries, got {len(values)}")
-    for value in values:
-        if not isinstance(value, str) or len(value) > MAX_TEXT:
-            raise MetaError(f"{name} entries must be strings, got {value!r:.60}")
-    return tuple(values)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,24 +89,25 @@ class Preprocessing:
     in_channels: int = 3
 
     def __post_init__(self) -> None:
-        _check_size("input_size", self.input_size, 1)
+        check_size("input_size", self.input_size, 1)
         if self.resize_size is not None:
-            _check_size("resize_size", self.resize_size, 1)
+            check_size("resize_size", self.resize_size, 1)
             if self.resize_size < self.input_size:
                 raise MetaError(
                     f"resize_size {self.resize_size} must be >= input_size {self.input_size} "
                     f"(the crop is cut from the resized image)"
                 )
-        _check_choice("resize_mode", self.resize_mode, RESIZE_MODES)
-        _check_choice("channel_order", self.channel_order, CHANNEL_ORDERS)
-        _check_choice("scale", self.scale, SCALES)
+        check_choice("resize_mode", self.resize_mode, RESIZE_MODES)
+        check_choice("channel_order", self.channel_order, CHANNEL_ORDERS)
+        check_choice("scale", self.scale, SCALES)
         if isinstance(self.in_channels, bool) or self.in_channels not in (1, 3):
             raise MetaError(f"in_channels must be 1 or 3, got {self.in_channels!r}")
         if self.channel_order == "BGR" and self.in_channels != 3:
             raise MetaError(f"channel_order 'BGR' needs 3 channels, got {self.in_channels}")
         top = SCALE_MAX[self.scale]
-        object.__setattr__(self, "mean", _floats("mean", self.mean, self.in_channels, 0.0, top))
-        object.__setattr__(self, "std", _floats("std", self.std, self.in_channels, 0.0, None))
+        mean = check_floats("mean", self.mean, self.in_channels, 0.0, top)
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", check_floats("std", self.std, self.in_channels, 0.0, None))
         if any(s <= 0 for s in self.std):
             raise MetaError(f"std values must be > 0, got {list(self.std)}")
 
@@ -195,7 +126,7 @@ class Preprocessing:
         resize keeps its ratio to the crop (256/224 stays 256/224)."""
         if input_size is None or input_size == self.input_size:
             return self
-        _check_size("input_size", input_size, 1)
+        check_size("input_size", input_size, 1)
         resize = None
         if self.resize_size is not None:
             resize = max(input_size, round(self.resize_size * input_size / self.input_size))
@@ -226,10 +157,10 @@ class Preprocessing:
         """
         if not isinstance(data, Mapping):
             raise MetaError(f"preprocessing must be a JSON object, got {type(data).__name__}")
-        channels = _channels(data, in_channels)
+        channels = channels_of(data, in_channels)
         size = data.get("input_size", DEFAULT_INPUT_SIZE)
         scale = data.get("scale", "0-1")
-        fallback = fallback_preprocessing(channels, size if _is_int(size) else DEFAULT_INPUT_SIZE)
+        fallback = fallback_preprocessing(channels, size if is_int(size) else DEFAULT_INPUT_SIZE)
         order = data.get("channel_order", "RGB")
         if (scale != "0-1" or order != "RGB") and ("mean" not in data or "std" not in data):
             raise MetaError(
@@ -237,8 +168,8 @@ class Preprocessing:
             )
         return cls(
             input_size=size,
-            mean=_per_channel(data.get("mean", fallback.mean), channels),
-            std=_per_channel(data.get("std", fallback.std), channels),
+            mean=per_channel(data.get("mean", fallback.mean), channels),
+            std=per_channel(data.get("std", fallback.std), channels),
             resize_size=data.get("resize_size"),
             resize_mode=data.get("resize_mode", "shorter"),
             channel_order=order,
@@ -266,7 +197,7 @@ class Provenance:
 
     def __post_init__(self) -> None:
         for name in ("source", "license", "notes"):
-            _check_text(f"provenance.{name}", getattr(self, name), optional=True)
+            check_text(f"provenance.{name}", getattr(self, name), optional=True)
 
     def to_dict(self) -> dict[str, str]:
         items = {"source": self.source, "license": self.license, "notes": self.notes}
@@ -301,14 +232,14 @@ class ModelMeta:
         for name in ("class_names", "wnids"):
             value = getattr(self, name)
             if value is not None:
-                object.__setattr__(self, name, _names(name, value))
+                object.__setattr__(self, name, check_names(name, value))
         if self.wnids is not None and self.class_names is not None:
             if len(self.wnids) != len(self.class_names):
                 raise MetaError(
                     f"wnids has {len(self.wnids)} entries but class_names has "
                     f"{len(self.class_names)}"
                 )
-        _check_text("dataset", self.dataset, optional=True)
+        check_text("dataset", self.dataset, optional=True)
         if self.preprocessing is not None and not isinstance(self.preprocessing, Preprocessing):
             raise MetaError(f"preprocessing must be a Preprocessing, got {self.preprocessing!r}")
         if self.provenance is not None and not isinstance(self.provenance, Provenance):
@@ -387,7 +318,7 @@ def get_meta(model: Any) -> ModelMeta:
     if isinstance(meta, ModelMeta):
         return meta
     if isinstance(meta, Mapping):
-        return ModelMeta.from_dict(meta, in_channels=_model_channels(model))
+        return ModelMeta.from_dict(meta, in_channels=model_channels(model))
     return ModelMeta()
 
 
@@ -405,7 +336,7 @@ def preprocessing_for(
     Raises:
         MetaError: the stored preprocessing's channels differ from the model's.
     """
-    channels = _model_channels(model)
+    channels = model_channels(model)
     pre = get_meta(model).preprocessing
     if pre is None:
         size = input_size or default_size or DEFAULT_INPUT_SIZE

@@ -111,3 +111,22 @@ def test_tensorboard_event_files_hold_the_logged_scalars(tmp_path: Path) -> None
     got = [e.value for e in events.Scalars("epoch/val_top1")]
     assert got == pytest.approx([row["val_top1"] for row in history])
     assert [e.step for e in events.Scalars("val/loss")] == [steps_per_epoch, 2 * steps_per_epoch]
+
+
+def test_fine_tuning_the_imagenet_weights_onto_three_classes_trains_only_the_head(
+    tmp_path: Path,
+) -> None:
+    """The shipped ImageNet SqueezeNet 1.0 (Caffe preprocessing: BGR, 0-255, warp) on a
+    generated 3-class folder, read at 64 pixels to stay fast."""
+    start = load_model("imagenet")
+    config = TrainConfig(
+        weights="imagenet", freeze="features", image_size=64, epochs=1, batch_size=8, lr=0.01,
+        data=f"folder:{write_class_folder(tmp_path / 'img', size=80)}", augment="none",
+        out=str(tmp_path / "run"), warmup_epochs=0, progress=False, amp="none",
+    )  # fmt: skip
+    tuned = load_model(fit(config).run_dir / "weights" / "last.safetensors")
+    for key, value in features_state(start).items():
+        assert torch.equal(value, tuned.state_dict()[key]), key
+    assert tuned.config.name == "squeezenet1_0" and tuned.meta.class_names == CLASSES
+    assert tuned.meta.preprocessing == start.meta.preprocessing.at_size(64)
+    assert tuned.meta.provenance == start.meta.provenance  # the licence travels with them
