@@ -59,7 +59,7 @@ SAME_LAYER_EDGES = {
 }
 # Function-local imports are for optional dependencies only: the package imports without them.
 OPTIONAL = ("onnx", "onnxruntime", "onnxscript", "matplotlib", "tensorboard",
-            "torch.utils.tensorboard", "openvino", "importlib.metadata")  # fmt: skip
+            "torch.utils.tensorboard", "openvino")  # fmt: skip
 # `export/` needs the optional onnx/onnxruntime at import time (export/int8.py imports them
 # at module level), so its users (inference, cli) reach it lazily for now: importing it on
 # top would make `squeezenet predict` need the export extra. Drop this once export imports

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata as md
 import os
 import platform
 import statistics
@@ -19,8 +20,6 @@ from ..hardware import cpu_flags
 
 def machine_info(threads: int) -> dict[str, Any]:
     """What the numbers were measured on."""
-    import importlib.metadata as md
-
     def version(dist: str) -> str | None:
         try:
             return md.version(dist)
