@@ -29,6 +29,8 @@ acyclic.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -197,3 +199,19 @@ def test_the_walker_sees_function_local_imports() -> None:
     """The check above would pass vacuously if `_imports` missed nested imports."""
     nested = [name for name, local in _imports("squeezenet.engine.logger") if local]
     assert "torch.utils.tensorboard" in nested
+
+
+def test_the_package_imports_without_its_optional_dependencies() -> None:
+    """What the lazy imports are for: the CLI, training, compression and prediction load with
+    the optional extras (onnx, onnxruntime, openvino, tensorboard) all missing, and with
+    matplotlib (a dependency, imported only where something is plotted). The demo exports to
+    ONNX, so it needs the export extra (`make demo` installs every extra)."""
+    blocked = ("onnx", "onnxruntime", "openvino", "matplotlib", "tensorboard")
+    code = (
+        "import sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None  # `import name` now fails\n"
+        "import squeezenet, squeezenet.cli, squeezenet.engine, "
+        "squeezenet.compress, squeezenet.inference, squeezenet.explain\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
