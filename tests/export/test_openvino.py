@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from squeezenet import create_model
+from squeezenet import create_model, save_model
 from squeezenet.export import export_onnx
 from squeezenet.export.onnx import ExportError
 from squeezenet.export.openvino import (
@@ -24,6 +25,8 @@ from squeezenet.export.openvino import (
     openvino_runner,
     read_ir,
 )
+
+from ..helpers import run_cli
 
 needs_openvino = pytest.mark.skipif(not openvino_available(), reason="openvino not installed")
 NAMES = ["cat", "dog", "fox"]
@@ -95,3 +98,25 @@ def test_missing_openvino_is_one_clear_line(
     message = str(info.value)
     assert "\n" not in message and INSTALL_HINT in message and "openvino" in message
     assert not (tmp_path / "m.xml").exists()
+
+
+@needs_openvino
+def test_cli_export_format_openvino(capsys, tmp_path: Path) -> None:
+    weights = save_model(tiny(), tmp_path / "w.safetensors")
+    code, stdout, err = run_cli(capsys, "export", weights, "--format", "openvino", "--json")
+    assert code == 0, err
+    report = json.loads(stdout)["openvino"]
+    assert report["path"] == str(tmp_path / "w_openvino" / "model.xml")  # beside the weights
+    assert report["reference"] == "pytorch" and report["max_abs_diff"] <= report["tolerance"]
+    assert list(openvino_model_meta(report["path"]).class_names) == NAMES
+    code, _, err = run_cli(capsys, "export", weights, "--format", "openvino", "--int8")
+    assert code != 0 and "--int8 writes an ONNX file" in err
+
+
+def test_cli_export_without_openvino_is_one_line(
+    capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    weights = save_model(tiny(), tmp_path / "w.safetensors")
+    code, stdout, err = run_cli(capsys, "export", weights, "--format", "openvino", "-o", "x.xml")
+    assert code != 0 and stdout == "" and INSTALL_HINT in err and len(err.strip().splitlines()) == 1

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..files import atomic_write_text
-from ..inference.backends import BACKENDS, PEER_BACKEND, check_backend_names
+from ..inference.backends import BACKENDS, PEER_BACKENDS, check_backend_names
 from ..inference.benchmark import run_benchmark
 from ..meta import preprocessing_for
 from .app import console, err_console
@@ -47,8 +47,8 @@ class BenchConfig:
 
     backend: str = option(
         "all",
-        "comma-separated: eager, channels_last, compile, onnxruntime, onnxruntime-int8, "
-        "onnxruntime-plain (the baseline)",
+        f"comma-separated: {', '.join(BACKENDS)}; ratios are against the faster of the peers "
+        f"({', '.join(PEER_BACKENDS)})",
     )
     batch: str = option("1,32", "comma-separated batch sizes")
     input_size: int | None = option(
@@ -127,7 +127,8 @@ def _calibration(net: Any, spec: str, input_size: int | None) -> Any:
 
 
 def bench_table(report: Any) -> Table:
-    """Render a `BenchReport` with ratios against onnxruntime on a plain export."""
+    """Render a `BenchReport` with ratios against the best peer (the faster of onnxruntime and
+    OpenVINO on a plain export) at each batch size."""
     m = report.machine
     sgemm = m.get("sgemm_gflops")
     table = Table(
@@ -138,7 +139,7 @@ def bench_table(report: Any) -> Table:
         "images/s",
         "GFLOP/s",
         "% of sgemm",
-        f"p50 / {PEER_BACKEND}",
+        "p50 / best peer",
         title=f"{report.model['name']} @ {report.model['input_size']}px, {m['threads']} threads",
         caption=_caption(report),
     )
@@ -181,8 +182,12 @@ def _caption(report: Any) -> str:
     lines = [
         f"{m['cpu']}, {m['logical_cpus']} logical CPUs"
         + (f", load average {load:.2f} at start" if load is not None else "")
-        + f"; torch {m['torch']}, onnxruntime {m['onnxruntime']}",
+        + f"; torch {m['torch']}, onnxruntime {m['onnxruntime']}, openvino {m.get('openvino')}",
         "GFLOP/s: model FLOPs (torch.utils.flop_counter) x batch / p50",
     ]
+    peers = {b: report.best_peer(b) for b in dict.fromkeys(r.batch for r in report.results)}
+    if any(peers.values()):
+        best = ", ".join(f"batch {b}: {p.backend}" for b, p in peers.items() if p is not None)
+        lines.append(f"best peer: {best}")
     lines += [f"unavailable: {name}: {reason}" for name, reason in report.unavailable.items()]
     return escape("\n".join(lines))

@@ -1,4 +1,4 @@
-"""`squeezenet export`: ONNX (checked against PyTorch) and calibrated INT8."""
+"""`squeezenet export`: ONNX (checked against PyTorch), calibrated INT8, and OpenVINO IR."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .app import console
 from .models import model_from_arg
 from .options import JSON, REQUIRED, THREADS, Param, config_command, option
 
-FORMATS = ("onnx",)
+FORMATS = ("onnx", "openvino")
 
 
 def require_export() -> None:
@@ -60,10 +60,13 @@ class ExportConfig:
 
     out: Path | None = option(
         None,
-        "ONNX file to write (default: beside the weights; --output is the old spelling)",
+        "ONNX file, or OpenVINO .xml or folder, to write (default: beside the weights; "
+        "--output is the old spelling)",
         flags=("--out", "-o", "--output"),
     )
-    format: str = option("onnx", f"export format: {' | '.join(FORMATS)}")
+    format: str = option(
+        "onnx", f"export format: {' | '.join(FORMATS)} (IR .xml + .bin; needs the openvino extra)"
+    )
     input_size: int | None = option(None, "square input side (default: the model's own)", min=1)
     opset: int = option(17, "ONNX opset (>= 10 for ceil-mode pooling)")
     int8: bool = option(False, "also write a calibrated INT8 model (*.int8.onnx)")
@@ -97,10 +100,12 @@ MODEL = Param(
 def export_command(config: ExportConfig, model: str, threads: int | None, as_json: bool) -> None:
     """Export to a single ONNX file (dynamic batch, class names and preprocessing in its
     metadata), checked against PyTorch; with --int8, also a calibrated INT8 model and the
-    test accuracy before and after."""
+    test accuracy before and after. --format openvino writes an OpenVINO IR instead."""
     c = config
     if c.format not in FORMATS:
         raise ValueError(f"unknown format {c.format!r}; valid: {', '.join(FORMATS)}")
+    if c.int8 and c.format != "onnx":
+        raise ValueError("--int8 writes an ONNX file: use it with --format onnx")
     if c.int8 and c.calib_data is None:
         raise ValueError(
             "--int8 needs calibration images: pass --calib-data SPEC (e.g. fashion-mnist, "
@@ -125,6 +130,11 @@ def export_command(config: ExportConfig, model: str, threads: int | None, as_jso
         if c.int8:
             train = load_split(c.calib_data, "train", c.data_dir, preprocess, c.calib_images)
     check = to_model_input(test.images[:16], preprocess) if test is not None else None
+    if c.format == "openvino":
+        onnx_out = default_output(model)  # the IR folder is named after it: w_openvino/
+        out = c.out or onnx_out.with_name(f"{onnx_out.stem}_openvino")
+        _export_openvino(c, net, out, check, as_json)
+        return
     out = c.out or default_output(model)
     report = export_onnx(net, out, input_size=c.input_size, opset=c.opset, check_inputs=check)
     result: dict[str, Any] = {"onnx": _export_summary(report)}
@@ -146,6 +156,27 @@ def export_command(config: ExportConfig, model: str, threads: int | None, as_jso
         print(json.dumps(result, indent=2))
     else:
         _print_result(result)
+
+
+def _export_openvino(c: ExportConfig, net: Any, out: Path, check: Any, as_json: bool) -> None:
+    # openvino is optional: export_openvino says how to install it when it is missing.
+    from ..export import export_openvino
+
+    report = export_openvino(net, out, input_size=c.input_size, opset=c.opset, check_inputs=check)
+    result = {"openvino": report.to_dict()}
+    del result["openvino"]["metadata"]
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    size = report.input_size
+    console.print(
+        f"wrote [bold]{escape(str(report.path))}[/] and {escape(report.bin_path.name)} "
+        f"({report.file_bytes / 1e6:.2f} MB, OpenVINO IR, {size}x{size}, dynamic batch)"
+    )
+    console.print(
+        f"  OpenVINO vs PyTorch on {report.check_images} {report.check_source} images: "
+        f"max |diff| {report.max_abs_diff:.2e} (tolerance {report.tolerance:.1e})"
+    )
 
 
 def _export_summary(report: Any) -> dict[str, Any]:
