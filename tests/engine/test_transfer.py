@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,3 +131,12 @@ def test_fine_tuning_the_imagenet_weights_onto_three_classes_trains_only_the_hea
     assert tuned.config.name == "squeezenet1_0" and tuned.meta.class_names == CLASSES
     assert tuned.meta.preprocessing == start.meta.preprocessing.at_size(64)
     assert tuned.meta.provenance == start.meta.provenance  # the licence travels with them
+
+
+def test_without_tensorboard_installed_the_logger_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    from squeezenet.engine.logger import open_logger
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now fails
+    with pytest.raises(ValueError, match=r"pip install 'squeezenet\[tensorboard\]'"):
+        open_logger("tensorboard", tmp_path)
+    assert open_logger(None, tmp_path) is None and list(tmp_path.iterdir()) == []
