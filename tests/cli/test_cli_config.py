@@ -159,3 +159,20 @@ def test_a_new_field_becomes_an_option_with_its_docstring_help(tmp_path: Path) -
     path.write_text(result.output)
     assert runner.invoke(toy, ["toy", "--config", str(path), "--name", "x"]).exit_code == 0
     assert seen == [Toy(size=3, name="x", fast=True)]
+
+
+def test_compress_options_are_checked_before_anything_loads(capsys) -> None:
+    code, out, err = run_cli(
+        capsys,
+        "compress",
+        "missing.safetensors",
+        "--channels",
+        "0.5",
+        "--sparsity",
+        "conv1=0.5,*=0",
+        "--print-config",
+    )
+    assert code == 0, err
+    assert json.loads(out)["channels"] == 0.5 and json.loads(out)["sparsity"] == "conv1=0.5,*=0"
+    code, _, err = run_cli(capsys, "compress", "missing.safetensors", "--channels", "2")
+    assert code == 2 and "channels share must be in (0, 1]" in err

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +15,7 @@ from ..compress import (
     CompressConfig,
     PruneConfig,
     build_report,
-    compress_model,
-    save_sqz,
+    compress_to_file,
 )
 from ..compress.calibrate import CalibConfig, load_calibration_images
 from ..compress.format import SqzFormatError, decode_model, read_sqz_bytes
@@ -28,8 +26,8 @@ from ..data import load_dataset_for_model
 from ..engine import load_run_config
 from ..meta import preprocessing_for
 from .app import console
-from .render import compression_table
 from .options import JSON, REQUIRED, THREADS, Param, config_command, option
+from .render import compression_table
 
 
 def _default_out(source: Path) -> Path:
@@ -60,6 +58,11 @@ class CompressOptions:
         "per-layer bits (1-8, 32 = unshared), e.g. 'conv1=8,*=6' or a preset "
         f"({', '.join(BITS_PRESETS)})",
     )
+    channels: float | None = option(
+        None,
+        "first remove whole Fire channels down to this share of the MACs, e.g. 0.5 (a smaller "
+        "dense network; default: none)",
+    )
     rounds: int | None = option(None, "iterative pruning rounds", min=1)
     prune_epochs: float | None = option(None, "masked retraining epochs per round")
     share_epochs: float | None = option(None, "centroid fine-tuning epochs")
@@ -84,6 +87,9 @@ class CompressOptions:
         None, "round centroids to this many significant digits (smaller header; default exact)"
     )
 
+    def __post_init__(self) -> None:
+        self.to_config()  # a bad value fails here, before any model or data is loaded
+
     def to_config(self) -> CompressConfig:
         """The preset's CompressConfig with every option given (not None) applied."""
         config = CompressConfig.preset(self.preset)
@@ -100,6 +106,8 @@ class CompressOptions:
             share, **_given(bias_dtype=self.bias_dtype, codebook_digits=self.codebook_digits)
         )
         config = dataclasses.replace(config, share=share, rounds=self.rounds or config.rounds)
+        if self.channels is not None:
+            config = dataclasses.replace(config, channels=self.channels)
         both = _given(batch_size=self.batch_size, amp=self.amp, augment=self.augment)
         config = config.with_finetune(
             prune={**_given(epochs=self.prune_epochs, lr=self.lr), **both},
@@ -152,9 +160,42 @@ def compress_command(
                 f"fine-tuning augmentation: {augment}, as {source} was trained", highlight=False
             )
         options = dataclasses.replace(options, augment=augment)
-    config = options.to_config()
-    out, report, data, data_dir = options.out, options.report, options.data, options.data_dir
-    calib_data = options.calib_data
+    out_path, report_path = _paths(source, options.out, options.report)
+    model = load_model(source)
+    pre = preprocessing_for(model)
+    train = test = None
+    if options.data is not None:
+        train, test = (
+            load_dataset_for_model(options.data, split, pre, data_dir=options.data_dir)
+            for split in ("train", "test")
+        )
+    calib = None
+    if options.calib_data is not None:
+        calib = load_calibration_images(options.calib_data, pre)
+    log = None if as_json else (lambda msg: console.print(msg, highlight=False))
+    outcome = compress_to_file(
+        model,
+        out_path,
+        train=train,
+        test=test,
+        config=options.to_config(),
+        calib_images=calib,
+        report_path=report_path,
+        log=log,
+    )
+    result = outcome.report
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    console.print(compression_table(result))
+    console.print(
+        f"wrote {outcome.sqz_path} ({result.sqz_bytes:,} bytes) and {outcome.report_path}",
+        highlight=False,
+    )
+
+
+def _paths(source: str, out: str | None, report: str | None) -> tuple[Path, Path]:
+    """The .sqz file and the report JSON, refusing either overwriting the source or each other."""
     out_path = Path(out) if out else _default_out(Path(source))
     report_path = Path(report) if report else out_path.with_suffix(".json")
     if out_path.resolve() == Path(source).resolve():
@@ -162,28 +203,7 @@ def compress_command(
     for other in (out_path, Path(source)):
         if report_path.resolve() == other.resolve():
             raise ValueError(f"the report would overwrite {other}; pass another --report")
-    model = load_model(source)
-    train = test = None
-    if data is not None:
-        pre = preprocessing_for(model)
-        train, test = (
-            load_dataset_for_model(data, s, pre, data_dir=data_dir) for s in ("train", "test")
-        )
-    log = None if as_json else (lambda msg: console.print(msg, highlight=False))
-    pre = preprocessing_for(model)
-    calib = None if calib_data is None else load_calibration_images(calib_data, pre)
-    compressed, result = compress_model(model, train, test, config, calib_images=calib, log=log)
-    out_path = save_sqz(compressed, out_path)
-    result.sqz_bytes = os.path.getsize(out_path)  # the size we report is the file's
-    result.path = str(out_path)
-    report_path = result.save(report_path)
-    if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
-        return
-    console.print(compression_table(result))
-    console.print(
-        f"wrote {out_path} ({result.sqz_bytes:,} bytes) and {report_path}", highlight=False
-    )
+    return out_path, report_path
 
 
 @config_command(

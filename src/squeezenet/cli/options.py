@@ -142,7 +142,8 @@ def attribute_docs(cls: type) -> dict[str, str]:
 
 
 def _first_sentence(text: str) -> str:
-    return re.split(r"(?<=[.!?])\s+(?=[A-Z])", text.strip())[0].rstrip(".")
+    sentence = re.split(r"(?<=[.!?])\s+(?=[A-Z])", text.strip())[0]
+    return sentence[:-1] if sentence.endswith(".") and not sentence.endswith("...") else sentence
 
 
 def config_params(

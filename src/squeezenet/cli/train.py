@@ -20,7 +20,6 @@ from ..models import SqueezeNetConfig
 from .app import console, err_console
 from .models import MODEL_ARG, merge_model_args, parse_model_args
 from .options import JSON, REQUIRED, THREADS, Param, config_command, config_params, option
-from .train_help import PENDING_HELP
 
 MAX_CONFUSION_CLASSES = 30  # a wider confusion matrix is unreadable in a terminal
 
@@ -105,7 +104,6 @@ def _refuse_settings_with_resume(given: list[str]) -> None:
     TrainConfig,
     params=TRAIN_PARAMS,
     exclude=("model_kwargs",),
-    help=PENDING_HELP,
     hide_defaults=("out",),
     build=train_config,
 )
