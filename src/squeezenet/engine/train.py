@@ -37,8 +37,14 @@ from .plots import plot_confusion, plot_curves
 from .progress import EpochProgress
 from .run import RunDir, claim_run_dir
 from .settings import ResolvedSettings, make_optimizer, read_resolved, resolve_settings
-from .setup import TrainData, build_augment, build_model, load_train_data, prepare_model
-from .setup import split_train_val
+from .setup import (
+    TrainData,
+    build_augment,
+    build_model,
+    load_train_data,
+    prepare_model,
+    split_train_val,
+)
 from .transfer import start_model
 
 __all__ = [
