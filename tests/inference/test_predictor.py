@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from squeezenet.data.preprocess import load_model_input, to_model_input
-from squeezenet.export import export_onnx
+from squeezenet.export import export_onnx, export_openvino, openvino_available
 from squeezenet.inference import Prediction, PredictionError, Predictor, collect_image_paths
 
 from .conftest import CLASS_NAMES, gradient_image, tiny_model
@@ -63,6 +63,22 @@ def test_onnx_model_brings_its_own_preprocessing_and_names(rgb_model, image_dir,
         Predictor.load(path, backend="eager")
     with pytest.raises(ValueError, match="float model"):
         Predictor.load(path, backend="onnxruntime-int8")
+
+
+def test_an_openvino_ir_brings_its_own_preprocessing_and_names(rgb_model, image_dir, tmp_path):
+    if not openvino_available():
+        pytest.skip("openvino not installed")
+    path = export_openvino(rgb_model, tmp_path / "ov").path
+    files = [image_dir / n for n in GOOD]
+    predictor = Predictor.load(path, threads=1)
+    via_ir = list(predictor.predict_paths(files, topk=5))
+    via_torch = list(Predictor.load(rgb_model, backend="eager").predict_paths(files, topk=5))
+    assert predictor.backend == "openvino"
+    for a, b in zip(via_ir, via_torch):
+        assert a.labels == b.labels
+        np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-5)
+    with pytest.raises(ValueError, match="OpenVINO IR; valid: auto, openvino"):
+        Predictor.load(path, backend="onnxruntime")
 
 
 def test_a_foreign_onnx_file_is_read_at_its_own_input_shape(image_dir, tmp_path) -> None:
