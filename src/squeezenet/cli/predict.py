@@ -29,7 +29,8 @@ class PredictConfig:
     topk: int = option(5, "classes to show per image", min=1)
     backend: str = option(
         "auto",
-        "auto (fastest float32 here), eager, channels_last, compile, onnxruntime, onnxruntime-int8",
+        "auto (fastest float32 here), eager, channels_last, compile, onnxruntime, "
+        "onnxruntime-int8, openvino",
     )
     batch_size: int = option(32, "images per model run", min=1, max=4096)
 
@@ -38,7 +39,7 @@ PREDICT_ARGS = [
     Param(
         "model",
         str,
-        "run folder, weights (.safetensors/.pth), .sqz or .onnx file",
+        "run folder, weights (.safetensors/.pth), .sqz, .onnx or OpenVINO .xml file",
         default=REQUIRED,
         argument=True,
     ),
