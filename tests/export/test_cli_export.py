@@ -66,6 +66,28 @@ def test_export_int8_with_calibration_and_accuracy(capsys, weights, folder_data,
     assert 0 <= int8["top1"] <= 1 and 0 <= fp32["top1"] <= 1
 
 
+def test_int8_calibrates_on_a_flat_folder_without_labels(
+    capsys, weights, folder_data, tmp_path
+) -> None:
+    """--calib-data may be any photos (no class folders); --data scores; without --data an
+    unlabelled folder exports unscored, saying so."""
+    flat = tmp_path / "photos"
+    flat.mkdir()
+    for i, colour in enumerate(((200, 40, 40), (40, 40, 200), (90, 200, 90))):
+        Image.new("RGB", (24, 18), colour).save(flat / f"photo{i}.jpg")
+    out = tmp_path / "out" / "m.onnx"
+    args = ["export", weights, "--int8", "--calib-data", f"folder:{flat}", "--out", out]
+    code, stdout, err = run_cli(capsys, *args, "--data", f"folder:{folder_data}", "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["int8"]["calibration_images"] == 3  # the photos, not --data's 8 images
+    assert report["onnx"]["eval_images"] == 8 and 0 <= report["int8"]["top1"] <= 1
+    code, stdout, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert "not scored" in stdout and "pass --data SPEC" in stdout
+    assert (tmp_path / "out" / "m.int8.onnx").is_file()
+
+
 def test_calibration_folder_is_read_with_the_models_resize_and_crop(tmp_path: Path) -> None:
     """ImageNet-style weights (resize 16, crop 8 here) calibrate on what they were trained on:
     the centre of the image, not the whole image squeezed to the crop size."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.markup import escape
 
-from ..data import load_dataset_for_model
+from ..data import DatasetError, load_dataset_for_model
 from ..data.preprocess import to_model_input
 from ..meta import Preprocessing, preprocessing_for
 from .app import console
@@ -70,12 +70,17 @@ class ExportConfig:
     input_size: int | None = option(None, "square input side (default: the model's own)", min=1)
     opset: int = option(17, "ONNX opset (>= 10 for ceil-mode pooling)")
     int8: bool = option(False, "also write a calibrated INT8 model (*.int8.onnx)")
+    data: str | None = option(
+        None,
+        "labelled dataset spec whose test split checks and scores the exports (default: "
+        "--calib-data, when it holds labels)",
+    )
     calib_data: str | None = option(
         None,
-        "dataset spec to calibrate (train split) and evaluate (test split) on, e.g. "
-        "fashion-mnist or folder:PATH",
+        "images to calibrate INT8 on, labels ignored: a dataset spec (its train split) or "
+        "folder:PATH with or without class folders (default: --data)",
     )
-    calib_images: int = option(512, "training images to calibrate on (a random sample)", min=1)
+    calib_images: int = option(512, "images to calibrate on (a random sample)", min=1)
     calibration: str = option(
         "minmax", "activation range calibration: minmax | entropy | percentile"
     )
@@ -106,14 +111,15 @@ def export_command(config: ExportConfig, model: str, threads: int | None, as_jso
         raise ValueError(f"unknown format {c.format!r}; valid: {', '.join(FORMATS)}")
     if c.int8 and c.format != "onnx":
         raise ValueError("--int8 writes an ONNX file: use it with --format onnx")
-    if c.int8 and c.calib_data is None:
+    calib_spec = c.calib_data or c.data
+    if c.int8 and calib_spec is None:
         raise ValueError(
-            "--int8 needs calibration images: pass --calib-data SPEC (e.g. fashion-mnist, "
-            "folder:PATH) with the data the model was trained on"
+            "--int8 needs calibration images: pass --calib-data SPEC (any images of the model's "
+            "domain, e.g. folder:PATH, labels ignored) or --data SPEC"
         )
     require_export()
     # onnx and onnxruntime are optional dependencies: imported once known to be installed.
-    from ..export import calibration_inputs, evaluate_onnx, export_onnx, quantize_int8
+    from ..export import export_pipeline
     from ..export.int8 import CALIBRATION_METHODS
     from ..export.onnx import check_opset
 
@@ -124,38 +130,58 @@ def export_command(config: ExportConfig, model: str, threads: int | None, as_jso
         )
     net = model_from_arg(model)
     preprocess = preprocessing_for(net, input_size=c.input_size)
-    train = test = None
-    if c.calib_data is not None:  # the train split only to calibrate: it may be ImageNet's
-        test = load_split(c.calib_data, "test", c.data_dir, preprocess, c.eval_limit)
-        if c.int8:
-            train = load_split(c.calib_data, "train", c.data_dir, preprocess, c.calib_images)
-    check = to_model_input(test.images[:16], preprocess) if test is not None else None
+    test = _test_split(c, preprocess, quiet=as_json)
     if c.format == "openvino":
+        check = to_model_input(test.images[:16], preprocess) if test is not None else None
         onnx_out = default_output(model)  # the IR folder is named after it: w_openvino/
         out = c.out or onnx_out.with_name(f"{onnx_out.stem}_openvino")
         _export_openvino(c, net, out, check, as_json)
         return
-    out = c.out or default_output(model)
-    report = export_onnx(net, out, input_size=c.input_size, opset=c.opset, check_inputs=check)
-    result: dict[str, Any] = {"onnx": _export_summary(report)}
-    if test is not None:
-        result["onnx"]["top1"] = evaluate_onnx(out, test)
-        result["onnx"]["eval_images"] = len(test)
-    if c.int8:
-        int8_path = out.with_name(out.name.removesuffix(".onnx") + ".int8.onnx")
-        calib = calibration_inputs(train, preprocess, count=c.calib_images)
-        quantize_int8(out, int8_path, calib, method=c.calibration)  # type: ignore[arg-type]
-        result["int8"] = {
-            "path": str(int8_path),
-            "file_bytes": int8_path.stat().st_size,
-            "calibration": c.calibration,
-            "calibration_images": int(calib.shape[0]),
-            "top1": evaluate_onnx(int8_path, test),
-        }
+    calib = None
+    if c.int8:  # labels ignored: a flat folder of photos calibrates, as would ImageNet's train
+        calib = load_dataset_for_model(
+            calib_spec,
+            "train",
+            preprocess,
+            data_dir=c.data_dir,
+            max_images=c.calib_images,
+            labels=False,
+        )
+    outcome = export_pipeline(
+        net,
+        c.out or default_output(model),
+        test=test,
+        calib=calib,
+        input_size=c.input_size,
+        opset=c.opset,
+        calib_images=c.calib_images,
+        calibration=c.calibration,
+    )
+    result = outcome.to_dict()
     if as_json:
         print(json.dumps(result, indent=2))
     else:
         _print_result(result)
+
+
+def _test_split(c: ExportConfig, preprocess: Preprocessing, quiet: bool) -> Any:
+    """The labelled test split to check and score on: --data's, else --calib-data's when it
+    holds labels (a flat folder of photos has none: the exports are then checked on
+    synthetic images and not scored)."""
+    spec = c.data or c.calib_data
+    if spec is None:
+        return None
+    try:
+        return load_split(spec, "test", c.data_dir, preprocess, c.eval_limit)
+    except DatasetError as e:
+        if c.data is not None:
+            raise
+        if not quiet:
+            console.print(
+                f"not scored: {escape(str(e))}; pass --data SPEC to score the exports",
+                highlight=False,
+            )
+        return None
 
 
 def _export_openvino(c: ExportConfig, net: Any, out: Path, check: Any, as_json: bool) -> None:
@@ -179,19 +205,6 @@ def _export_openvino(c: ExportConfig, net: Any, out: Path, check: Any, as_json: 
     )
 
 
-def _export_summary(report: Any) -> dict[str, Any]:
-    return {
-        "path": str(report.path),
-        "file_bytes": report.file_bytes,
-        "input_size": report.input_size,
-        "opset": report.opset,
-        "max_abs_diff": report.max_abs_diff,
-        "tolerance": report.tolerance,
-        "check_images": report.check_images,
-        "check_source": report.check_source,
-    }
-
-
 def _print_result(result: dict[str, Any]) -> None:
     fp32 = result["onnx"]
     size = fp32["input_size"]
@@ -210,7 +223,8 @@ def _print_result(result: dict[str, Any]) -> None:
         q = result["int8"]
         console.print(
             f"wrote [bold]{escape(q['path'])}[/] ({q['file_bytes'] / 1e6:.2f} MB, INT8 QDQ, "
-            f"{q['calibration']} calibration on {q['calibration_images']} training images)"
+            f"{q['calibration']} calibration on {q['calibration_images']} images)"
         )
-        change = 100 * (q["top1"] - fp32["top1"])
-        console.print(f"  int8 top-1: {100 * q['top1']:.2f}% ({change:+.2f} points vs fp32)")
+        if q["top1"] is not None:
+            change = 100 * (q["top1"] - fp32["top1"])
+            console.print(f"  int8 top-1: {100 * q['top1']:.2f}% ({change:+.2f} points vs fp32)")
