@@ -1,4 +1,5 @@
-"""INT8: a smaller file that runs, keeps the metadata, shares Concat scales; accuracy helper."""
+"""INT8: a smaller file that runs, keeps the metadata, shares Concat scales, types chosen by
+the CPU (mocked flags), histogram calibration on uneven batches; accuracy helper."""
 
 from __future__ import annotations
 
@@ -15,15 +16,19 @@ from squeezenet.data import InMemoryDataset
 from squeezenet.data.preprocess import to_model_input
 from squeezenet.export import (
     ExportError,
+    Int8Scheme,
     calibration_inputs,
+    choose_scheme,
     evaluate_onnx,
     export_onnx,
+    int8,
     is_quantized,
     ort_session,
     quantize_int8,
     read_metadata,
     run_session,
 )
+from squeezenet.export.int8 import resolve_scheme
 from squeezenet.meta import preprocessing_for
 
 
@@ -113,3 +118,87 @@ def test_evaluate_onnx_counts_top1(float_model) -> None:
     assert evaluate_onnx(path, data, limit=10) == 0.0
     with pytest.raises(ExportError, match="4 classes but dataset"):
         evaluate_onnx(path, _dataset(3, classes=3))
+
+
+@pytest.mark.parametrize(
+    ("flags", "machine", "types"),
+    [
+        ({"avx2", "avx512f", "avx512_vnni"}, "x86_64", "u8s8"),  # AVX-512 VNNI (Zen 4, Ice Lake)
+        ({"avx2", "avx_vnni"}, "x86_64", "u8s8"),  # AVX-VNNI (Alder Lake)
+        ({"avx2", "fma"}, "x86_64", "u8s8-reduced"),  # AVX2 only: VPMADDUBSW saturates
+        ({"avx2", "avx512f", "avx512bw"}, "AMD64", "u8s8-reduced"),  # AVX-512 without VNNI
+        (set(), "x86_64", "u8s8-reduced"),  # flags unreadable: the safe choice
+        ({"asimd", "asimddp"}, "aarch64", "u8s8"),
+        (set(), "arm64", "u8s8"),  # macOS: no /proc/cpuinfo
+    ],
+)
+def test_scheme_follows_the_cpu(flags: set[str], machine: str, types: str) -> None:
+    scheme = choose_scheme(flags, machine)
+    assert scheme.types == types and scheme.quant_format == "QDQ"
+    assert scheme.reduce_range == (types == "u8s8-reduced")
+    assert scheme.reason and scheme.to_dict()["reduce_range"] == scheme.reduce_range
+
+
+def test_auto_scheme_reads_this_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(int8, "cpu_flags", lambda: frozenset({"avx2"}))
+    monkeypatch.setattr(int8.platform, "machine", lambda: "x86_64")
+    assert resolve_scheme("auto").types == "u8s8-reduced"
+    monkeypatch.setattr(int8, "cpu_flags", lambda: frozenset({"avx2", "avx512_vnni"}))
+    assert resolve_scheme("auto").types == "u8s8"
+    assert "avx512_vnni" in resolve_scheme("auto").reason
+    assert resolve_scheme("u8u8") == Int8Scheme("u8u8", reason="asked for")
+    with pytest.raises(ExportError, match="unknown INT8 scheme 's8s8'; valid: auto, u8s8"):
+        resolve_scheme("s8s8")
+    with pytest.raises(ExportError, match="unknown INT8 format 'QOp'; valid: QDQ, QOperator"):
+        Int8Scheme("u8s8", "QOp")
+
+
+def _weights(graph: onnx.GraphProto) -> list[np.ndarray]:
+    """The quantized Conv weights (integer initializers of rank 4)."""
+    arrays = (numpy_helper.to_array(t) for t in graph.initializer)
+    return [a for a in arrays if a.ndim == 4 and a.dtype in (np.int8, np.uint8)]
+
+
+@pytest.mark.parametrize(
+    ("scheme", "dtype", "bound"),
+    [("u8s8", np.int8, 127), ("u8s8-reduced", np.int8, 64), ("u8u8", np.uint8, 255)],
+)
+def test_each_scheme_writes_its_types_and_runs(float_model, tmp_path: Path, scheme: str,
+                                               dtype: type, bound: int) -> None:  # fmt: skip
+    _, path = float_model
+    calib = torch.randn(6, 1, 16, 16)
+    out = quantize_int8(path, tmp_path / "q.onnx", calib, scheme=scheme, method="minmax")
+    proto = onnx.load(str(out))
+    onnx.checker.check_model(proto)
+    weights = _weights(proto.graph)
+    assert len(weights) == 26 and all(w.dtype == dtype for w in weights)
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= bound
+    if scheme == "u8s8":  # 8 bits used: the largest weight of a channel maps to 127
+        assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) == 127
+    record = read_metadata(out)["quantization"]
+    assert record["types"] == scheme and record["reduce_range"] == (scheme == "u8s8-reduced")
+    logits = run_session(ort_session(out, threads=1), calib[:3])
+    assert logits.shape == (3, 4) and np.isfinite(logits).all()
+
+
+def test_qoperator_format_writes_qlinear_ops(float_model, tmp_path: Path) -> None:
+    _, path = float_model
+    scheme = Int8Scheme("u8s8", "QOperator", reason="test")
+    out = quantize_int8(path, tmp_path / "q.onnx", torch.randn(4, 1, 16, 16), scheme=scheme)
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert "QLinearConv" in ops and "Conv" not in ops
+    assert read_metadata(out)["quantization"]["format"] == "QOperator"
+    assert run_session(ort_session(out, threads=1), torch.randn(2, 1, 16, 16)).shape == (2, 4)
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_calibration_with_a_short_last_batch(float_model, tmp_path: Path,
+                                                       method) -> None:  # fmt: skip
+    """onnxruntime's histogram calibrators failed ("inhomogeneous shape") when the last
+    batch was shorter than the others: 10 images in batches of 4."""
+    _, path = float_model
+    out = quantize_int8(path, tmp_path / "q.onnx", torch.randn(10, 1, 16, 16), method=method,
+                        batch_size=4)  # fmt: skip
+    record = read_metadata(out)["quantization"]
+    assert record["calibration"] == method and record["calibration_images"] == 10
+    assert ("percentile" in record) == (method == "percentile")
