@@ -26,11 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import tomllib
 import torch
 import typer
 
 from .app import app
+
+try:
+    import tomllib  # the standard library from Python 3.11
+except ImportError:  # Python 3.10: config files in JSON only
+    tomllib = None
 
 REQUIRED = ...  # the default of a parameter that must be given
 
@@ -227,11 +231,13 @@ def read_config_file(path: Path, cls: type) -> dict[str, Any]:
         text = Path(path).read_text()
     except OSError as e:
         raise ValueError(f"{source}: cannot read it ({e.strerror or e})") from None
+    toml = Path(path).suffix == ".toml"
+    if toml and tomllib is None:
+        raise ValueError(f"{source}: TOML needs Python 3.11 or later; write the file as JSON")
     try:
-        raw = tomllib.loads(text) if Path(path).suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-        kind = "TOML" if Path(path).suffix == ".toml" else "JSON"
-        raise ValueError(f"{source}: not valid {kind} ({e})") from None
+        raw = tomllib.loads(text) if toml else json.loads(text)
+    except ValueError as e:  # TOMLDecodeError and JSONDecodeError both are
+        raise ValueError(f"{source}: not valid {'TOML' if toml else 'JSON'} ({e})") from None
     if not isinstance(raw, dict):
         raise ValueError(f"{source}: expected an object of option names, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
