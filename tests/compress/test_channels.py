@@ -23,6 +23,7 @@ from squeezenet.compress import (
     prune_,
     save_sqz,
 )
+from squeezenet.compress.calibrate import CalibConfig, distill_, distill_loss
 from squeezenet.compress.channels import (
     apply_channels,
     channel_spaces,
@@ -30,7 +31,9 @@ from squeezenet.compress.channels import (
     prune_channels,
 )
 from squeezenet.compress.prune import PruneConfig
+from squeezenet.data.preprocess import input_normalizer
 from squeezenet.export.onnx import export_onnx, model_from_metadata, read_metadata
+from squeezenet.meta import preprocessing_for
 from squeezenet.models import SqueezeNetConfig
 from squeezenet.summary import summarize
 
@@ -154,6 +157,22 @@ def test_every_expand_keeps_a_channel_and_masks_are_baked_in() -> None:
     assert not any(".parametrizations." in k for k in pruned.state_dict())
 
 
+@pytest.mark.parametrize("name", ["squeezenet1_1_simple_bypass", "squeezenet1_0_complex_bypass"])
+def test_channel_counts_in_multiples(name: str) -> None:
+    model = _bn_model(name)
+    pruned, report = prune_channels(model, 0.5, multiple=8)
+    counts = [pruned.config.stem_channels]
+    counts += [n for f in pruned.config.fires for n in (f.squeeze, f.expand1x1, f.expand3x3)]
+    assert all(n % 8 == 0 for n in counts)
+    # One step is 8 channels: up to 8x the single-channel tolerance below the share.
+    assert 0.5 - 8 * TOLERANCE <= report.macs_share <= 0.5
+    with torch.no_grad():
+        assert pruned(torch.randn(1, 3, SIZE, SIZE)).shape == (1, 10)
+    for bad in (0, 1.5, True):
+        with pytest.raises(CompressError, match="multiple must be an integer >= 1"):
+            prune_channels(model, 0.5, multiple=bad)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("share", [0, -0.5, 1.5, math.nan, True, "0.5", 1e-6])
 def test_bad_shares_are_one_line_errors(share: object) -> None:
     with pytest.raises(CompressError, match="channels share"):
@@ -197,3 +216,26 @@ def test_compress_prunes_channels_first_then_weights(tmp_path: Path) -> None:
         assert torch.equal(loaded(x), compressed(x))
     with pytest.raises(CompressError, match="channels share"):
         CompressConfig(channels=0.0)
+
+
+def test_channel_pruning_recovers_by_distillation_without_labels() -> None:
+    torch.manual_seed(0)
+    model = tiny_model()
+    images = torch.randint(0, 256, (6, 3, 20, 20), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(1))  # fmt: skip
+    pre = preprocessing_for(model)
+    x = input_normalizer(pre)(images[:, :, 2:18, 2:18])
+    pruned, _ = prune_channels(model, 0.5)
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(distill_loss(pruned(x), model(x), "kl"))
+
+    before = loss()
+    config = CalibConfig(steps=30, batch_size=6, lr=0.01)
+    distill_(pruned, model, images, pre, list(pruned.parameters()), config)
+    assert loss() < before / 2
+    lines: list[str] = []
+    config = CompressConfig.preset("paper", channels=0.5, calibration=CalibConfig(steps=2))
+    compress_model(model, None, None, config, calib_images=images, log=lines.append)
+    assert "channel pruning: distillation on 6 unlabelled images" in lines

@@ -2,6 +2,7 @@
 
 torchao style: a compression step is a frozen config plus an in-place transform::
 
+    model, _ = prune_channels(model, 0.5)             # whole channels: half the MACs
     prune_(model, PruneConfig.preset("paper"))        # masks, exact per-layer sparsity
     share_weights_(model, ShareConfig(bits=(("*", 6),)))  # codebooks, trainable centroids
     finalize_(model)                                   # a plain SqueezeNet again
@@ -11,6 +12,7 @@ torchao style: a compression step is a frozen config plus an in-place transform:
 or all of it, with retraining and a report: `compress_model(model, train, test, config)`.
 """
 
+from .channels import ChannelReport, apply_channels, plan_channels, prune_channels
 from .finetune import FinetuneConfig, finetune_
 from .fold import bn_scales, fold_batch_norm, fold_pruned
 from .format import (
@@ -42,6 +44,7 @@ __all__ = [
     "FORMAT_VERSION",
     "PRESETS",
     "SPARSITY_PRESETS",
+    "ChannelReport",
     "CompressConfig",
     "CompressError",
     "CompressOutcome",
@@ -52,6 +55,7 @@ __all__ = [
     "PruneConfig",
     "ShareConfig",
     "SqzFormatError",
+    "apply_channels",
     "apply_masks_",
     "bn_scales",
     "build_report",
@@ -71,7 +75,9 @@ __all__ = [
     "magnitude_mask",
     "masks_of",
     "paper_names",
+    "plan_channels",
     "prune_",
+    "prune_channels",
     "save_sqz",
     "share_weights_",
     "sparsity_of",

@@ -156,13 +156,32 @@ def calibrate_codebooks_(
     Returns:
         the loss of every step.
     """
+    return distill_(student, teacher, images, pre, _codebook_params(student), config, log=log)
+
+
+def distill_(
+    student: nn.Module,
+    teacher: nn.Module,
+    images: torch.Tensor,
+    pre: Preprocessing,
+    params: list[torch.Tensor],
+    config: CalibConfig | None = None,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> list[float]:
+    """Train `params` of `student` (the rest frozen) toward `teacher`'s logits, in place.
+
+    Both run in eval mode (BatchNorm statistics stay fixed). Each tensor's learning rate is
+    `config.lr` times its mean magnitude. Arguments and result as `calibrate_codebooks_`;
+    channel pruning recovers through it with all of the pruned model's parameters.
+    """
     config = config or CalibConfig()
     if images.dim() != 4 or min(images.shape[-2:]) < pre.input_size:
         raise CompressError(f"calibration images must be (N, C, H, W) with H, W >= "
                             f"{pre.input_size}, got {tuple(images.shape)}")  # fmt: skip
     normalize = input_normalizer(pre)
     groups = [{"params": [p], "lr": config.lr * float(p.detach().abs().mean().clamp_min(1e-8))}
-              for p in _codebook_params(student)]  # fmt: skip
+              for p in params]  # fmt: skip
     trainable = {id(g["params"][0]) for g in groups}
     frozen = [p for p in student.parameters() if id(p) not in trainable and p.requires_grad]
     for p in frozen:

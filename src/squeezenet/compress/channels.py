@@ -18,11 +18,13 @@ filter p (and its BatchNorm entries) and the consumers' input channel p:
 
 A position's importance is the sum over its producers of the filter's L2 (or L1) norm, or the
 |gamma| of the BatchNorm after it, each divided by that producer's mean so that layers of
-different scale weigh alike. Every space keeps the same share of its channels (found by
-bisection), then single channels are added back while the MACs stay within the target, so no
-one channel more would fit. The result is a plain `SqueezeNet` whose config lists its channels
-per Fire module, so safetensors, `.sqz` and ONNX files describe and reload it; state_dict keys
-are unchanged.
+different scale weigh alike. A space is cut into runs at its producers' boundaries (expand1x1's
+and expand3x3's parts of a Fire output), and each run keeps its most important positions, so
+each expand keeps its own share. Every run keeps the same share of its channels (found by
+bisection, in steps of `multiple`), then channels are added back while the MACs stay within
+the target, so no one step more would fit. The result is a plain `SqueezeNet` whose config
+lists its channels per Fire module, so safetensors, `.sqz` and ONNX files describe and reload
+it; state_dict keys are unchanged.
 """
 
 from __future__ import annotations
@@ -49,7 +51,6 @@ class Segment:
     conv: str
     start: int
     size: int
-    forced: bool  # keeps at least one channel (a Fire expand cannot be empty)
 
 
 @dataclass
@@ -60,7 +61,9 @@ class Space:
     size: int
     producers: list[Segment] = field(default_factory=list)
     consumers: list[str] = field(default_factory=list)
-    order: list[int] = field(default_factory=list)  # pruning keeps a prefix of this order
+    # The runs between producer boundaries, each in pruning order (most important first):
+    # pruning keeps a prefix of each, so every producer keeps a prefix of each of its runs.
+    runs: list[list[int]] = field(default_factory=list)
 
 
 @dataclass
@@ -95,7 +98,7 @@ def channel_spaces(model: SqueezeNet) -> list[Space]:
     """The model's channel spaces, in network order (see the module docstring)."""
     names = {path: name for name, path in model.layer_names().items()}
     current = Space("conv1", model.config.stem_channels, [Segment("features.0", 0,
-                    model.config.stem_channels, False)])  # fmt: skip
+                    model.config.stem_channels)])  # fmt: skip
     spaces = [current]
     for path, fire in model.features.named_children():
         if not isinstance(fire, Fire):
@@ -103,9 +106,9 @@ def channel_spaces(model: SqueezeNet) -> list[Space]:
         p, cfg, name = f"features.{path}", fire.config, names[f"features.{path}"]
         current.consumers.append(f"{p}.squeeze")
         squeeze = Space(f"{name}.squeeze", cfg.squeeze, [Segment(f"{p}.squeeze", 0,
-                        cfg.squeeze, False)], [f"{p}.expand1x1", f"{p}.expand3x3"])  # fmt: skip
-        expands = [Segment(f"{p}.expand1x1", 0, cfg.expand1x1, True),
-                   Segment(f"{p}.expand3x3", cfg.expand1x1, cfg.expand3x3, True)]  # fmt: skip
+                        cfg.squeeze)], [f"{p}.expand1x1", f"{p}.expand3x3"])  # fmt: skip
+        expands = [Segment(f"{p}.expand1x1", 0, cfg.expand1x1),
+                   Segment(f"{p}.expand3x3", cfg.expand1x1, cfg.expand3x3)]  # fmt: skip
         if cfg.bypass == "simple":  # the output is the input's space
             current.name += f"+{name}"
             current.producers += expands
@@ -114,7 +117,7 @@ def channel_spaces(model: SqueezeNet) -> list[Space]:
         out = Space(name, cfg.out_channels, expands)
         if cfg.bypass == "complex":
             current.consumers.append(f"{p}.bypass.0")
-            out.producers.append(Segment(f"{p}.bypass.0", 0, cfg.out_channels, False))
+            out.producers.append(Segment(f"{p}.bypass.0", 0, cfg.out_channels))
         spaces += [squeeze, out]
         current = out
     current.consumers.append("classifier.1")
@@ -147,15 +150,15 @@ def _filter_scores(model: SqueezeNet, conv: str, criterion: Criterion) -> torch.
 
 
 def _rank(model: SqueezeNet, space: Space, criterion: Criterion) -> None:
-    """Fill `space.order`: each forced segment's best channel first, then by importance."""
+    """Fill `space.runs`: the positions between producer boundaries, by importance."""
     importance = torch.zeros(space.size, dtype=torch.float64)
     for seg in space.producers:
         importance[seg.start : seg.start + seg.size] += _filter_scores(model, seg.conv, criterion)
-    by_importance = sorted(range(space.size), key=lambda i: (-float(importance[i]), i))
-    first = {max(range(g.start, g.start + g.size), key=lambda i: (float(importance[i]), -i))
-             for g in space.producers if g.forced}  # fmt: skip
-    space.order = [i for i in by_importance if i in first]
-    space.order += [i for i in by_importance if i not in first]
+    cuts = sorted(
+        {0, space.size} | {b for g in space.producers for b in (g.start, g.start + g.size)}
+    )
+    space.runs = [sorted(range(a, b), key=lambda i: (-float(importance[i]), i))
+                  for a, b in zip(cuts, cuts[1:])]  # fmt: skip
 
 
 def _conv_costs(model: SqueezeNet, input_size: int) -> dict[str, int]:
@@ -182,60 +185,63 @@ def _conv_costs(model: SqueezeNet, input_size: int) -> dict[str, int]:
 
 
 class _Planner:
-    """Exact MACs of a choice of kept channels per space."""
+    """Exact MACs of a choice of kept channels per run (see `Space.runs`)."""
 
-    def __init__(self, model: SqueezeNet, spaces: list[Space], input_size: int) -> None:
-        self.spaces = spaces
+    def __init__(self, model: SqueezeNet, spaces: list[Space], input_size: int,
+                 multiple: int) -> None:  # fmt: skip
         self.costs = _conv_costs(model, input_size)
         self.convs = conv_layers(model)
-        self.reads = {c: i for i, s in enumerate(spaces) for c in s.consumers}
-        self.writes = {g.conv: (i, g) for i, s in enumerate(spaces) for g in s.producers}
-        self.lower = [max(1, sum(g.forced for g in s.producers)) for s in spaces]
-        # prefix[conv][k]: how many of the space's first k positions (in pruning order) the
-        # conv writes, so that evaluating a plan costs one lookup per conv.
-        self.prefix = {}
-        for conv, (i, g) in self.writes.items():
-            inside = [0] + [int(g.start <= p < g.start + g.size) for p in spaces[i].order]
-            self.prefix[conv] = torch.tensor(inside).cumsum(0).tolist()
-
-    def out_channels(self, conv: str, keep: list[int]) -> int:
-        if conv not in self.writes:
-            return self.convs[conv].out_channels
-        return self.prefix[conv][keep[self.writes[conv][0]]]
+        self.runs = [run for s in spaces for run in s.runs]
+        ids = iter(range(len(self.runs)))
+        self.space_runs = [[next(ids) for _ in s.runs] for s in spaces]
+        self.reads = {c: self.space_runs[i] for i, s in enumerate(spaces) for c in s.consumers}
+        self.writes = {  # a producer's runs: those starting inside its segment
+            g.conv: [r for r in self.space_runs[i] if g.start <= self.runs[r][0] < g.start + g.size]
+            for i, s in enumerate(spaces) for g in s.producers
+        }  # fmt: skip
+        self.multiple = multiple
+        self.lower = [min(multiple, len(run)) for run in self.runs]
 
     def macs(self, keep: list[int]) -> int:
         total = 0
         for conv, cost in self.costs.items():
-            cin = keep[self.reads[conv]] if conv in self.reads else self.convs[conv].in_channels
-            total += cost * cin * self.out_channels(conv, keep)
+            c = self.convs[conv]
+            cin = sum(keep[r] for r in self.reads[conv]) if conv in self.reads else c.in_channels
+            cout = (
+                sum(keep[r] for r in self.writes[conv]) if conv in self.writes else c.out_channels
+            )
+            total += cost * cin * cout
         return total
 
     def at_ratio(self, r: float) -> list[int]:
-        return [min(s.size, max(lo, round(r * s.size))) for s, lo in zip(self.spaces, self.lower)]
+        m = self.multiple
+        return [min(len(run), max(lo, m * round(r * len(run) / m)))
+                for run, lo in zip(self.runs, self.lower)]  # fmt: skip
 
     def plan(self, share: float) -> list[int]:
-        """Kept channels per space: the most MACs within `share` of the unpruned model's."""
-        full = [s.size for s in self.spaces]
+        """Kept channels per run: the most MACs within `share` of the unpruned model's."""
+        full = [len(run) for run in self.runs]
         target = share * self.macs(full)
         if self.macs(self.lower) > target:
             least = self.macs(self.lower) / self.macs(full)
             raise CompressError(f"channels share {share} is below the least this model can keep "
-                                f"({least:.4f} of its MACs, one channel per layer)")  # fmt: skip
+                                f"({least:.4f} of its MACs, {self.multiple} channel(s) per "
+                                "layer)")  # fmt: skip
         lo, hi = 0.0, 1.0
         for _ in range(30):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if self.macs(self.at_ratio(mid)) <= target else (lo, mid)
         keep = self.at_ratio(lo)
         grown = True
-        while grown:  # add single channels, the least-kept spaces first, while they fit
+        while grown:  # add channels, the least-kept runs first, while they fit
             grown = False
             for i in sorted(range(len(keep)), key=lambda i: keep[i] / full[i]):
-                if keep[i] < full[i]:
-                    keep[i] += 1
-                    if self.macs(keep) <= target:
-                        grown = True
-                        break
-                    keep[i] -= 1
+                before = keep[i]
+                keep[i] = min(full[i], before + self.multiple)
+                if keep[i] > before and self.macs(keep) <= target:
+                    grown = True
+                    break
+                keep[i] = before
         return keep
 
 
@@ -253,8 +259,7 @@ def _check_kept(spaces: list[Space], kept: Mapping[str, Sequence[int]]) -> list[
             raise CompressError(f"{space.name}: kept channels must be distinct, in "
                                 f"0..{space.size - 1}, got {kept[space.name]!r}")  # fmt: skip
         for g in space.producers:
-            if not any(g.start <= p < g.start + g.size for p in positions) and (
-                    g.forced or not positions):  # fmt: skip
+            if not any(g.start <= p < g.start + g.size for p in positions):
                 raise CompressError(f"{space.name}: {g.conv} must keep at least one channel")
         out.append(positions)
     return out
@@ -311,12 +316,19 @@ def check_share(share: float) -> None:
         )
 
 
+def check_multiple(multiple: int) -> None:
+    """Raise CompressError unless `multiple` (the channel-count granularity) is an int >= 1."""
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise CompressError(f"channel multiple must be an integer >= 1, got {multiple!r}")
+
+
 def plan_channels(
     model: SqueezeNet,
     share: float,
     *,
     input_size: int | None = None,
     criterion: Criterion = "l2",
+    multiple: int = 1,
 ) -> dict[str, list[int]]:
     """The channels to keep for at most `share` of the model's MACs (see `prune_channels`).
 
@@ -325,6 +337,7 @@ def plan_channels(
         -> the kept channel positions, ascending.
     """
     check_share(share)
+    check_multiple(multiple)
     if criterion not in CRITERIA:
         raise CompressError(
             f"unknown channel criterion {criterion!r}; valid: {', '.join(CRITERIA)}"
@@ -332,8 +345,9 @@ def plan_channels(
     spaces = channel_spaces(model)
     for space in spaces:
         _rank(model, space, criterion)
-    keep = _Planner(model, spaces, _input_size(model, input_size)).plan(float(share))
-    return {s.name: sorted(s.order[:k]) for s, k in zip(spaces, keep)}
+    planner = _Planner(model, spaces, _input_size(model, input_size), multiple)
+    keep = iter(planner.plan(float(share)))
+    return {s.name: sorted(p for run in s.runs for p in run[: next(keep)]) for s in spaces}
 
 
 def apply_channels(model: SqueezeNet, kept: Mapping[str, Sequence[int]]) -> SqueezeNet:
@@ -361,6 +375,7 @@ def prune_channels(
     *,
     input_size: int | None = None,
     criterion: Criterion = "l2",
+    multiple: int = 1,
 ) -> tuple[SqueezeNet, ChannelReport]:
     """A copy of `model` with whole channels removed, keeping at most `share` of its MACs.
 
@@ -372,16 +387,19 @@ def prune_channels(
             size, else 224); the share hardly depends on it.
         criterion: filter norm ranking channels without BatchNorm, "l2" or "l1" (with
             BatchNorm, |gamma| ranks them).
+        multiple: keep channel counts (of every conv and every expand's part of a space)
+            multiples of this where the layer has that many, e.g. 8 for AVX2's 8 floats;
+            1 hits the share most closely.
 
     Returns:
         (the pruned model, as `apply_channels` makes it; a `ChannelReport`).
 
     Raises:
-        CompressError: for a share outside (0, 1], below what one channel per layer costs,
-            or an unknown criterion.
+        CompressError: for a share outside (0, 1], below what `multiple` channels per layer
+            cost, a multiple below 1 or an unknown criterion.
     """
     size = _input_size(model, input_size)
-    kept = plan_channels(model, share, input_size=size, criterion=criterion)
+    kept = plan_channels(model, share, input_size=size, criterion=criterion, multiple=multiple)
     pruned = apply_channels(model, kept)
     before, after = summarize(model, size), summarize(pruned, size)
     sizes = {s.name: s.size for s in channel_spaces(model)}

@@ -25,8 +25,8 @@ from ..data import InMemoryDataset
 from ..engine import check_compatible, evaluate
 from ..meta import preprocessing_for
 from ..models import SqueezeNet
-from .calibrate import CalibConfig, calibrate_codebooks_
-from .channels import check_share, prune_channels
+from .calibrate import CalibConfig, calibrate_codebooks_, distill_
+from .channels import check_multiple, check_share, prune_channels
 from .finetune import FinetuneConfig, Log, finetune_
 from .fold import bn_scales, fold_batch_norm, fold_pruned, plain_copy
 from .format import check_fits, decode_model, encode_model, save_sqz
@@ -58,6 +58,8 @@ class CompressConfig:
         channels: keep this share of the MACs, such as 0.5, by first removing whole Fire
             channels (a smaller dense network that runs faster), then retrain as
             `prune_finetune` says; None: no channel pruning (see `channels.prune_channels`).
+        channel_multiple: channel pruning keeps channel counts that are multiples of this,
+            such as 8 for AVX2 kernels; 1 comes closest to the requested share.
     """
 
     prune: PruneConfig = field(default_factory=PruneConfig)
@@ -68,12 +70,14 @@ class CompressConfig:
     eval_batch_size: int = 512
     calibration: CalibConfig | None = field(default_factory=CalibConfig)
     channels: float | None = None
+    channel_multiple: int = 1
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rounds, int) and self.rounds >= 1):
             raise CompressError(f"rounds must be a positive integer, got {self.rounds!r}")
         if self.channels is not None:
             check_share(self.channels)
+        check_multiple(self.channel_multiple)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> CompressConfig:
@@ -141,6 +145,10 @@ def compress_model(
 ) -> tuple[SqueezeNet, CompressionReport]:
     """Prune, share and entropy-code a copy of `model`; the input model is left untouched.
 
+    With `config.channels`, whole channels go first (`channels.prune_channels`), retrained on
+    `train_data` or, without it, distilled from `model` on `calib_images`; the report's
+    `channels` gives MACs and parameters before and after.
+
     Args:
         model: a trained SqueezeNet. With BatchNorm and training data, pruning and masked
             retraining run with BatchNorm live, which is then folded into the convs before
@@ -172,7 +180,7 @@ def compress_model(
     say(f"uncompressed top-1: {_fmt(top1['top1_before'])}")
     source, channels = model, None
     if config.channels is not None:  # prune channels, then weights, share, code
-        model, channels = _prune_channels(model, train_data, config, log)
+        model, channels = _prune_channels(model, train_data, config, log, calib_images)
         net = fold_batch_norm(model).eval()
         channels["top1"] = _top1(net, test_data, config.eval_batch_size)
         say(f"channel-pruned top-1: {_fmt(channels['top1'])}")
@@ -205,12 +213,15 @@ def compress_model(
 
 
 def _prune_channels(model: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig,
-                    log: Log | None) -> tuple[SqueezeNet, dict[str, Any]]:  # fmt: skip
+                    log: Log | None, calib_images: torch.Tensor | None = None,
+                    ) -> tuple[SqueezeNet, dict[str, Any]]:  # fmt: skip
     """A copy of `model` channel-pruned to `config.channels` of its MACs (counted at the
-    model's input size, else the data's) and retrained with BatchNorm live; its report."""
+    model's input size, else the data's), retrained with BatchNorm live on labelled data, or
+    without it distilled from `model` on unlabelled `calib_images`; its report."""
     size = None if train is None else train.images.shape[-1]
     size = preprocessing_for(model, default_size=size).input_size
-    pruned, report = prune_channels(model, config.channels, input_size=size)
+    pruned, report = prune_channels(model, config.channels, input_size=size,
+                                    multiple=config.channel_multiple)  # fmt: skip
     if log is not None:
         log(f"channel pruning: {report.macs_after:,} of {report.macs_before:,} MACs "
             f"({100 * report.macs_share:.1f}%), {report.params_after:,} of "
@@ -219,6 +230,12 @@ def _prune_channels(model: SqueezeNet, train: InMemoryDataset | None, config: Co
         if log is not None:
             log("channel pruning: retraining")
         finetune_(pruned, train, config.prune_finetune, log=log)
+    elif train is None and calib_images is not None and config.calibration is not None:
+        if log is not None:
+            log(f"channel pruning: distillation on {len(calib_images)} unlabelled images")
+        teacher = fold_batch_norm(model).eval()  # a copy: the caller's model keeps its mode
+        distill_(pruned, teacher, calib_images, preprocessing_for(teacher),
+                 list(pruned.parameters()), config.calibration, log=log)  # fmt: skip
     return pruned.eval(), report.to_dict()
 
 
