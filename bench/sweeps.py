@@ -18,7 +18,9 @@ Each trains into runs/sweeps/<name>/ (points, checkpoints) and then writes
 bench/results/sweep_<name>.csv (rows in grid-value order) and bench/results/sweep_<name>.png.
 `--collect` only rewrites those two files from the points finished so far. `--seed N` runs a
 sweep again with another seed (into runs/sweeps/<name>_seed<N>/); the CSV and plot then hold
-every seed's rows (a `seed` column, one line per seed).
+every seed's rows (a `seed` column, one line per seed). `--values 0.125,0.25` runs only those
+points, into a folder of their own (runs/sweeps/<name>_0.125_0.25/), so a second process can
+take them while the first trains the others; --collect merges the folders.
 """
 
 from __future__ import annotations
@@ -67,9 +69,10 @@ def collect(name: str) -> list[dict[str, Any]]:
     (key,) = SWEEPS[name][0]
     rows = []
     for folder in sorted(RUNS.glob(f"{name}*/")):
-        if folder.name == name or folder.name.startswith(f"{name}_seed"):
+        if folder.name == name or folder.name.startswith(f"{name}_"):
             seed = json.loads((folder / "sweep.json").read_text())["base"]["seed"]
             rows += [{**row, "seed": seed} for row in read_rows(folder / "sweep.csv")]
+    rows = list({(r["seed"], r["point"]): r for r in rows}.values())  # a point in two folders
     rows.sort(key=lambda r: (r["seed"], r[key]))
     if rows:
         buf = io.StringIO()
@@ -88,12 +91,22 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, help="another seed: into runs/sweeps/<sweep>_seed<N>")
+    parser.add_argument(
+        "--values",
+        help="only these values of the grid, e.g. 0.125,0.25: "
+        "into their own folder, so another process can run them at once",
+    )
     parser.add_argument("--collect", action="store_true", help="only copy results so far")
     args = parser.parse_args()
     if not args.collect:
         torch.set_num_threads(args.threads)
         grid, fixed, seed = SWEEPS[args.sweep]
         out = RUNS / (args.sweep if args.seed is None else f"{args.sweep}_seed{args.seed}")
+        if args.values:
+            ((key, values),) = grid.items()
+            picked = [float(v) for v in args.values.split(",")]
+            grid = {key: [v for v in values if v in picked]}
+            out = out.with_name(f"{out.name}_{'_'.join(map(str, grid[key]))}")
         base = base_config(fixed, seed if args.seed is None else args.seed, args.epochs)
         run_sweep(grid, base, out, on_point=lambda row: print(
             f"point {row['point']}: {row['params']:,} params, top-1 {row['top1']:.4f} "
