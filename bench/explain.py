@@ -17,7 +17,7 @@ Two disjoint sets of images from the shared sample (500 files sorted by name, in
   to bench/results/explain_tune.json).
 
     python bench/explain.py [--subset report|tune] [--images N] [--maps gradcam,saliency,...]
-        [--config grid=14,baseline=blur,blur=0.05 ...] [--rows FILE --shard i/n]
+        [--config grid=14,baseline=blur,blur=0.05 ...] [--rows FILE ... --shard i/n]
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ NET = ROOT / "tests" / "fixtures" / "imagenet" / "compressed_SqueezeNet.net"
 SAMPLE = ROOT.parent / "shared" / "imagenet" / "sample"
 RESULTS = ROOT / "bench" / "results"
 LAYER = "fire9"
-SAMPLES = 25  # SmoothGrad's noisy copies (the library default)
 DEFAULT = {"grid": 14, "baseline": "blur", "blur": 0.05}
 
 
@@ -67,9 +66,11 @@ def parse_config(text: str) -> dict[str, Any]:
 
 def run_image(model: Any, path: Path, target: int, configs: list[dict], args: Any) -> dict:
     """Every map once, then the deletion check of all of them under each config."""
-    make = {"gradcam": lambda: gradcam(model, path, target, layer=LAYER),
-            "saliency": lambda: saliency(model, path, target),
-            "smoothgrad": lambda: smoothgrad(model, path, target, samples=SAMPLES)}  # fmt: skip
+    make = {
+        "gradcam": lambda: gradcam(model, path, target, layer=LAYER),
+        "saliency": lambda: saliency(model, path, target),
+        "smoothgrad": lambda: smoothgrad(model, path, target, samples=args.samples),
+    }
     maps = [make[name]() for name in args.maps]
     row: dict[str, Any] = {"image": path.name, "class": target,
                            "probability": maps[0].target.probability,
@@ -102,12 +103,35 @@ def summarise(rows: list[dict], key: str, maps: list[str]) -> dict[str, dict]:
     return out
 
 
-def load_rows(path: Path | None, settings: dict) -> dict[str, dict]:
-    """Images already checked with these settings, by file name."""
-    if path is None or not path.exists():
-        return {}
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return {r["row"]["image"]: r["row"] for r in records if r["settings"] == settings}
+def load_rows(paths: list[Path], settings: dict) -> dict[str, dict]:
+    """Images already checked with these settings, by file name. Records of one image from
+    runs of different maps (each against its own random orders) are merged."""
+    done: dict[str, dict] = {}
+    for path in paths:
+        lines = path.read_text().splitlines() if path.exists() else []
+        for record in (json.loads(line) for line in lines if line.strip()):
+            kept, row = record["settings"], record["row"]
+            if any(kept[k] != settings[k] for k in ("configs", "steps", "random_orders")):
+                continue
+            if (
+                "smoothgrad" in kept["maps"]
+                and kept["smoothgrad_samples"] != settings["smoothgrad_samples"]
+            ):
+                continue
+            merged = done.setdefault(
+                row["image"], {k: v for k, v in row.items() if not k.startswith("config")}
+            )
+            for key, value in row.items():
+                if key.startswith("config"):
+                    merged.setdefault(key, {}).update(value)
+    return done
+
+
+def complete(row: dict | None, configs: int, maps: list[str]) -> bool:
+    """`row` has every map under every config."""
+    return row is not None and all(
+        m in row.get(f"config{n}", {}) for n in range(configs) for m in maps
+    )
 
 
 def main() -> None:
@@ -123,16 +147,19 @@ def main() -> None:
         help="grid=..,baseline=blur|mean,blur=..; repeat to compare",
     )
     parser.add_argument("--maps", default="gradcam,saliency,smoothgrad")
+    parser.add_argument("--samples", type=int, default=25, help="SmoothGrad's noisy copies")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shard", default="0/1", help="i/n: this process does images i::n")
     parser.add_argument(
         "--rows",
         type=Path,
+        action="append",
         default=None,
-        help="JSONL of finished images: appended to, and reused when the "
-        "settings match (shards share it; a last run writes the summary)",
+        help="JSONL of finished images: the first is appended to; all are reused where the "
+        "settings match (shards share one; a last run over all writes the summary)",
     )
     parser.add_argument("--sample", type=Path, default=SAMPLE)
+    parser.add_argument("--note", default="", help="how the rows were computed, for the record")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     images = args.images or (100 if args.subset == "report" else 20)
@@ -143,21 +170,26 @@ def main() -> None:
     args.maps = args.maps.split(",")
     model = load_model(NET)
     index_of = {wnid: i for i, wnid in enumerate(imagenet_classes().wnids)}
-    settings = {"configs": configs, "maps": args.maps, "steps": args.steps,
-                "random_orders": args.random_orders, "smoothgrad_samples": SAMPLES}  # fmt: skip
-    done = load_rows(args.rows, settings)
+    settings = {
+        "configs": configs,
+        "maps": args.maps,
+        "steps": args.steps,
+        "random_orders": args.random_orders,
+        "smoothgrad_samples": args.samples,
+    }
+    done = load_rows(args.rows or [], settings)
     shard, shards = (int(v) for v in args.shard.split("/"))
     start = time.perf_counter()
     for n, path in enumerate(files):
-        if path.name in done or n % shards != shard:
+        if n % shards != shard or complete(done.get(path.name), len(configs), args.maps):
             continue
         row = run_image(model, path, index_of[path.name.split("_")[0]], configs, args)
         done[path.name] = row
         if args.rows:
-            with open(args.rows, "a") as f:  # one short line per write: appends do not mix
+            with open(args.rows[0], "a") as f:  # one short line per write: appends do not mix
                 f.write(json.dumps({"settings": settings, "row": row}) + "\n")
         print(f"{len(done)}/{len(files)} {path.name}", flush=True)
-    missing = [f.name for f in files if f.name not in done]
+    missing = [f.name for f in files if not complete(done.get(f.name), len(configs), args.maps)]
     if missing:
         print(f"{len(missing)} images left to other shards; no summary written")
         return
@@ -179,10 +211,11 @@ def main() -> None:
         "the salient area is below the random one",
         "steps": args.steps,
         "random_orders": args.random_orders,
-        "smoothgrad_samples": SAMPLES,
+        "smoothgrad_samples": args.samples,
         "configs": summaries,
         "per_image": rows,
         "seconds_this_run": time.perf_counter() - start,
+        "note": args.note,
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),

@@ -173,3 +173,9 @@ def test_explain_refuses_settings_a_method_does_not_take(
         explain(tiny_model, image_file, "class-visualization", target=0)
     with pytest.raises(ValueError, match="a layer .* is a Grad-CAM setting"):
         deletion(tiny_model, image_file, attribution="saliency", layer="fire9")
+
+
+def test_class_visualization_can_take_every_step(tiny_model: SqueezeNet) -> None:
+    result = class_visualization(tiny_model, "bird", steps=12, input_size=H, stop_early=False)
+    assert result.steps == 12 and len(result.history) == 13
+    assert result.reached == (result.target.probability >= 0.9)

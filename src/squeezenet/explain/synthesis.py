@@ -83,6 +83,13 @@ class SynthesizedImage:
         return out
 
 
+# CS231n's settings (step, L2 weight, noise) are for inputs divided by a std, as torchvision's,
+# where valid inputs span about 1 / 0.226 = 4.4 (a std of 0.5 gives 2). Caffe's inputs are not
+# divided (0..255, span 255): the same settings would take steps 58 times too small and start
+# from a flat grey, so class visualisation brings such inputs to torchvision's units.
+_REFERENCE_SPAN = 1 / 0.226
+
+
 def _step(grad: torch.Tensor, lr: float) -> torch.Tensor:
     """`grad` scaled to an RMS of `lr` per value (a normalised gradient step)."""
     return grad * (lr * math.sqrt(grad.numel()) / grad.norm().clamp_min(1e-12))
@@ -99,6 +106,7 @@ def class_visualization(
     blur_every: int = 10,
     blur_sigma: float = 0.5,
     stop_probability: float = 0.9,
+    stop_early: bool = True,
     input_size: int | None = None,
     seed: int = 0,
 ) -> SynthesizedImage:
@@ -111,9 +119,13 @@ def class_visualization(
     Args:
         target: class index or name.
         steps: the most gradient steps.
-        lr: step size, RMS change per input value.
+        lr: step size, RMS change per normalised input value (inputs not divided by a std,
+            as Caffe's, in torchvision's units: one unit is 0.226 of the pixel range).
+        l2_reg: weight of the squared L2 norm, in the same units.
         jitter: largest random shift in pixels; default 16 scaled from 224 px to the input.
         blur_every: blur every this many steps (0: never).
+        stop_early: stop once `stop_probability` is reached; False: take all `steps` (the
+            class's features appear over a longer ascent; `reached` still compares the end).
         input_size: side of the image; default the model's input size.
     """
     net = as_model(model)
@@ -125,22 +137,26 @@ def class_visualization(
     jitter = max(1, round(16 * size / 224)) if jitter is None else jitter
     gen = torch.Generator().manual_seed(seed)
     low, high = (b.to(next(net.parameters()).device) for b in value_range(net))
+    # The ascent runs on z = x / scale: torchvision's units for inputs wider than those.
+    scale = max(1.0, float((high - low).mean()) / _REFERENCE_SPAN)
+    low, high = low / scale, high / scale
     with eval_mode(net):
-        x = torch.randn((1, c, size, size), generator=gen).to(low.device)
-        x = torch.maximum(torch.minimum(x, high), low)
-        history = [_probability(net, x, index)]
+        z = torch.randn((1, c, size, size), generator=gen).to(low.device)
+        z = torch.maximum(torch.minimum(z, high), low)
+        history = [_probability(net, z * scale, index)]
         step = 0
-        while step < steps and history[-1] < stop_probability:
+        while step < steps and not (stop_early and history[-1] >= stop_probability):
             dx, dy = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=gen))
-            moved = torch.roll(x, (dy, dx), (2, 3)).requires_grad_(True)
-            objective = staged_forward(net, moved).scores[0, index] - l2_reg * moved.pow(2).sum()
-            (grad,) = torch.autograd.grad(objective, moved)
-            x = torch.roll(moved.detach() + _step(grad, lr), (-dy, -dx), (2, 3))
-            x = torch.maximum(torch.minimum(x, high), low)
+            moved = torch.roll(z, (dy, dx), (2, 3)).requires_grad_(True)
+            score = staged_forward(net, moved * scale).scores[0, index]
+            (grad,) = torch.autograd.grad(score - l2_reg * moved.pow(2).sum(), moved)
+            z = torch.roll(moved.detach() + _step(grad, lr), (-dy, -dx), (2, 3))
+            z = torch.maximum(torch.minimum(z, high), low)
             step += 1
             if blur_every and step % blur_every == 0:
-                x = gaussian_blur(x, blur_sigma)
-            history.append(_probability(net, x, index))
+                z = gaussian_blur(z, blur_sigma)
+            history.append(_probability(net, z * scale, index))
+        x = z * scale
         probs = _probabilities(net, x)
     return SynthesizedImage(
         "class-visualization", to_display(net, x), x, class_score(net, probs, index),
