@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..checkpoint import load_model
 from ..models import SqueezeNet, SqueezeNetConfig, create_model, get_model_config, list_models
+from ..pretrained import PRETRAINED
 from ..summary import ModelSummary, format_count, summarize
 from .app import app, console
 from .options import JSON, REQUIRED, Param, config_command, config_params
@@ -84,8 +85,9 @@ def merge_model_args(model_args: dict[str, Any], flags: dict[str, Any]) -> dict[
 
 
 def model_from_arg(model: str, num_classes: int | None = None, **overrides) -> SqueezeNet:
-    """A registered name builds a fresh model; an existing path loads one."""
-    if Path(model).exists():
+    """A registered name builds a fresh model; an existing path, or a name of the weights we
+    ship ("imagenet"), loads one."""
+    if Path(model).exists() or model in PRETRAINED:
         net = load_model(model)
         if num_classes is not None and num_classes != net.num_classes:
             net.reset_classifier(num_classes)
@@ -118,7 +120,7 @@ def summary_command(
     """Per-layer table (the paper's Table 1): shapes, filters, parameters, MACs, bytes."""
     overrides = merge_model_args(parse_model_args(model_arg), flags)
     num_classes = overrides.pop("num_classes", None)  # a file's classifier can be reset, too
-    if overrides and Path(model).exists():  # a file's architecture is stored in it
+    if overrides and (Path(model).exists() or model in PRETRAINED):  # stored in the file
         named = [k for k in flags if k in overrides] + (["model_arg"] if model_arg else [])
         spelled = ", ".join("--" + k.replace("_", "-") for k in named)
         raise ValueError(f"{spelled} describe a registered model, not the file {model}; drop them")
