@@ -12,9 +12,10 @@ areas per image and map, their means and the share of images that pass. See
 Two disjoint sets of images from the shared sample (500 files sorted by name, index i):
 - `--subset report` (default): i % 5 == 0, the first 100: the reported figures, written to
   bench/results/explain.json. No setting was chosen on these images.
-- `--subset tune`: odd i with i % 5 != 0, every 8th (20 images): where the cell size, blur
-  and baseline were chosen, by comparing the `--config` settings given (printed, and written
-  to bench/results/explain_tune.json).
+- `--subset tune`: odd i with i % 5 != 0, every 8th (20 images): where settings are compared
+  (`--config`, repeated; printed and written to bench/results/explain_tune.json) before any is
+  used on the report images. The reported settings were fixed from the literature beforehand;
+  only a two-image smoke run of 14 against 28 cells a side ran here.
 
     python bench/explain.py [--subset report|tune] [--images N] [--maps gradcam,saliency,...]
         [--config grid=14,baseline=blur,blur=0.05 ...] [--rows FILE ... --shard i/n]
