@@ -14,7 +14,7 @@ keeps the fast kernel and cannot saturate (2 x 255 x 64 < 32768).
 
 Activation ranges: "percentile" (99.999th, the default) clips the rare outliers that
 stretch a min/max range. On the authors' ImageNet SqueezeNet 1.0 (fp32 64.2% top-1 on the
-500-image sample) min/max lost 1.4 points, the percentile none (bench/imagenet.py).
+500-image sample) min/max ranges lost 1.4 points, percentile ones none (bench/imagenet.py).
 onnxruntime's histogram calibrators keep every batch's activations and stack them, which
 fails on a short last batch ("inhomogeneous shape") and holds them all in memory; batches
 are fed one collect at a time here, the histograms merge between them.
