@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from .checkpoint import load_model
-from .cli.render import compression_table
+from .cli.render import compression_table, make_console
 from .compress import CompressConfig, PruneConfig, compress_to_file
 from .data import load_dataset
 from .engine import FitResult, TrainConfig, evaluate, fit
@@ -32,7 +31,7 @@ from .export import export_pipeline
 from .inference import run_benchmark
 from .models import SqueezeNetConfig
 
-console = Console()
+console = make_console()
 
 LATENCY_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8")
 # `make demo` must end within 15 minutes on a fresh clone; set-up takes about 1.5 of them, the

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+
+from rich.console import Console
 from rich.table import Table
 
 from ..compress import CompressionReport
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console as wide as the terminal, or 160 columns when piped or captured (so tables
+    and summary rows are not wrapped into unreadable, ungreppable pieces in logs)."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
 
 
 def compression_table(report: CompressionReport) -> Table:
