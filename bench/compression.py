@@ -63,23 +63,45 @@ PAPER_POINTS = [
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="squeezenet1_0,squeezenet1_1")
-    p.add_argument("--runs", nargs="*", type=Path, default=[],
-                   help="trained run folders / weights, one per model (else trained here)")  # fmt: skip
+    p.add_argument(
+        "--runs",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="trained run folders / weights, one per model (else trained here)",
+    )
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--train-epochs", type=int, default=4, help="when training the models here")
-    p.add_argument("--levels", default="0,0.6,1.0,1.2",
-                   help="sparsity levels: 1.0 = the 'aggressive' preset, 0 = dense")  # fmt: skip
+    p.add_argument(
+        "--levels",
+        default="0,0.6,1.0,1.2",
+        help="sparsity levels: 1.0 = the 'aggressive' preset, 0 = dense",
+    )
     p.add_argument("--bits", default="8,6,4,3")
     p.add_argument("--prune-epochs", type=float, default=0.5, help="retraining per level / round")
-    p.add_argument("--share-epochs", type=float, default=0.25, help="centroid fine-tuning per point")
-    p.add_argument("--eval-limit", type=int, default=2000,
-                   help="test images per grid point (the headline uses the whole test split)")  # fmt: skip
+    p.add_argument(
+        "--share-epochs", type=float, default=0.25, help="centroid fine-tuning per point"
+    )
+    p.add_argument(
+        "--eval-limit",
+        type=int,
+        default=2000,
+        help="test images per grid point (the headline uses the whole test split)",
+    )
     p.add_argument("--quick", action="store_true", help="levels 0,1; bits 6,4; 0.2/0.1 epochs")
-    p.add_argument("--headline-report", nargs="*", default=[], metavar="MODEL=REPORT.json",
-                   help="reuse `squeezenet compress --preset aggressive` reports instead of rerunning")  # fmt: skip
-    p.add_argument("--amp", default="bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "none",
-                   help="fine-tuning precision: bf16 (default where the CPU has it) or none")  # fmt: skip
+    p.add_argument(
+        "--headline-report",
+        nargs="*",
+        default=[],
+        metavar="MODEL=REPORT.json",
+        help="reuse `squeezenet compress --preset aggressive` reports instead of rerunning",
+    )
+    p.add_argument(
+        "--amp",
+        default="bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "none",
+        help="fine-tuning precision: bf16 (default where the CPU has it) or none",
+    )
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -99,7 +121,11 @@ def trained_model(name: str, args: argparse.Namespace, given: Path | None) -> tu
     weights = out / "weights" / "best.safetensors"
     if not weights.is_file():
         settings = {**recipe("demo"), "model": name, "epochs": args.train_epochs}
-        fit(TrainConfig(**settings, data=args.data, data_dir=args.data_dir, out=str(out), progress=False))
+        fit(
+            TrainConfig(
+                **settings, data=args.data, data_dir=args.data_dir, out=str(out), progress=False
+            )
+        )
     return load_model(out), str(out)
 
 
@@ -115,7 +141,9 @@ def _top1(model, data) -> float:
     return evaluate(model, data).top1
 
 
-def _point(pruned, bits: int, level: float, train, test, args, base: dict[str, Any]) -> dict[str, Any]:
+def _point(
+    pruned, bits: int, level: float, train, test, args, base: dict[str, Any]
+) -> dict[str, Any]:
     """Share at `bits`, fine-tune centroids, encode, decode, evaluate: one grid point."""
     model = fold_pruned(pruned)  # as compress_model does: fold BatchNorm after pruning
     share_weights_(model, ShareConfig(bits=(("*", bits),)))
@@ -124,10 +152,14 @@ def _point(pruned, bits: int, level: float, train, test, args, base: dict[str, A
     sqz = encode_model(model)
     top1 = _top1(decode_model(sqz), test)
     return {
-        "level": level, "bits": bits, "sqz_bytes": len(sqz), "top1": top1,
-        "ratio_fp32": base["fp32_bytes"] / len(sqz), "ratio_safetensors": base["safetensors_bytes"] / len(sqz),
+        "level": level,
+        "bits": bits,
+        "sqz_bytes": len(sqz),
+        "top1": top1,
+        "ratio_fp32": base["fp32_bytes"] / len(sqz),
+        "ratio_safetensors": base["safetensors_bytes"] / len(sqz),
         "drop_points": 100 * (base["top1"] - top1),
-    }  # fmt: skip
+    }
 
 
 def sweep(model, train, test, args, base: dict[str, Any]) -> list[dict[str, Any]]:
@@ -149,8 +181,12 @@ def sweep(model, train, test, args, base: dict[str, Any]) -> list[dict[str, Any]
         for b in bits:
             point = _point(net, b, level, train, test, args, base)
             point["pruned_top1"] = pruned_top1
-            print(f"  level {level:.2f} bits {b}: {point['sqz_bytes']:,} B, {point['ratio_fp32']:.1f}x, "
-                  f"top-1 {100 * point['top1']:.2f}%", flush=True)  # fmt: skip
+            print(
+                f"  level {level:.2f} bits {b}: {point['sqz_bytes']:,} B, "
+                f"{point['ratio_fp32']:.1f}x, "
+                f"top-1 {100 * point['top1']:.2f}%",
+                flush=True,
+            )
             points.append(point)
     return points
 
@@ -188,8 +224,13 @@ def decode_benchmark(rounds: int = 5) -> dict[str, Any]:
             load_model(st_path)
             load_s.append(time.perf_counter() - t)
     decode, load = statistics.median(decode_s), statistics.median(load_s)
-    return {"model": "squeezenet1_0 (1000 classes, paper preset)", "sqz_bytes": len(sqz),
-            "decode_seconds": decode, "safetensors_load_seconds": load, "decode_vs_load": decode / load}  # fmt: skip
+    return {
+        "model": "squeezenet1_0 (1000 classes, paper preset)",
+        "sqz_bytes": len(sqz),
+        "decode_seconds": decode,
+        "safetensors_load_seconds": load,
+        "decode_vs_load": decode / load,
+    }
 
 
 def _compressed_from(model):
@@ -211,31 +252,53 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ys = [100 * p["top1"] for p in r["points"]]
         line = ax.scatter(xs, ys, s=18, alpha=0.5, label=f"{name} grid")
         front = r["pareto"]
-        ax.plot([p["ratio_fp32"] for p in front], [100 * p["top1"] for p in front], "-o",
-                color=line.get_facecolor()[0], label=f"{name} Pareto front")  # fmt: skip
+        ax.plot(
+            [p["ratio_fp32"] for p in front],
+            [100 * p["top1"] for p in front],
+            "-o",
+            color=line.get_facecolor()[0],
+            label=f"{name} Pareto front",
+        )
         ax.axhline(100 * r["baseline"]["top1"], color=line.get_facecolor()[0], ls=":", lw=1)
         h = r.get("headline")
         if h:
             # The headline is evaluated on the whole test split, the grid on --eval-limit images,
             # so its label carries its own before/after.
-            label = (f"{name} headline .sqz, full test split: {100 * h['top1_before']:.2f}% -> "
-                     f"{100 * h['top1_after']:.2f}%")  # fmt: skip
-            ax.scatter([h["ratio"]], [100 * h["top1_after"]], marker="*", s=160,
-                       color=line.get_facecolor()[0], edgecolor="k", label=label)  # fmt: skip
+            label = (
+                f"{name} headline .sqz, full test split: {100 * h['top1_before']:.2f}% -> "
+                f"{100 * h['top1_after']:.2f}%"
+            )
+            ax.scatter(
+                [h["ratio"]],
+                [100 * h["top1_after"]],
+                marker="*",
+                s=160,
+                color=line.get_facecolor()[0],
+                edgecolor="k",
+                label=label,
+            )
     base = max(100 * r["baseline"]["top1"] for r in results["models"].values())
     # No accuracy loss in the paper: drawn at the best baseline, 6-bit labelled right, 8-bit left.
     for p, (dx, ha) in zip(PAPER_POINTS, ((8, "left"), (-8, "right"))):
         ax.scatter([p["ratio"]], [base], marker="D", s=60, color="k")
-        ax.annotate(p["label"] + ", ImageNet, no loss", (p["ratio"], base), textcoords="offset points",
-                    xytext=(dx, -14), ha=ha, fontsize=8)  # fmt: skip
+        ax.annotate(
+            p["label"] + ", ImageNet, no loss",
+            (p["ratio"], base),
+            textcoords="offset points",
+            xytext=(dx, -14),
+            ha=ha,
+            fontsize=8,
+        )
     ax.set_xscale("log")
     ticks = [1, 2, 5, 10, 20, 50, 100]
     ax.set_xticks(ticks, [f"{t}x" for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("compression ratio vs fp32 weights (.sqz file bytes)")
     ax.set_ylabel("Fashion-MNIST top-1 (%)")
-    ax.set_title("SqueezeNet + Deep Compression: size vs accuracy (dotted: uncompressed)\n"
-                 f"grid on the first {results['settings']['test_images']:,} test images")
+    ax.set_title(
+        "SqueezeNet + Deep Compression: size vs accuracy (dotted: uncompressed)\n"
+        f"grid on the first {results['settings']['test_images']:,} test images"
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
@@ -248,8 +311,14 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
     h = results["models"].get("squeezenet1_0", {}).get("headline")
     out: dict[str, Any] = {}
     if h:
-        out["squeezenet1_0 ratio vs safetensors >= 20"] = {"value": h["ratio_safetensors"], "met": h["ratio_safetensors"] >= 20}
-        out["squeezenet1_0 top-1 drop <= 0.3 points"] = {"value": h["top1_drop_points"], "met": h["top1_drop_points"] <= 0.3}
+        out["squeezenet1_0 ratio vs safetensors >= 20"] = {
+            "value": h["ratio_safetensors"],
+            "met": h["ratio_safetensors"] >= 20,
+        }
+        out["squeezenet1_0 top-1 drop <= 0.3 points"] = {
+            "value": h["top1_drop_points"],
+            "met": h["top1_drop_points"] <= 0.3,
+        }
     d = results["decode"]["decode_seconds"]
     out["decode 1000-class squeezenet1_0 < 1 s"] = {"value": d, "met": d < 1.0}
     return out
@@ -264,10 +333,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     train = load_dataset(args.data, "train", data_dir=args.data_dir)
     test_full = load_dataset(args.data, "test", data_dir=args.data_dir)
-    test = test_full.subset(torch.arange(min(args.eval_limit, len(test_full)))) if args.eval_limit else test_full
+    test = (
+        test_full.subset(torch.arange(min(args.eval_limit, len(test_full))))
+        if args.eval_limit
+        else test_full
+    )
     results: dict[str, Any] = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "threads": args.threads, "torch": torch.__version__},  # fmt: skip
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "threads": args.threads,
+            "torch": torch.__version__,
+        },
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         | {"runs": [str(r) for r in args.runs], "test_images": len(test)},
         "paper_points": PAPER_POINTS,
@@ -276,8 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for i, name in enumerate(names):
         model, source = trained_model(name, args, args.runs[i] if args.runs else None)
-        base = {"top1": _top1(model, test), "fp32_bytes": 4 * sum(p.numel() for p in model.parameters()),
-                "safetensors_bytes": safetensors_size(model), "source": source}  # fmt: skip
+        base = {
+            "top1": _top1(model, test),
+            "fp32_bytes": 4 * sum(p.numel() for p in model.parameters()),
+            "safetensors_bytes": safetensors_size(model),
+            "source": source,
+        }
         print(f"{name}: uncompressed top-1 {100 * base['top1']:.2f}%", flush=True)
         points = sweep(model, train, test, args, base)
         results["models"][name] = {"baseline": base, "points": points, "pareto": pareto(points)}

@@ -73,12 +73,22 @@ def run_image(model: Any, path: Path, target: int, configs: list[dict], args: An
         "smoothgrad": lambda: smoothgrad(model, path, target, samples=args.samples),
     }
     maps = [make[name]() for name in args.maps]
-    row: dict[str, Any] = {"image": path.name, "class": target,
-                           "probability": maps[0].target.probability,
-                           "predicted": maps[0].predicted.index}  # fmt: skip
+    row: dict[str, Any] = {
+        "image": path.name,
+        "class": target,
+        "probability": maps[0].target.probability,
+        "predicted": maps[0].predicted.index,
+    }
     for n, config in enumerate(configs):
-        results = deletion_check(model, path, target, attributions=maps, steps=args.steps,
-                                 random_orders=args.random_orders, **config)  # fmt: skip
+        results = deletion_check(
+            model,
+            path,
+            target,
+            attributions=maps,
+            steps=args.steps,
+            random_orders=args.random_orders,
+            **config,
+        )
         row[f"config{n}"] = {
             r.attribution: {"salient_auc": r.salient_auc, "random_auc": r.random_auc}
             for r in results
@@ -92,8 +102,9 @@ def summarise(rows: list[dict], key: str, maps: list[str]) -> dict[str, dict]:
     for method in maps:
         salient = [row[key][method]["salient_auc"] for row in rows]
         random = [row[key][method]["random_auc"] for row in rows]
-        correct = [s < r for s, r, row in zip(salient, random, rows)
-                   if row["predicted"] == row["class"]]  # fmt: skip
+        correct = [
+            s < r for s, r, row in zip(salient, random, rows) if row["predicted"] == row["class"]
+        ]
         out[method] = {
             "layer": LAYER if method == "gradcam" else None,
             "mean_salient_auc": statistics.mean(salient),
@@ -195,8 +206,10 @@ def main() -> None:
         print(f"{len(missing)} images left to other shards; no summary written")
         return
     rows = [done[f.name] for f in files]
-    summaries = [{"config": c, "summary": summarise(rows, f"config{n}", args.maps)}
-                 for n, c in enumerate(configs)]  # fmt: skip
+    summaries = [
+        {"config": c, "summary": summarise(rows, f"config{n}", args.maps)}
+        for n, c in enumerate(configs)
+    ]
     result = {
         "benchmark": "explain_deletion",
         "subset": args.subset,
@@ -222,7 +235,7 @@ def main() -> None:
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "threads": args.threads,
             "torch": torch.__version__,
-        },  # fmt: skip
+        },
     }
     if args.subset == "report":
         result["summary"] = summaries[0]["summary"]
@@ -231,9 +244,11 @@ def main() -> None:
     for entry in summaries:
         print(entry["config"])
         for method, s in entry["summary"].items():
-            print(f"  {method}: salient AUC {s['mean_salient_auc']:.3f} against random "
-                  f"{s['mean_random_auc']:.3f}; {100 * s['share_passing']:.0f}% of {len(rows)} "
-                  "images pass")  # fmt: skip
+            print(
+                f"  {method}: salient AUC {s['mean_salient_auc']:.3f} against random "
+                f"{s['mean_random_auc']:.3f}; {100 * s['share_passing']:.0f}% of {len(rows)} "
+                "images pass"
+            )
     print(f"-> {RESULTS / name}")
 
 

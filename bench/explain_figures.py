@@ -69,8 +69,10 @@ def main() -> None:
         save_png(result, full)
         size = small_png(full.read_bytes(), OUT / f"{name}.png")
         full.unlink()
-        print(json.dumps({"figure": f"docs/explain/{name}.png", "bytes": size,
-                          **result.to_dict()}), flush=True)  # fmt: skip
+        print(
+            json.dumps({"figure": f"docs/explain/{name}.png", "bytes": size, **result.to_dict()}),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

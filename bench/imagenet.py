@@ -49,13 +49,19 @@ NET = ROOT / "tests" / "fixtures" / "imagenet" / "compressed_SqueezeNet.net"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sample", default=str(SHARED / "imagenet" / "sample"),
-                   help="flat folder of WNID_name.JPEG images")  # fmt: skip
+    p.add_argument(
+        "--sample",
+        default=str(SHARED / "imagenet" / "sample"),
+        help="flat folder of WNID_name.JPEG images",
+    )
     p.add_argument("--limit", type=int, default=None, help="use only the first N images")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--latency-runs", type=int, default=20)
-    p.add_argument("--int8-scheme", default="auto",
-                   help="INT8 types: auto (by this CPU), u8s8, u8s8-reduced or u8u8")  # fmt: skip
+    p.add_argument(
+        "--int8-scheme",
+        default="auto",
+        help="INT8 types: auto (by this CPU), u8s8, u8s8-reduced or u8u8",
+    )
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "imagenet.json"))
     return p.parse_args(argv)
 
@@ -93,9 +99,15 @@ def torch_entry(
     x = to_model_input(data.images[:1], model.meta.preprocessing)
     with torch.no_grad():
         ms = latency_ms(lambda: model(x), runs)
-    return {"bytes": size, "top1": result.top1, "top5": result.top5, "n": result.n,
-            "top1_heldout": evaluate(model, held, batch_size=50).top1 if len(held) else None,
-            "load_seconds": load_s, "batch1_ms": ms}  # fmt: skip
+    return {
+        "bytes": size,
+        "top1": result.top1,
+        "top5": result.top5,
+        "n": result.n,
+        "top1_heldout": evaluate(model, held, batch_size=50).top1 if len(held) else None,
+        "load_seconds": load_s,
+        "batch1_ms": ms,
+    }
 
 
 def onnx_predictions(path: Path, data: InMemoryDataset, threads: int) -> torch.Tensor:
@@ -114,20 +126,24 @@ def onnx_entries(model, data: InMemoryDataset, tmp: Path, args) -> dict[str, Any
     pre = model.meta.preprocessing
     fp32 = export_onnx(model, tmp / "m.onnx", check_inputs=to_model_input(data.images[:4], pre))
     calib = data.subset(torch.nonzero(data.labels % 4 == 2).flatten())
-    int8 = quantize_int8(fp32.path, tmp / "m.int8.onnx", to_model_input(calib.images, pre),
-                         scheme=args.int8_scheme)  # fmt: skip
+    int8 = quantize_int8(
+        fp32.path, tmp / "m.int8.onnx", to_model_input(calib.images, pre), scheme=args.int8_scheme
+    )
     out, held = {}, data.labels % 4 == 0
     x = to_model_input(data.images[:1], pre).numpy()
-    for name, path, backend in (("onnx_fp32", fp32.path, "onnxruntime"),
-                                ("onnx_int8", int8, "onnxruntime-int8")):  # fmt: skip
+    for name, path, backend in (
+        ("onnx_fp32", fp32.path, "onnxruntime"),
+        ("onnx_int8", int8, "onnxruntime-int8"),
+    ):
         runner = make_runner(backend, onnx_path=path, threads=args.threads)
         pred = onnx_predictions(path, data, args.threads)
         right = pred == data.labels
         out[name] = {
-            "bytes": path.stat().st_size, "top1": right.sum().item() / len(right),
+            "bytes": path.stat().st_size,
+            "top1": right.sum().item() / len(right),
             "top1_heldout": right[held].sum().item() / held.sum().item() if held.any() else None,
             "batch1_ms": latency_ms(lambda r=runner: r(x), args.latency_runs),
-        }  # fmt: skip
+        }
         out[name]["_pred"] = pred
     fp32_pred = out["onnx_fp32"].pop("_pred")
     int8_pred = out["onnx_int8"].pop("_pred")
@@ -153,29 +169,40 @@ def main(argv: list[str] | None = None) -> int:
         data = load_dataset_for_model(f"folder:{tmp / 'sample'}", "test", pre)
         data = relabel_to_model_classes(data, classes.names, classes.wnids)
         models: dict[str, Any] = {}
-        models["imported_net"] = torch_entry(imported, data, NET.stat().st_size, load_net,
-                                             args.latency_runs)  # fmt: skip
+        models["imported_net"] = torch_entry(
+            imported, data, NET.stat().st_size, load_net, args.latency_runs
+        )
         lossless, _ = compress_model(imported, config=CompressConfig.preset("lossless"))
-        blobs = {"lossless_sqz": encode_model(lossless),
-                 "shipped_sqz": pretrained_bytes("imagenet")}  # fmt: skip
+        blobs = {
+            "lossless_sqz": encode_model(lossless),
+            "shipped_sqz": pretrained_bytes("imagenet"),
+        }
         for name, blob in blobs.items():
             t0 = time.perf_counter()
             model = decode_model(blob)
-            models[name] = torch_entry(model, data, len(blob), time.perf_counter() - t0,
-                                       args.latency_runs)  # fmt: skip
+            models[name] = torch_entry(
+                model, data, len(blob), time.perf_counter() - t0, args.latency_runs
+            )
         models.update(onnx_entries(imported, data, tmp, args))
-    result = {"images": len(data), "sample": args.sample, "threads": args.threads,
-              "calibration": "shipped .sqz and INT8: class index % 4 == 2 images of the sample "
-                             "(INT8: their centre crops; its settings chosen on that half); "
-                             "top1_heldout: the index % 4 == 0 half, never calibrated or tuned on",
-              "cpu_flags": sorted(cpu_flags() & {"avx2", "avx512f", "avx512_vnni", "avx_vnni",
-                                                 "avx512_bf16", "amx_int8"}),
-              "models": models}  # fmt: skip
+    result = {
+        "images": len(data),
+        "sample": args.sample,
+        "threads": args.threads,
+        "calibration": "shipped .sqz and INT8: class index % 4 == 2 images of the sample "
+        "(INT8: their centre crops; its settings chosen on that half); "
+        "top1_heldout: the index % 4 == 0 half, never calibrated or tuned on",
+        "cpu_flags": sorted(
+            cpu_flags() & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8"}
+        ),
+        "models": models,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     for name, m in models.items():
-        print(f"{name:14s} {m['bytes']:>9,} B  top-1 {100 * m['top1']:.1f}%  "
-              f"batch-1 {m['batch1_ms']:.1f} ms")  # fmt: skip
+        print(
+            f"{name:14s} {m['bytes']:>9,} B  top-1 {100 * m['top1']:.1f}%  "
+            f"batch-1 {m['batch1_ms']:.1f} ms"
+        )
     print(f"wrote {args.out}")
     return 0
 

@@ -53,9 +53,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--rounds", type=int, default=15, help="interleaved rounds per measurement")
     p.add_argument("--repeats", type=int, default=3, help="independent measurements per model")
-    p.add_argument("--accuracy-model", type=Path,
-                   help=f"trained model to measure INT8 accuracy on (default: {DEMO_RUN} if it "
-                   "exists)")  # fmt: skip
+    p.add_argument(
+        "--accuracy-model",
+        type=Path,
+        help=f"trained model to measure INT8 accuracy on (default: {DEMO_RUN} if it exists)",
+    )
     p.add_argument("--accuracy-data", default="fashion-mnist", help="the dataset it was trained on")
     p.add_argument("--output", type=Path, default=RESULTS)
     return p.parse_args(argv)
@@ -77,10 +79,14 @@ def summarize_model(reports: list[BenchReport], batches: list[int]) -> dict[str,
         ratios = {b: _spread([rep.ratio(b, batch) for rep in reports]) for b in backends}
         ratios = {b: v for b, v in ratios.items() if v is not None}
         ours = {b: v for b, v in ratios.items() if b not in PEER_BACKENDS}
-        fp32 = min((b for b in ours if not b.endswith("int8")),
-                   key=lambda b: ours[b]["median"], default=None)  # fmt: skip
-        int8 = min((b for b in ours if b.endswith("int8")),
-                   key=lambda b: ours[b]["median"], default=None)  # fmt: skip
+        fp32 = min(
+            (b for b in ours if not b.endswith("int8")),
+            key=lambda b: ours[b]["median"],
+            default=None,
+        )
+        int8 = min(
+            (b for b in ours if b.endswith("int8")), key=lambda b: ours[b]["median"], default=None
+        )
         peers = [rep.best_peer(batch) for rep in reports]
         out[f"batch_{batch}"] = {
             "best_peer": statistics.mode([p.backend for p in peers if p] or [None]),
@@ -112,9 +118,13 @@ def _best_fraction(
     """Our highest achieved-GFLOP/s fraction of a sgemm rate, median over repeats."""
     fractions, names = [], []
     for rep in reports:
-        rows = [r for r in rep.results
-                if r.batch == batch and r.backend not in PEER_BACKENDS
-                and (int8_ok or not r.backend.endswith("int8"))]  # fmt: skip
+        rows = [
+            r
+            for r in rep.results
+            if r.batch == batch
+            and r.backend not in PEER_BACKENDS
+            and (int8_ok or not r.backend.endswith("int8"))
+        ]
         best = max(rows, key=lambda r: r.gflops or 0.0, default=None)
         if best is not None and rep.sgemm_fraction(best, peak) is not None:
             fractions.append(rep.sgemm_fraction(best, peak))
@@ -140,10 +150,16 @@ def int8_accuracy(model_path: Path, spec: str, threads: int) -> dict[str, Any]:
         top1_int8 = evaluate_onnx(int8, test, threads=threads)
         sizes = (fp32.path.stat().st_size, int8.stat().st_size)
     return {
-        "model": str(model_path), "data": spec, "test_images": len(test),
-        "fp32_top1": top1, "int8_top1": top1_int8, "drop_points": 100 * (top1 - top1_int8),
-        "fp32_bytes": sizes[0], "int8_bytes": sizes[1], "parity_max_abs_diff": fp32.max_abs_diff,
-    }  # fmt: skip
+        "model": str(model_path),
+        "data": spec,
+        "test_images": len(test),
+        "fp32_top1": top1,
+        "int8_top1": top1_int8,
+        "drop_points": 100 * (top1 - top1_int8),
+        "fp32_bytes": sizes[0],
+        "int8_bytes": sizes[1],
+        "parity_max_abs_diff": fp32.max_abs_diff,
+    }
 
 
 def targets(models: dict[str, Any], accuracy: dict[str, Any] | None) -> dict[str, Any]:
@@ -177,9 +193,14 @@ def measure_model(name: str, args: argparse.Namespace, backends: list[str]) -> d
     for i in range(args.repeats):
         print(f"== {name} ({i + 1}/{args.repeats})", flush=True)
         report = run_benchmark(
-            create_model(name), backends, batches, args.input_size, args.threads,
-            rounds=args.rounds, progress=lambda msg: print(f"   {msg}", flush=True),
-        )  # fmt: skip
+            create_model(name),
+            backends,
+            batches,
+            args.input_size,
+            args.threads,
+            rounds=args.rounds,
+            progress=lambda msg: print(f"   {msg}", flush=True),
+        )
         _print(report, batches)
         reports.append(report)
     return {
@@ -204,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.accuracy_model is None and (DEMO_RUN / "weights").is_dir():
         args.accuracy_model = DEMO_RUN
     if args.accuracy_model is None:
-        print("== INT8 accuracy skipped: no trained model (run `make demo` or pass "
-              "--accuracy-model)", flush=True)  # fmt: skip
+        print(
+            "== INT8 accuracy skipped: no trained model (run `make demo` or pass --accuracy-model)",
+            flush=True,
+        )
     else:
         print(f"== INT8 accuracy of {args.accuracy_model} on {args.accuracy_data}", flush=True)
         accuracy = int8_accuracy(args.accuracy_model, args.accuracy_data, args.threads)
@@ -214,10 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "inference",
         "machine": first_run.get("machine", {}),
-        "settings": {"input_size": args.input_size, "batches": args.batches,
-                     "threads": args.threads, "rounds": args.rounds, "repeats": args.repeats,
-                     "backends": backends, "peers": list(PEER_BACKENDS),
-                     "ratios": "p50 / p50 of the faster peer in the same run"},  # fmt: skip
+        "settings": {
+            "input_size": args.input_size,
+            "batches": args.batches,
+            "threads": args.threads,
+            "rounds": args.rounds,
+            "repeats": args.repeats,
+            "backends": backends,
+            "peers": list(PEER_BACKENDS),
+            "ratios": "p50 / p50 of the faster peer in the same run",
+        },
         "models": models,
         "int8_accuracy": accuracy,
         "targets": targets(models, accuracy),
@@ -225,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "note": "ratios are p50 latencies measured in the same interleaved rounds, median "
         "(min..max) over the repeats; the CPU may be shared with other jobs (see each run's "
         "machine.load_average_1m_at_start)",
-    }  # fmt: skip
+    }
     atomic_write_text(args.output, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["targets"], indent=2))
     print(f"wrote {args.output}")
@@ -235,17 +264,21 @@ def main(argv: list[str] | None = None) -> int:
 def _print(report: BenchReport, batches: list[int]) -> None:
     m = report.machine
     sgemm = m["sgemm_gflops"]
-    print(f"   sgemm {sgemm:.1f} GFLOP/s (PyTorch), "
-          f"{m.get('sgemm_gflops_onnxruntime') or 0:.1f} (onnxruntime); "
-          f"load average {m['load_average_1m_at_start']:.2f} at start")  # fmt: skip
+    print(
+        f"   sgemm {sgemm:.1f} GFLOP/s (PyTorch), "
+        f"{m.get('sgemm_gflops_onnxruntime') or 0:.1f} (onnxruntime); "
+        f"load average {m['load_average_1m_at_start']:.2f} at start"
+    )
     for batch in batches:
         peer = report.best_peer(batch)
         for r in (r for r in report.results if r.batch == batch):
             ratio = report.ratio(r.backend, batch)
-            print(f"   {r.backend:18s} b{batch:<3d} p50 {r.p50_ms:9.2f} ms  "
-                  f"p90 {r.p90_ms:9.2f} ms  {r.gflops:7.1f} GFLOP/s "
-                  f"({100 * r.gflops / sgemm:4.0f}% sgemm)  {ratio:.2f}x "
-                  f"{peer.backend if peer else 'peer'}")  # fmt: skip
+            print(
+                f"   {r.backend:18s} b{batch:<3d} p50 {r.p50_ms:9.2f} ms  "
+                f"p90 {r.p90_ms:9.2f} ms  {r.gflops:7.1f} GFLOP/s "
+                f"({100 * r.gflops / sgemm:4.0f}% sgemm)  {ratio:.2f}x "
+                f"{peer.backend if peer else 'peer'}"
+            )
     for backend, reason in report.unavailable.items():
         print(f"   {backend}: unavailable: {reason}")
 

@@ -57,9 +57,13 @@ def base_config(fixed: dict[str, Any], seed: int, epochs: int) -> TrainConfig:
     settings.pop("time")  # a fixed number of epochs: fairer than a time budget under load
     kwargs = {**settings["model_kwargs"], "layout": "squeezenet1_1", "bypass": "none"}
     settings.update(
-        model="squeezenet_design", model_kwargs={**kwargs, **PAPER, **fixed},
-        epochs=epochs, warmup_epochs=0.3, seed=seed, data="fashion-mnist",
-    )  # fmt: skip
+        model="squeezenet_design",
+        model_kwargs={**kwargs, **PAPER, **fixed},
+        epochs=epochs,
+        warmup_epochs=0.3,
+        seed=seed,
+        data="fashion-mnist",
+    )
     return TrainConfig(**settings)
 
 
@@ -108,9 +112,16 @@ def main() -> None:
             grid = {key: [v for v in values if v in picked]}
             out = out.with_name(f"{out.name}_{'_'.join(map(str, grid[key]))}")
         base = base_config(fixed, seed if args.seed is None else args.seed, args.epochs)
-        run_sweep(grid, base, out, on_point=lambda row: print(
-            f"point {row['point']}: {row['params']:,} params, top-1 {row['top1']:.4f} "
-            f"({row['train_time_s']:.0f}s)", flush=True))  # fmt: skip
+        run_sweep(
+            grid,
+            base,
+            out,
+            on_point=lambda row: print(
+                f"point {row['point']}: {row['params']:,} params, top-1 {row['top1']:.4f} "
+                f"({row['train_time_s']:.0f}s)",
+                flush=True,
+            ),
+        )
     for row in collect(args.sweep):
         print(row)
 

@@ -82,8 +82,12 @@ class Limited:
 def plain_rate(data, mean: float, std: float, steps: int, batch_size: int) -> float:
     model = new_model()
     opt = build_optimizer(model, "sgd", 0.05)
-    loader = DataLoader(PerSampleDataset(data.images, data.labels, mean, std),
-                        batch_size=batch_size, shuffle=True, drop_last=True)  # fmt: skip
+    loader = DataLoader(
+        PerSampleDataset(data.images, data.labels, mean, std),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+    )
     batches, loss_fn = iter(loader), torch.nn.CrossEntropyLoss()
     model.train()
 
@@ -105,8 +109,15 @@ def ours_rate(data, mean: float, std: float, steps: int, batch_size: int, amp: s
     hardware.keep_freed_memory()  # as fit() does
     model = new_model().to(memory_format=torch.channels_last)
     opt = build_optimizer(model, "sgd", 0.05)
-    loader = BatchLoader(data, batch_size, shuffle=True, augment=build_augment("crop-flip", 28),
-                         normalize=Normalize([mean], [std]), drop_last=True, channels_last=True)  # fmt: skip
+    loader = BatchLoader(
+        data,
+        batch_size,
+        shuffle=True,
+        augment=build_augment("crop-flip", 28),
+        normalize=Normalize([mean], [std]),
+        drop_last=True,
+        channels_last=True,
+    )
     train_one_epoch(model, Limited(loader, WARMUP_STEPS), opt, amp=amp)
     loader.set_epoch(1)
     start = time.perf_counter()
@@ -127,8 +138,18 @@ def worker(kind: str, args: argparse.Namespace) -> None:
 
 
 def run_block(kind: str, args: argparse.Namespace) -> float:
-    command = [sys.executable, __file__, "--worker", kind, "--steps", str(args.steps),
-               "--batch-size", str(args.batch_size), "--threads", str(args.threads)]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        kind,
+        "--steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--threads",
+        str(args.threads),
+    ]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["images_per_s"]
 
@@ -152,7 +173,9 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--worker", choices=["plain", "ours-none", "ours-auto"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", choices=["plain", "ours-none", "ours-auto"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args)
@@ -179,8 +202,10 @@ def main() -> None:
         result["ours_bf16_images_per_s"] = statistics.median(rates["ours-auto"])
         result["ratio_bf16"] = result["ours_bf16_images_per_s"] / plain
     atomic_write_text(RESULTS, json.dumps(result, indent=2) + "\n")
-    print(f"fp32: plain {plain:.0f} img/s, ours {ours:.0f} img/s, ratio {ours / plain:.2f}x "
-          f"-> {RESULTS}")  # fmt: skip
+    print(
+        f"fp32: plain {plain:.0f} img/s, ours {ours:.0f} img/s, ratio {ours / plain:.2f}x "
+        f"-> {RESULTS}"
+    )
 
 
 if __name__ == "__main__":

@@ -74,8 +74,9 @@ def png_bomb(path: Path, width: int = 12000, height: int = 12000) -> Path:
     row = bytes(1 + width)
     idat = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
-                     + chunk(b"IEND", b""))  # fmt: skip
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
     return path
 
 

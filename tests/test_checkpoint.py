@@ -39,7 +39,9 @@ def test_pth_with_explicit_architecture_and_shape_mismatch(tmp_path: Path) -> No
     path = tmp_path / "ten.pth"
     torch.save(create_model("squeezenet1_1", num_classes=10).state_dict(), path)
     assert load_model(path, model="squeezenet1_1", num_classes=10).num_classes == 10
-    with pytest.raises(CheckpointError, match=r"'classifier\.1\.weight' has shape \(10, 512, 1, 1\)"):
+    with pytest.raises(
+        CheckpointError, match=r"'classifier\.1\.weight' has shape \(10, 512, 1, 1\)"
+    ):
         load_model(path, model="squeezenet1_1")
     with pytest.raises(CheckpointError, match=r"'features\.0\.weight' has shape"):
         load_model(path, model="squeezenet1_0", num_classes=10)
@@ -92,10 +94,9 @@ def test_corrupt_and_missing_files(tmp_path: Path) -> None:
 def test_interrupted_write_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "file.bin"
     atomic_write_bytes(target, b"old")
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(b"half-writ")
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half-writ")
+        raise KeyboardInterrupt
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
 

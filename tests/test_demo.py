@@ -15,11 +15,24 @@ def test_demo_runs_every_step(tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     demo.main(["--out", str(out), "--epochs", "1", "--data-dir", str(tmp_path)])
     text = capsys.readouterr().out
-    for name in ("model.sqz", "model.onnx", "model.int8.onnx", "compression.json",
-                 "weights/last.safetensors", "curves.png", "confusion.png"):  # fmt: skip
+    for name in (
+        "model.sqz",
+        "model.onnx",
+        "model.int8.onnx",
+        "compression.json",
+        "weights/last.safetensors",
+        "curves.png",
+        "confusion.png",
+    ):
         assert (out / name).is_file(), name
-    for label in ("test top-1 (fp32)", ".sqz size", ".sqz test top-1", "ONNX INT8 test top-1",
-                  "latency batch 1, onnxruntime-int8", "wall time"):  # fmt: skip
+    for label in (
+        "test top-1 (fp32)",
+        ".sqz size",
+        ".sqz test top-1",
+        "ONNX INT8 test top-1",
+        "latency batch 1, onnxruntime-int8",
+        "wall time",
+    ):
         assert label in text, label
     assert "(BatchNorm, strided small-input stem, 1x28x28)" in text  # the demo recipe's model
 

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 
 import squeezenet
 from squeezenet.compress.format import SqzFormatError, encode_model, load_sqz
-from squeezenet.formats.sqz_reader import CHECKSUM
 from squeezenet.data import DatasetError
 from squeezenet.data.idx import read_idx
 from squeezenet.errors import FormatError
 from squeezenet.formats import read_caffemodel, read_net
 from squeezenet.formats.deepcompression import conv_layers
+from squeezenet.formats.sqz_reader import CHECKSUM
 from squeezenet.models import SqueezeNet, from_metaparameters, get_model_config
 
 from .formats.caffe_writer import squeezenet_caffemodel
@@ -38,10 +38,10 @@ def _valid_sqz() -> bytes:
 
 
 # Narrow SqueezeNets of the .net (v1.0, conv10 padded) and Caffe v1.1 layouts: files of KBs.
-NET_CONFIG = from_metaparameters(base_e=16, incr_e=16, sr=0.25, num_classes=3,
-                                 classifier_padding=1)  # fmt: skip
-CAFFE_CONFIG = from_metaparameters(base_e=16, incr_e=16, sr=0.125, num_classes=3,
-                                   layout=get_model_config("squeezenet1_1"))  # fmt: skip
+NET_CONFIG = from_metaparameters(base_e=16, incr_e=16, sr=0.25, num_classes=3, classifier_padding=1)
+CAFFE_CONFIG = from_metaparameters(
+    base_e=16, incr_e=16, sr=0.125, num_classes=3, layout=get_model_config("squeezenet1_1")
+)
 
 
 def _valid_net() -> bytes:

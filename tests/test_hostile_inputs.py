@@ -141,9 +141,15 @@ def image(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("std", [math.nan] * 3), ("std", [0.0] * 3), ("mean", [math.inf] * 3),
-     ("input_size", 10**6), ("input_size", "224"), ("resize_size", 10**9)],
-)  # fmt: skip
+    [
+        ("std", [math.nan] * 3),
+        ("std", [0.0] * 3),
+        ("mean", [math.inf] * 3),
+        ("input_size", 10**6),
+        ("input_size", "224"),
+        ("resize_size", 10**9),
+    ],
+)
 def test_hostile_sqz_metadata_is_one_line_error(capsys, tmp_path, image, key, value) -> None:
     path = tmp_path / "m.sqz"
     path.write_bytes(rebuild_sqz(encode_model(_tiny()), lambda h: h["meta"].update({key: value})))
@@ -178,7 +184,13 @@ def test_export_opset_out_of_range_is_one_line_and_writes_nothing(capsys, tmp_pa
 def test_bench_batch_and_finetune_values_are_bounded() -> None:
     with pytest.raises(ValueError, match=r"--batch sizes must be >= 1 and at most 4096"):
         parse_batches("1,1000000")
-    for bad in ({"lr": math.inf}, {"lr": math.nan}, {"epochs": math.inf}, {"momentum": math.nan},
-                {"weight_decay": math.inf}, {"label_smoothing": 1.5}):  # fmt: skip
+    for bad in (
+        {"lr": math.inf},
+        {"lr": math.nan},
+        {"epochs": math.inf},
+        {"momentum": math.nan},
+        {"weight_decay": math.inf},
+        {"label_smoothing": 1.5},
+    ):
         with pytest.raises(ValueError, match="fine-tune"):
             FinetuneConfig(**bad)

@@ -60,8 +60,15 @@ SAME_LAYER_EDGES = {
     ("__init__", "checkpoint"),
 }
 # Function-local imports are for optional dependencies only: the package imports without them.
-OPTIONAL = ("onnx", "onnxruntime", "onnxscript", "matplotlib", "tensorboard",
-            "torch.utils.tensorboard", "openvino")  # fmt: skip
+OPTIONAL = (
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "matplotlib",
+    "tensorboard",
+    "torch.utils.tensorboard",
+    "openvino",
+)
 # `export/` needs the optional onnx/onnxruntime at import time (export/int8.py imports them
 # at module level), so its users (inference, cli) reach it lazily for now: importing it on
 # top would make `squeezenet predict` need the export extra. Drop this once export imports
@@ -157,7 +164,7 @@ def test_no_import_cycle_between_modules() -> None:
         stack.append(module)
         for target in sorted(graph[module]):
             if state.get(target) == "open":
-                cycle = stack[stack.index(target):] + [target]
+                cycle = stack[stack.index(target) :] + [target]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if target not in state:
                 visit(target)

@@ -86,8 +86,9 @@ def test_hostile_files_fail_within_the_memory_budget(hostile_files: dict[str, Pa
     sizes = {name: os.lstat(path).st_size for name, path in hostile_files.items()}
     assert sizes["pth_zip_bomb_512mb"] < 600_000 and sizes["png_bomb_144mp"] < 200_000
     jobs = [(name, LOADERS[name][0], str(path)) for name, path in hostile_files.items()]
-    proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(jobs)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, json.dumps(jobs)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     results = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["name"] for r in results] == list(hostile_files)

@@ -17,14 +17,25 @@ from squeezenet.meta import (
     preprocessing_for,
 )
 
-CAFFE = Preprocessing(input_size=227, resize_size=256, resize_mode="warp", channel_order="BGR",
-                      scale="0-255", mean=(104, 117, 123), std=(1, 1, 1))  # fmt: skip
+CAFFE = Preprocessing(
+    input_size=227,
+    resize_size=256,
+    resize_mode="warp",
+    channel_order="BGR",
+    scale="0-255",
+    mean=(104, 117, 123),
+    std=(1, 1, 1),
+)
 
 
 def test_full_meta_survives_json() -> None:
-    meta = ModelMeta(class_names=["tench", "goldfish"], wnids=["n01440764", "n01443537"],
-                     preprocessing=CAFFE, dataset="imagenet",
-                     provenance=Provenance(source="x.net", license="BSD-2-Clause"))  # fmt: skip
+    meta = ModelMeta(
+        class_names=["tench", "goldfish"],
+        wnids=["n01440764", "n01443537"],
+        preprocessing=CAFFE,
+        dataset="imagenet",
+        provenance=Provenance(source="x.net", license="BSD-2-Clause"),
+    )
     data = json.loads(json.dumps(meta.to_dict()))
     assert ModelMeta.from_dict(data) == meta
     assert data["resize_mode"] == "warp" and data["mean"] == [104.0, 117.0, 123.0]
@@ -32,8 +43,14 @@ def test_full_meta_survives_json() -> None:
 
 
 def test_legacy_training_dict_loads() -> None:
-    legacy = {"class_names": ["a", "b"], "mean": [0.286], "std": [0.353], "input_size": 28,
-              "in_channels": 1, "dataset": "fashion-mnist"}  # fmt: skip
+    legacy = {
+        "class_names": ["a", "b"],
+        "mean": [0.286],
+        "std": [0.353],
+        "input_size": 28,
+        "in_channels": 1,
+        "dataset": "fashion-mnist",
+    }
     meta = ModelMeta.from_dict(legacy)
     pre = meta.preprocessing
     assert pre == Preprocessing(input_size=28, mean=(0.286,), std=(0.353,), in_channels=1)
@@ -58,17 +75,28 @@ def test_missing_preprocessing_keys_take_the_fallback() -> None:
 
 @pytest.mark.parametrize(
     "data, field",
-    [({"input_size": 0}, "input_size"), ({"input_size": 5000}, "input_size"),
-     ({"input_size": True}, "input_size"), ({"input_size": 32, "resize_size": 16}, "resize_size"),
-     ({"mean": [0.5, 0.5], "std": [0.2, 0.2]}, "mean"), ({"mean": [1.5] * 3}, "mean"),
-     ({"mean": [float("nan")] * 3}, "mean"), ({"std": [0.2, 0.0, 0.2]}, "std"),
-     ({"std": [float("inf")] * 3}, "std"), ({"resize_mode": "stretch"}, "resize_mode"),
-     ({"channel_order": "GBR"}, "channel_order"), ({"in_channels": 2}, "in_channels"),
-     ({"scale": "0-255"}, "mean and std"), ({"channel_order": "BGR"}, "mean and std"),
-     ({"class_names": "abc"}, "class_names"), ({"class_names": [1, 2]}, "class_names"),
-     ({"class_names": ["a"], "wnids": ["n1", "n2"]}, "wnids"),
-     ({"provenance": {"license": 3}}, "provenance.license"), ({"dataset": 7}, "dataset")],
-)  # fmt: skip
+    [
+        ({"input_size": 0}, "input_size"),
+        ({"input_size": 5000}, "input_size"),
+        ({"input_size": True}, "input_size"),
+        ({"input_size": 32, "resize_size": 16}, "resize_size"),
+        ({"mean": [0.5, 0.5], "std": [0.2, 0.2]}, "mean"),
+        ({"mean": [1.5] * 3}, "mean"),
+        ({"mean": [float("nan")] * 3}, "mean"),
+        ({"std": [0.2, 0.0, 0.2]}, "std"),
+        ({"std": [float("inf")] * 3}, "std"),
+        ({"resize_mode": "stretch"}, "resize_mode"),
+        ({"channel_order": "GBR"}, "channel_order"),
+        ({"in_channels": 2}, "in_channels"),
+        ({"scale": "0-255"}, "mean and std"),
+        ({"channel_order": "BGR"}, "mean and std"),
+        ({"class_names": "abc"}, "class_names"),
+        ({"class_names": [1, 2]}, "class_names"),
+        ({"class_names": ["a"], "wnids": ["n1", "n2"]}, "wnids"),
+        ({"provenance": {"license": 3}}, "provenance.license"),
+        ({"dataset": 7}, "dataset"),
+    ],
+)
 def test_bad_fields_are_named(data: dict, field: str) -> None:
     with pytest.raises(MetaError, match=field):
         ModelMeta.from_dict(data)

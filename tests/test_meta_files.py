@@ -16,21 +16,40 @@ from squeezenet import CheckpointError, load_model, save_model
 from squeezenet.compress import SqzFormatError, decode_model, encode_model
 from squeezenet.meta import MetaError, ModelMeta, Preprocessing, Provenance
 
-CAFFE = Preprocessing(input_size=227, resize_size=256, resize_mode="warp", channel_order="BGR",
-                      scale="0-255", mean=(104, 117, 123), std=(1, 1, 1))  # fmt: skip
+CAFFE = Preprocessing(
+    input_size=227,
+    resize_size=256,
+    resize_mode="warp",
+    channel_order="BGR",
+    scale="0-255",
+    mean=(104, 117, 123),
+    std=(1, 1, 1),
+)
 # What `squeezenet train` wrote into every file before ModelMeta existed.
-LEGACY = {"class_names": ["a", "b", "c"], "mean": [0.286], "std": [0.353], "input_size": 28,
-          "in_channels": 1, "dataset": "fashion-mnist"}  # fmt: skip
+LEGACY = {
+    "class_names": ["a", "b", "c"],
+    "mean": [0.286],
+    "std": [0.353],
+    "input_size": 28,
+    "in_channels": 1,
+    "dataset": "fashion-mnist",
+}
 
 
 def _model(in_channels: int = 3) -> squeezenet.SqueezeNet:
-    return squeezenet.create_model("squeezenet1_1", num_classes=3, in_channels=in_channels,
-                                   small_input=True).eval()  # fmt: skip
+    return squeezenet.create_model(
+        "squeezenet1_1", num_classes=3, in_channels=in_channels, small_input=True
+    ).eval()
 
 
 def _full_meta() -> ModelMeta:
-    return ModelMeta(class_names=("a", "b", "c"), wnids=("n1", "n2", "n3"), preprocessing=CAFFE,
-                     dataset="imagenet", provenance=Provenance(source="x.net", license="BSD"))  # fmt: skip
+    return ModelMeta(
+        class_names=("a", "b", "c"),
+        wnids=("n1", "n2", "n3"),
+        preprocessing=CAFFE,
+        dataset="imagenet",
+        provenance=Provenance(source="x.net", license="BSD"),
+    )
 
 
 def test_safetensors_and_sqz_carry_every_field(tmp_path: Path) -> None:
@@ -51,8 +70,12 @@ def test_onnx_metadata_carries_every_field(tmp_path: Path) -> None:
 
 def test_legacy_safetensors_header_loads(tmp_path: Path) -> None:
     model = _model(in_channels=1)
-    header = {"format": "squeezenet", "format_version": "1",
-              "config": json.dumps(model.config.to_dict()), "meta": json.dumps(LEGACY)}  # fmt: skip
+    header = {
+        "format": "squeezenet",
+        "format_version": "1",
+        "config": json.dumps(model.config.to_dict()),
+        "meta": json.dumps(LEGACY),
+    }
     path = tmp_path / "old.safetensors"
     path.write_bytes(st_save(model.state_dict(), metadata=header))
     meta = load_model(path).meta
@@ -68,17 +91,26 @@ def test_legacy_sqz_header_loads() -> None:
 
 def test_legacy_run_checkpoint_loads(tmp_path: Path) -> None:
     model = _model(in_channels=1)
-    state = {"model": model.state_dict(), "optimizer": {}, "history": [], "config": "{}",
-             "model_config": json.dumps(model.config.to_dict()), "meta": json.dumps(LEGACY)}  # fmt: skip
+    state = {
+        "model": model.state_dict(),
+        "optimizer": {},
+        "history": [],
+        "config": "{}",
+        "model_config": json.dumps(model.config.to_dict()),
+        "meta": json.dumps(LEGACY),
+    }
     torch.save(state, tmp_path / "checkpoint.pt")
     assert load_model(tmp_path / "checkpoint.pt").meta == ModelMeta.from_dict(LEGACY)
 
 
 def test_a_bad_meta_is_the_formats_error(tmp_path: Path) -> None:
     model = _model()
-    header = {"format": "squeezenet", "format_version": "1",
-              "config": json.dumps(model.config.to_dict()),
-              "meta": json.dumps({"input_size": 0})}  # fmt: skip
+    header = {
+        "format": "squeezenet",
+        "format_version": "1",
+        "config": json.dumps(model.config.to_dict()),
+        "meta": json.dumps({"input_size": 0}),
+    }
     path = tmp_path / "bad.safetensors"
     path.write_bytes(st_save(model.state_dict(), metadata=header))
     with pytest.raises(CheckpointError, match="bad model meta: input_size must be"):
@@ -97,7 +129,7 @@ def _with_meta(data: bytes, meta: dict) -> bytes:
     raw = json.dumps(header, separators=(",", ":")).encode()
     packed = zlib.compress(raw, 9)
     fixed = sqz.FIXED_HEADER.pack(sqz.MAGIC, sqz.FORMAT_VERSION, 0, len(packed), len(raw))
-    body = fixed + packed + data[start:-sqz.CHECKSUM.size]
+    body = fixed + packed + data[start : -sqz.CHECKSUM.size]
     return body + sqz.CHECKSUM.pack(zlib.crc32(body))
 
 

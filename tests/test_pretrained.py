@@ -15,8 +15,10 @@ from squeezenet.pretrained import PRETRAINED, pretrained_bytes
 from .conftest import FIXTURES
 from .helpers import run_cli
 
-PHOTOS = {"n02002724_black_stork.JPEG": "black stork",
-          "n02457408_three-toed_sloth.JPEG": "three-toed sloth"}
+PHOTOS = {
+    "n02002724_black_stork.JPEG": "black stork",
+    "n02457408_three-toed_sloth.JPEG": "three-toed sloth",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +37,11 @@ def test_weights_imagenet_is_squeezenet_1_0_with_the_authors_pruning(imagenet_mo
     assert imagenet_model.config.classifier_padding == 1  # Caffe's conv10
     assert imagenet_model.meta.class_names[281] == "tabby"
     assert imagenet_model.meta.preprocessing.channel_order == "BGR"
-    nnz = sum(int(torch.count_nonzero(m.weight)) for m in imagenet_model.modules()
-              if isinstance(m, torch.nn.Conv2d))  # fmt: skip
+    nnz = sum(
+        int(torch.count_nonzero(m.weight))
+        for m in imagenet_model.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    )
     assert nnz == 415_921
     assert not imagenet_model.training
 
@@ -60,11 +65,14 @@ def test_predict_imagenet_on_the_command_line(capsys) -> None:
     assert "black stork" in out
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"name": "squeezenet1_0", "weights": "cifar"}, "valid: imagenet"),
-    ({"name": "squeezenet1_1", "weights": "imagenet"}, "squeezenet1_0"),
-    ({"name": "squeezenet1_0", "weights": "imagenet", "num_classes": 10}, "num_classes"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "squeezenet1_0", "weights": "cifar"}, "valid: imagenet"),
+        ({"name": "squeezenet1_1", "weights": "imagenet"}, "squeezenet1_0"),
+        ({"name": "squeezenet1_0", "weights": "imagenet", "num_classes": 10}, "num_classes"),
+    ],
+)
 def test_bad_pretrained_requests_are_one_line_errors(kwargs, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         squeezenet.create_model(**kwargs)

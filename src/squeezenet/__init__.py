@@ -1,9 +1,9 @@
 """squeezenet: every SqueezeNet of the paper, trained, compressed, exported and benchmarked.
 
-    >>> import squeezenet
-    >>> model = squeezenet.create_model("squeezenet1_1", num_classes=10)
-    >>> model = squeezenet.create_model("squeezenet1_0", weights="imagenet")  # shipped, offline
-    >>> squeezenet.list_models("*bypass*")
+>>> import squeezenet
+>>> model = squeezenet.create_model("squeezenet1_1", num_classes=10)
+>>> model = squeezenet.create_model("squeezenet1_0", weights="imagenet")  # shipped, offline
+>>> squeezenet.list_models("*bypass*")
 """
 
 from .checkpoint import CheckpointError, load_model, load_state_dict_checked, save_model
@@ -12,7 +12,6 @@ from .models import (
     FireConfig,
     SqueezeNet,
     SqueezeNetConfig,
-    create_model,
     from_metaparameters,
     get_model_config,
     list_models,

@@ -50,7 +50,9 @@ def save_model(
         meta = model.meta
     elif not isinstance(meta, ModelMeta):
         meta = ModelMeta.from_dict(meta, in_channels=model.config.in_channels)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in strip_prefixes(model.state_dict()).items()}
+    tensors = {
+        k: v.detach().cpu().contiguous() for k, v in strip_prefixes(model.state_dict()).items()
+    }
     header = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -69,7 +71,7 @@ def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Te
             changed = False
             for prefix in _PREFIXES:
                 if key.startswith(prefix):
-                    key, changed = key[len(prefix):], True
+                    key, changed = key[len(prefix) :], True
         out[key] = value
     return out
 
@@ -96,7 +98,11 @@ def load_state_dict_checked(model: torch.nn.Module, state_dict: Mapping[str, tor
 
 
 def load_model(
-    path: str | os.PathLike, *, model: str | None = None, map_location: str = "cpu", **overrides: Any
+    path: str | os.PathLike,
+    *,
+    model: str | None = None,
+    map_location: str = "cpu",
+    **overrides: Any,
 ) -> SqueezeNet:
     """Load a model from a file or run folder; the architecture comes from the file itself.
 
@@ -164,9 +170,14 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         return {"config": None, "meta": {}}
     version = metadata.get("format_version")
     if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: weights format version {version!r}, expected {FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{path}: weights format version {version!r}, expected {FORMAT_VERSION}"
+        )
     try:
-        return {"config": json.loads(metadata["config"]), "meta": json.loads(metadata.get("meta", "{}"))}
+        return {
+            "config": json.loads(metadata["config"]),
+            "meta": json.loads(metadata.get("meta", "{}")),
+        }
     except (KeyError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: corrupt header ({e})") from None
 
@@ -208,7 +219,11 @@ def _load_torch_file(path: Path, model: str | None, overrides: dict[str, Any]) -
         _refuse_overrides(path, model, overrides)
         return _from_training_checkpoint(obj, path)
     state = _unwrap_state_dict(obj, path)
-    config = get_model_config(model, **overrides) if model else config_from_state_dict(state, **overrides)
+    config = (
+        get_model_config(model, **overrides)
+        if model
+        else config_from_state_dict(state, **overrides)
+    )
     net = SqueezeNet(config)
     load_state_dict_checked(net, state)
     if config.num_classes == 1000 and config.in_channels == 3:
@@ -265,7 +280,9 @@ def config_from_state_dict(state: Mapping[str, torch.Tensor], **overrides: Any) 
         stem = state["features.0.weight"]
         head = state["classifier.1.weight"]
     except KeyError as e:
-        raise CheckpointError(f"not a SqueezeNet state_dict: key {e.args[0]!r} is missing") from None
+        raise CheckpointError(
+            f"not a SqueezeNet state_dict: key {e.args[0]!r} is missing"
+        ) from None
     indices = sorted(int(m.group(1)) for k in state if (m := _FIRE_KEY.match(k)))
     if not indices or indices[0] != 3:
         raise CheckpointError("not a SqueezeNet state_dict: no Fire modules at features.3...")

@@ -117,9 +117,14 @@ def compress_step(
 ) -> None:
     config = demo_compress_config(settings, share)
     done = compress_to_file(
-        model, run_dir / "model.sqz", train=train, test=test, config=config,
-        report_path=run_dir / "compression.json", log=console.print,
-    )  # fmt: skip
+        model,
+        run_dir / "model.sqz",
+        train=train,
+        test=test,
+        config=config,
+        report_path=run_dir / "compression.json",
+        log=console.print,
+    )
     console.print(compression_table(done.report))
     reloaded = load_model(done.sqz_path)  # accuracy measured on what the file decodes to
     top1 = evaluate(reloaded, test).top1
@@ -131,14 +136,22 @@ def compress_step(
 
 def export_step(model, train, test, run_dir: Path, res: DemoResults) -> None:
     # One calibration set for the INT8 file and the benchmark's own INT8 session.
-    done = export_pipeline(model, run_dir / "model.onnx", test=test, calib=train,
-                           check_images=64)  # fmt: skip
+    done = export_pipeline(model, run_dir / "model.onnx", test=test, calib=train, check_images=64)
     res.add("ONNX parity (max |diff|)", f"{done.onnx.max_abs_diff:.2e}")
     res.add("ONNX fp32 test top-1", f"{100 * done.onnx_top1:.2f}%")
-    res.add("ONNX INT8 test top-1", f"{100 * done.int8_top1:.2f}% "
-            f"({done.int8_path.stat().st_size:,} bytes)")  # fmt: skip
-    bench = run_benchmark(model, LATENCY_BACKENDS, [1], threads=2, onnx_path=done.onnx.path,
-                          rounds=7, calib_images=done.calib_inputs)  # fmt: skip
+    res.add(
+        "ONNX INT8 test top-1",
+        f"{100 * done.int8_top1:.2f}% ({done.int8_path.stat().st_size:,} bytes)",
+    )
+    bench = run_benchmark(
+        model,
+        LATENCY_BACKENDS,
+        [1],
+        threads=2,
+        onnx_path=done.onnx.path,
+        rounds=7,
+        calib_images=done.calib_inputs,
+    )
     for backend in LATENCY_BACKENDS:
         row = bench.get(backend, 1)
         value = f"{row.p50_ms:.2f} ms" if row else f"unavailable ({bench.unavailable.get(backend)})"
@@ -179,8 +192,11 @@ def main(argv: list[str] | None = None) -> None:
 
     res.add("wall time (total)", f"{time.perf_counter() - start:.0f} s")
     res.add("run folder", str(run_dir))
-    res.add("files", "weights/last.safetensors, model.sqz, model.onnx, model.int8.onnx, "
-            "curves.png, confusion.png, metrics.csv")  # fmt: skip
+    res.add(
+        "files",
+        "weights/last.safetensors, model.sqz, model.onnx, model.int8.onnx, "
+        "curves.png, confusion.png, metrics.csv",
+    )
     table = Table(title="squeezenet demo: Fashion-MNIST", show_header=False)
     for name, value in res.rows:
         table.add_row(name, value)

@@ -233,12 +233,14 @@ class ModelMeta:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, check_names(name, value))
-        if self.wnids is not None and self.class_names is not None:
-            if len(self.wnids) != len(self.class_names):
-                raise MetaError(
-                    f"wnids has {len(self.wnids)} entries but class_names has "
-                    f"{len(self.class_names)}"
-                )
+        if (
+            self.wnids is not None
+            and self.class_names is not None
+            and len(self.wnids) != len(self.class_names)
+        ):
+            raise MetaError(
+                f"wnids has {len(self.wnids)} entries but class_names has {len(self.class_names)}"
+            )
         check_text("dataset", self.dataset, optional=True)
         if self.preprocessing is not None and not isinstance(self.preprocessing, Preprocessing):
             raise MetaError(f"preprocessing must be a Preprocessing, got {self.preprocessing!r}")

@@ -32,8 +32,9 @@ def pretrained_bytes(weights: str) -> bytes:
     try:
         return resource.read_bytes()
     except OSError as e:  # a broken install, not a user error
-        raise RuntimeError(f"the package's {PRETRAINED[weights][1]} is missing ({e}); "
-                           "reinstall squeezenet") from None  # fmt: skip
+        raise RuntimeError(
+            f"the package's {PRETRAINED[weights][1]} is missing ({e}); reinstall squeezenet"
+        ) from None
 
 
 def load_pretrained(weights: str = "imagenet") -> SqueezeNet:
@@ -42,8 +43,9 @@ def load_pretrained(weights: str = "imagenet") -> SqueezeNet:
     try:
         return decode_model(pretrained_bytes(weights))
     except SqzFormatError as e:
-        raise RuntimeError(f"the package's {weights} weights are corrupt ({e}); "
-                           "reinstall squeezenet") from None  # fmt: skip
+        raise RuntimeError(
+            f"the package's {weights} weights are corrupt ({e}); reinstall squeezenet"
+        ) from None
 
 
 def create_model(name: str, *, weights: str | None = None, **overrides: Any) -> SqueezeNet:
@@ -61,6 +63,7 @@ def create_model(name: str, *, weights: str | None = None, **overrides: Any) -> 
     if name != arch:
         raise ValueError(f"weights {weights!r} are for {arch}, not {name!r}")
     if overrides:
-        raise ValueError(f"config overrides {sorted(overrides)} do not apply to pretrained "
-                         f"weights {weights!r}")  # fmt: skip
+        raise ValueError(
+            f"config overrides {sorted(overrides)} do not apply to pretrained weights {weights!r}"
+        )
     return load_pretrained(weights)

@@ -67,7 +67,8 @@ def summarize(model: SqueezeNet, input_size: int = 224) -> ModelSummary:
     minimum = model.min_input_size()
     if input_size < minimum:
         raise ValueError(
-            f"input size {input_size} is too small for {model.config.name}: the minimum is {minimum}"
+            f"input size {input_size} is too small for {model.config.name}: "
+            f"the minimum is {minimum}"
         )
     modules = dict(model.named_modules())
     layers = _paper_layers(model)
@@ -82,16 +83,24 @@ def summarize(model: SqueezeNet, input_size: int = 224) -> ModelSummary:
     model.eval()
     try:
         weight = next(model.parameters())  # the model's own device and dtype
-        x = torch.zeros(1, model.config.in_channels, input_size, input_size,
-                        device=weight.device, dtype=weight.dtype)  # fmt: skip
+        x = torch.zeros(
+            1,
+            model.config.in_channels,
+            input_size,
+            input_size,
+            device=weight.device,
+            dtype=weight.dtype,
+        )
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(x)
     finally:
         for h in hooks:
             h.remove()
         model.train(was_training)
-    flops = {name.split(".", 1)[1] if "." in name else "": sum(ops.values())
-             for name, ops in counter.get_flop_counts().items()}  # fmt: skip
+    flops = {
+        name.split(".", 1)[1] if "." in name else "": sum(ops.values())
+        for name, ops in counter.get_flop_counts().items()
+    }
     summary = ModelSummary(
         model=model.config.name,
         input_size=input_size,
@@ -114,9 +123,13 @@ def summarize(model: SqueezeNet, input_size: int = 224) -> ModelSummary:
 def _row(name: str, path: str, module: nn.Module, shape: tuple[int, ...], flops: int) -> LayerRow:
     params = sum(p.numel() for p in module.parameters())
     row = LayerRow(
-        name=name, module=path, output_shape=tuple(shape),  # type: ignore[arg-type]
-        params=params, macs=int(flops) // 2, fp32_bytes=4 * params,
-    )  # fmt: skip
+        name=name,
+        module=path,
+        output_shape=tuple(shape),  # type: ignore[arg-type]
+        params=params,
+        macs=int(flops) // 2,
+        fp32_bytes=4 * params,
+    )
     if isinstance(module, Fire):
         row.squeeze = module.config.squeeze
         row.expand1x1 = module.config.expand1x1

@@ -20,17 +20,37 @@ def test_list_shows_every_model(capsys) -> None:
 def test_summary_table_and_json(capsys) -> None:
     code, out, _ = run_cli(capsys, "summary", "squeezenet1_1")
     assert code == 0 and "fire9" in out and "1,235,496" in out and "0.349G" in out
-    code, out, _ = run_cli(capsys, "summary", "squeezenet1_0", "--json", "--num-classes", "10",
-                           "--input-size", "32", "--small-input", "--in-channels", "1")  # fmt: skip
+    code, out, _ = run_cli(
+        capsys,
+        "summary",
+        "squeezenet1_0",
+        "--json",
+        "--num-classes",
+        "10",
+        "--input-size",
+        "32",
+        "--small-input",
+        "--in-channels",
+        "1",
+    )
     data = json.loads(out)
     assert code == 0 and data["num_classes"] == 10 and data["in_channels"] == 1
     assert data["rows"][0]["output_shape"] == [96, 32, 32]
 
 
 def test_summary_of_a_design_space_point(capsys) -> None:
-    code, out, err = run_cli(capsys, "summary", "squeezenet_design", "--json", "--model-arg",
-                             "sr=0.25", "--model-arg", "layout=squeezenet1_1", "--model-arg",
-                             "pct3x3=0.75")  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "summary",
+        "squeezenet_design",
+        "--json",
+        "--model-arg",
+        "sr=0.25",
+        "--model-arg",
+        "layout=squeezenet1_1",
+        "--model-arg",
+        "pct3x3=0.75",
+    )
     assert code == 0, err
     fire2 = next(r for r in json.loads(out)["rows"] if r["name"] == "fire2")
     assert (fire2["squeeze"], fire2["expand1x1"], fire2["expand3x3"]) == (32, 32, 96)
@@ -69,7 +89,11 @@ def test_errors_name_the_bad_argument(capsys, args, message) -> None:
 
 
 def test_console_entry_point_runs() -> None:
-    proc = subprocess.run([sys.executable, "-m", "squeezenet", "list", "*1_1"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "squeezenet", "list", "*1_1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "squeezenet1_1" in proc.stdout and "squeezenet1_0 " not in proc.stdout

@@ -11,7 +11,9 @@ from squeezenet.data import InMemoryDataset
 CLASSES = [f"c{i}" for i in range(10)]
 
 
-def tiny_dataset(n: int, *, classes: list[str] = CLASSES, channels: int = 3, size: int = 16, seed: int = 0) -> InMemoryDataset:
+def tiny_dataset(
+    n: int, *, classes: list[str] = CLASSES, channels: int = 3, size: int = 16, seed: int = 0
+) -> InMemoryDataset:
     g = torch.Generator().manual_seed(seed)
     images = torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, len(classes), (n,), generator=g)
@@ -24,10 +26,19 @@ SMALL = {"base_e": 32, "incr_e": 32, "sr": 0.25, "layout": "squeezenet1_1"}
 
 
 def tiny_model(name: str = "squeezenet_design", **kwargs):
-    kwargs = {"num_classes": 10, "small_input": True, **(SMALL if name == "squeezenet_design" else {}), **kwargs}
+    kwargs = {
+        "num_classes": 10,
+        "small_input": True,
+        **(SMALL if name == "squeezenet_design" else {}),
+        **kwargs,
+    }
     model = create_model(name, **kwargs).eval()
-    model.meta = {"class_names": list(CLASSES), "mean": [0.5] * model.config.in_channels,
-                  "std": [0.25] * model.config.in_channels, "input_size": 16}  # fmt: skip
+    model.meta = {
+        "class_names": list(CLASSES),
+        "mean": [0.5] * model.config.in_channels,
+        "std": [0.25] * model.config.in_channels,
+        "input_size": 16,
+    }
     return model
 
 

@@ -18,7 +18,6 @@ from squeezenet.compress import (
     codebooks_of,
     compress_model,
     conv_layers,
-    decode_model,
     finalize_,
     prune_,
     share_weights_,
@@ -143,12 +142,19 @@ def test_calibration_moves_only_codebooks_and_lowers_the_distillation_loss() -> 
 
 
 def test_compress_model_calibrates_when_given_images(model) -> None:
-    config = CompressConfig(PruneConfig({"*": 0.5}), ShareConfig({"*": 2}), prune_finetune=None,
-                            share_finetune=None, calibration=CalibConfig(steps=3, batch_size=2))
+    config = CompressConfig(
+        PruneConfig({"*": 0.5}),
+        ShareConfig({"*": 2}),
+        prune_finetune=None,
+        share_finetune=None,
+        calibration=CalibConfig(steps=3, batch_size=2),
+    )
     plain, _ = compress_model(model, config=config)
     calibrated, _ = compress_model(model, config=config, calib_images=_calib_images())
-    assert any(not torch.equal(a, b) for a, b in
-               zip(plain.state_dict().values(), calibrated.state_dict().values()))
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(plain.state_dict().values(), calibrated.state_dict().values())
+    )
 
 
 def test_calibration_images_from_a_flat_folder_ignore_layout(tmp_path, model) -> None:
@@ -160,10 +166,15 @@ def test_calibration_images_from_a_flat_folder_ignore_layout(tmp_path, model) ->
     assert images.shape == (2, 3, 16, 16) and images.dtype == torch.uint8
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"steps": -1}, "steps"), ({"lr": 0.0}, "lr"), ({"loss": "ce"}, "kl"),
-    ({"batch_size": 0}, "batch_size"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"steps": -1}, "steps"),
+        ({"lr": 0.0}, "lr"),
+        ({"loss": "ce"}, "kl"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
 def test_bad_calibration_settings_are_named(kwargs, message: str) -> None:
     with pytest.raises(CompressError, match=message):
         CalibConfig(**kwargs)

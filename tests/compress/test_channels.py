@@ -72,8 +72,11 @@ def _silence(model: nn.Module, kept: dict[str, list[int]]) -> None:
     modules = dict(model.named_modules())
     for space in channel_spaces(model):
         for seg in space.producers:
-            dead = [p - seg.start for p in range(seg.start, seg.start + seg.size)
-                    if p not in kept[space.name]]  # fmt: skip
+            dead = [
+                p - seg.start
+                for p in range(seg.start, seg.start + seg.size)
+                if p not in kept[space.name]
+            ]
             for module in (modules[seg.conv], modules.get(_bn_after(seg.conv))):
                 if module is not None:
                     module.weight.data[dead] = 0
@@ -198,8 +201,14 @@ def test_compress_prunes_channels_first_then_weights(tmp_path: Path) -> None:
     model = tiny_model(batch_norm=True)
     train, test = tiny_dataset(32), tiny_dataset(16, seed=1)
     quick = FinetuneConfig(epochs=1, batch_size=8)
-    config = CompressConfig.preset("aggressive", channels=0.5, rounds=1, prune_finetune=quick,
-                                   share_finetune=None, calibration=None)  # fmt: skip
+    config = CompressConfig.preset(
+        "aggressive",
+        channels=0.5,
+        rounds=1,
+        prune_finetune=quick,
+        share_finetune=None,
+        calibration=None,
+    )
     lines: list[str] = []
     compressed, report = compress_model(model, train, test, config, log=lines.append)
     assert any(line == "channel pruning: retraining" for line in lines)
@@ -221,8 +230,9 @@ def test_compress_prunes_channels_first_then_weights(tmp_path: Path) -> None:
 def test_channel_pruning_recovers_by_distillation_without_labels() -> None:
     torch.manual_seed(0)
     model = tiny_model()
-    images = torch.randint(0, 256, (6, 3, 20, 20), dtype=torch.uint8,
-                           generator=torch.Generator().manual_seed(1))  # fmt: skip
+    images = torch.randint(
+        0, 256, (6, 3, 20, 20), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
+    )
     pre = preprocessing_for(model)
     x = input_normalizer(pre)(images[:, :, 2:18, 2:18])
     pruned, _ = prune_channels(model, 0.5)

@@ -16,8 +16,12 @@ from .conftest import tiny_model
 
 def test_compress_to_file_writes_the_sqz_and_a_report_of_its_size(tmp_path: Path) -> None:
     model = tiny_model()
-    done = compress_to_file(model, tmp_path / "m.sqz", config=CompressConfig.preset("paper"),
-                            report_path=tmp_path / "m.json")  # fmt: skip
+    done = compress_to_file(
+        model,
+        tmp_path / "m.sqz",
+        config=CompressConfig.preset("paper"),
+        report_path=tmp_path / "m.json",
+    )
     assert done.sqz_path == tmp_path / "m.sqz"
     assert done.report.sqz_bytes == done.sqz_path.stat().st_size
     saved = json.loads(done.report_path.read_text())
@@ -31,6 +35,5 @@ def test_compress_to_file_writes_the_sqz_and_a_report_of_its_size(tmp_path: Path
 
 
 def test_without_a_report_path_nothing_but_the_sqz_is_written(tmp_path: Path) -> None:
-    done = compress_to_file(tiny_model(), tmp_path / "m.sqz",
-                            config=CompressConfig.preset("paper"))  # fmt: skip
+    done = compress_to_file(tiny_model(), tmp_path / "m.sqz", config=CompressConfig.preset("paper"))
     assert done.report_path is None and sorted(p.name for p in tmp_path.iterdir()) == ["m.sqz"]

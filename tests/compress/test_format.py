@@ -139,7 +139,9 @@ def test_flipped_bytes_fail_the_checksum(sqz_bytes: bytes) -> None:
             decode_model(bytes(data))
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.data())
 def test_mutated_payload_with_valid_checksum_never_crashes(sqz_bytes: bytes, data) -> None:
     _, start = sqz.read_header(sqz_bytes)
@@ -204,11 +206,16 @@ def _first_coded(header: dict) -> int:
         (lambda h: h.pop("format"), "not a squeezenet.sqz header"),
         (lambda h: h["layers"][_first_coded(h)]["positions"].update(escape=0), "escape"),
         (lambda h: h["layers"][_first_coded(h)]["positions"].update(escape=10**9), "out of range"),
-        (lambda h: h["layers"][_first_coded(h)]["positions"]["code"].update(n=10**8), "out of range"),
+        (
+            lambda h: h["layers"][_first_coded(h)]["positions"]["code"].update(n=10**8),
+            "out of range",
+        ),
         (lambda h: h.update(meta=[1, 2]), "meta"),
     ],
-)  # fmt: skip
-def test_hostile_headers_are_refused_before_allocating(sqz_bytes: bytes, edit, message: str) -> None:
+)
+def test_hostile_headers_are_refused_before_allocating(
+    sqz_bytes: bytes, edit, message: str
+) -> None:
     with pytest.raises(SqzFormatError, match=message):
         decode_model(_rebuild(sqz_bytes, edit))
 

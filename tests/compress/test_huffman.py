@@ -29,7 +29,9 @@ def test_any_symbol_stream_round_trips(values: list[int], block_size: int) -> No
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.lists(st.integers(0, 40), max_size=600), st.integers(1, 64)), max_size=6))
+@given(
+    st.lists(st.tuples(st.lists(st.integers(0, 40), max_size=600), st.integers(1, 64)), max_size=6)
+)
 def test_many_streams_decode_together(specs: list[tuple[list[int], int]]) -> None:
     streams, expected = [], []
     for values, block in specs:
@@ -64,9 +66,14 @@ def test_single_symbol_stream_costs_no_bits() -> None:
 
 @pytest.mark.parametrize(
     ("lengths", "message"),
-    [([1, 1, 1], "over-subscribed"), ([1, 2], "incomplete"), ([0, 0], "no symbols"),
-     ([16, 1] + [0] * 3, "exceeds"), ([2], "single-symbol")],
-)  # fmt: skip
+    [
+        ([1, 1, 1], "over-subscribed"),
+        ([1, 2], "incomplete"),
+        ([0, 0], "no symbols"),
+        ([16, 1] + [0] * 3, "exceeds"),
+        ([2], "single-symbol"),
+    ],
+)
 def test_invalid_code_lengths_are_refused(lengths: list[int], message: str) -> None:
     with pytest.raises(HuffmanError, match=message):
         huffman.check_lengths(np.array(lengths, dtype=np.uint8))
@@ -80,8 +87,14 @@ def test_corrupt_bits_are_detected_not_decoded_silently() -> None:
     for i in range(0, len(stream.data), 37):
         data = bytearray(stream.data)
         data[i] ^= 0xFF
-        bad = huffman.EncodedStream(stream.lengths, stream.count, stream.nbits, bytes(data),
-                                    stream.block_offsets, stream.block_size)  # fmt: skip
+        bad = huffman.EncodedStream(
+            stream.lengths,
+            stream.count,
+            stream.nbits,
+            bytes(data),
+            stream.block_offsets,
+            stream.block_size,
+        )
         try:
             out = huffman.decode(bad)
         except HuffmanError:
@@ -94,11 +107,30 @@ def test_corrupt_bits_are_detected_not_decoded_silently() -> None:
 def test_inconsistent_stream_fields_are_refused() -> None:
     stream = _round_trip(np.arange(100) % 7, 7, 16)
     with pytest.raises(HuffmanError, match="block offsets"):
-        huffman.decode(huffman.EncodedStream(stream.lengths, stream.count, stream.nbits, stream.data,
-                                             stream.block_offsets[:-1], 16))  # fmt: skip
+        huffman.decode(
+            huffman.EncodedStream(
+                stream.lengths,
+                stream.count,
+                stream.nbits,
+                stream.data,
+                stream.block_offsets[:-1],
+                16,
+            )
+        )
     with pytest.raises(HuffmanError, match="does not fit"):
-        huffman.decode(huffman.EncodedStream(stream.lengths, stream.count, stream.nbits + 64, stream.data,
-                                             stream.block_offsets, 16))  # fmt: skip
+        huffman.decode(
+            huffman.EncodedStream(
+                stream.lengths,
+                stream.count,
+                stream.nbits + 64,
+                stream.data,
+                stream.block_offsets,
+                16,
+            )
+        )
     with pytest.raises(HuffmanError, match="cannot fit"):
-        huffman.decode(huffman.EncodedStream(stream.lengths, 10**9, stream.nbits, stream.data,
-                                             stream.block_offsets, 16))  # fmt: skip
+        huffman.decode(
+            huffman.EncodedStream(
+                stream.lengths, 10**9, stream.nbits, stream.data, stream.block_offsets, 16
+            )
+        )

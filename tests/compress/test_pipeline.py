@@ -29,8 +29,10 @@ from squeezenet.compress.prune import keep_count
 
 from .conftest import CLASSES, tiny_dataset, tiny_model
 
-QUICK = {"prune_finetune": FinetuneConfig(epochs=1, batch_size=8),
-         "share_finetune": FinetuneConfig(epochs=1, batch_size=8, optimizer="adamw", lr=1e-4)}  # fmt: skip
+QUICK = {
+    "prune_finetune": FinetuneConfig(epochs=1, batch_size=8),
+    "share_finetune": FinetuneConfig(epochs=1, batch_size=8, optimizer="adamw", lr=1e-4),
+}
 
 
 def test_compress_model_reports_and_round_trips(tmp_path: Path) -> None:
@@ -80,7 +82,9 @@ def _tiny_mnist(root: Path, n: int = 24) -> Path:
     labels = (torch.arange(n) % 10).to(torch.uint8).numpy().tobytes()
     root.mkdir()
     for prefix in ("train", "t10k"):
-        (root / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + images)
+        (root / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 0x803, n, 28, 28) + images
+        )
         (root / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n) + labels)
     return root
 
@@ -89,16 +93,40 @@ def test_cli_compress_with_data_then_info_and_eval(tmp_path: Path) -> None:
     from squeezenet.data import MNIST
 
     model = tiny_model(in_channels=1)
-    model.meta = {**model.meta.to_dict(), "class_names": list(MNIST.class_names),
-                  "input_size": 28, "dataset": "mnist"}  # fmt: skip
+    model.meta = {
+        **model.meta.to_dict(),
+        "class_names": list(MNIST.class_names),
+        "input_size": 28,
+        "dataset": "mnist",
+    }
     weights = squeezenet.save_model(model, tmp_path / "w.safetensors")
     data_dir = str(_tiny_mnist(tmp_path / "mnist"))
     runner = CliRunner()
-    result = runner.invoke(app, [
-        "compress", str(weights), "--data", "mnist", "--data-dir", data_dir, "--preset", "aggressive",
-        "--prune-epochs", "1", "--share-epochs", "1", "--batch-size", "8", "--rounds", "1",
-        "--bits", "conv10=5,*=4", "--augment", "flip",
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "compress",
+            str(weights),
+            "--data",
+            "mnist",
+            "--data-dir",
+            data_dir,
+            "--preset",
+            "aggressive",
+            "--prune-epochs",
+            "1",
+            "--share-epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--rounds",
+            "1",
+            "--bits",
+            "conv10=5,*=4",
+            "--augment",
+            "flip",
+        ],
+    )
     assert result.exit_code == 0, result.output
     sqz, report = tmp_path / "w.sqz", tmp_path / "w.json"
     saved = json.loads(report.read_text())
@@ -119,7 +147,9 @@ def test_cli_compresses_a_torchvision_checkpoint_without_data(tmp_path: Path) ->
     pth = tmp_path / "tv.pth"
     torch.save(squeezenet.create_model("squeezenet1_1").state_dict(), pth)
     out = tmp_path / "out" / "tv.sqz"
-    result = CliRunner().invoke(app, ["compress", str(pth), "--out", str(out), "--preset", "paper", "--json"])
+    result = CliRunner().invoke(
+        app, ["compress", str(pth), "--out", str(out), "--preset", "paper", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["sqz_bytes"] == out.stat().st_size and report["top1_before"] is None
@@ -128,14 +158,18 @@ def test_cli_compresses_a_torchvision_checkpoint_without_data(tmp_path: Path) ->
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--preset", "extreme"], "unknown compression preset 'extreme'"),
-     (["--sparsity", "conv10=2"], "must be in \\[0, 1\\)"),
-     (["--bits", "*=x"], "bad bits value 'x'"),
-     (["--sparsity", "fire10.squeeze=0.5,*=0"], "match no layer"),
-     (["--augment", "twirl"], "augment must be one of .* got 'twirl'"),
-     (["--rounds", "0"], "--rounds")],
-)  # fmt: skip
-def test_cli_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], message: str, capsys) -> None:
+    [
+        (["--preset", "extreme"], "unknown compression preset 'extreme'"),
+        (["--sparsity", "conv10=2"], "must be in \\[0, 1\\)"),
+        (["--bits", "*=x"], "bad bits value 'x'"),
+        (["--sparsity", "fire10.squeeze=0.5,*=0"], "match no layer"),
+        (["--augment", "twirl"], "augment must be one of .* got 'twirl'"),
+        (["--rounds", "0"], "--rounds"),
+    ],
+)
+def test_cli_bad_options_are_one_line_errors(
+    tmp_path: Path, args: list[str], message: str, capsys
+) -> None:
     weights = squeezenet.save_model(tiny_model(), tmp_path / "w.safetensors")
     with pytest.raises(SystemExit) as exit_info:
         squeezenet.cli.main(["compress", str(weights), *args])
@@ -169,7 +203,6 @@ def test_cli_compress_refuses_to_overwrite_its_source(tmp_path: Path, capsys) ->
     assert sorted(tmp_path.iterdir()) == [source, weights]
 
 
-
 def test_batch_norm_model_is_retrained_with_bn_then_folded_exactly() -> None:
     model = tiny_model(batch_norm=True)
     config = CompressConfig(PruneConfig({"conv10": 0.5, "*": 0.7}), rounds=2, **QUICK)
@@ -186,7 +219,9 @@ def test_bn_scaled_pruning_ranks_by_folded_magnitude() -> None:
     with torch.no_grad():  # very different per-channel BatchNorm scales
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.num_features, generator=torch.Generator().manual_seed(0)) * 4)
+                m.weight.copy_(
+                    torch.rand(m.num_features, generator=torch.Generator().manual_seed(0)) * 4
+                )
     folded = fold_batch_norm(model)  # the weights that will run, before pruning
     raw_masks = prune_(plain_copy(model), PruneConfig({"*": 0.6}))
     masks = prune_(model, PruneConfig({"*": 0.6}), channel_scale=bn_scales(model))

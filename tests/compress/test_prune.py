@@ -22,8 +22,14 @@ from .conftest import tiny_model
 
 def test_preset_reaches_exact_per_layer_sparsity(model) -> None:
     prune_(model, PruneConfig.preset("aggressive"))
-    targets = {"features.0": 0.3, "features.3.expand3x3": 0.6, "features.6.expand3x3": 0.8,
-               "features.9.squeeze": 0.75, "features.12.expand1x1": 0.9, "classifier.1": 0.7}  # fmt: skip
+    targets = {
+        "features.0": 0.3,
+        "features.3.expand3x3": 0.6,
+        "features.6.expand3x3": 0.8,
+        "features.9.squeeze": 0.75,
+        "features.12.expand1x1": 0.9,
+        "classifier.1": 0.7,
+    }
     convs = conv_layers(model)
     for path, sparsity in targets.items():
         weight = convs[path].weight
@@ -76,9 +82,13 @@ def test_pruning_cannot_regrow(model) -> None:
 
 @pytest.mark.parametrize(
     ("rules", "message"),
-    [({"fire10.squeeze": 0.5, "*": 0.1}, "match no layer"), ({"conv10": 0.5}, "no sparsity rule matches"),
-     ({"*": 1.0}, r"\[0, 1\)"), ({"*": -0.1}, r"\[0, 1\)")],
-)  # fmt: skip
+    [
+        ({"fire10.squeeze": 0.5, "*": 0.1}, "match no layer"),
+        ({"conv10": 0.5}, "no sparsity rule matches"),
+        ({"*": 1.0}, r"\[0, 1\)"),
+        ({"*": -0.1}, r"\[0, 1\)"),
+    ],
+)
 def test_bad_rules_are_named(model, rules, message: str) -> None:
     with pytest.raises(CompressError, match=message):
         prune_(model, PruneConfig(rules))
@@ -116,7 +126,9 @@ def test_bf16_masked_retraining_keeps_masks_and_learns(model) -> None:
     prune_(model, PruneConfig({"*": 0.5}))
     masks = {k: v.clone() for k, v in masks_of(model).items()}
     before = {k: conv.weight.detach().clone() for k, conv in conv_layers(model).items()}
-    stats = finetune_(model, tiny_dataset(32), FinetuneConfig(epochs=2, batch_size=8, lr=0.05, amp="bf16"))
+    stats = finetune_(
+        model, tiny_dataset(32), FinetuneConfig(epochs=2, batch_size=8, lr=0.05, amp="bf16")
+    )
     assert stats["train_loss"] == stats["train_loss"]  # finite, not NaN
     for path, conv in conv_layers(model).items():
         assert conv.weight.dtype == torch.float32  # autocast leaves the stored weights float32

@@ -202,7 +202,7 @@ def test_random_erasing_float_stays_in_range_and_is_deterministic():
     x = torch.rand(8, 1, 28, 28, generator=gen(1))
     a, b = RandomErasing(p=1.0)(x, gen(9)), RandomErasing(p=1.0)(x, gen(9))
     assert torch.equal(a, b) and a.dtype == x.dtype
-    assert 0.0 <= float(a.min()) and float(a.max()) <= 1.0
+    assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
     assert all((a[i] != x[i]).any() for i in range(8))  # p = 1: every image erased
     assert torch.equal(RandomErasing(p=0.0)(x, gen(9)), x)
 

@@ -44,9 +44,14 @@ def test_scan_sorted_classes_and_filters(tree):
     assert classes == ["cat", "dog"]
     names = [(p.relative_to(tree).as_posix(), label) for p, label in samples]
     assert names == [
-        ("cat/B.JPG", 0), ("cat/a.png", 0), ("cat/c.png", 0),
-        ("dog/d.jpeg", 1), ("dog/f.tif", 1), ("dog/g.png", 1), ("dog/sub/e.gif", 1),
-    ]  # fmt: skip
+        ("cat/B.JPG", 0),
+        ("cat/a.png", 0),
+        ("cat/c.png", 0),
+        ("dog/d.jpeg", 1),
+        ("dog/f.tif", 1),
+        ("dog/g.png", 1),
+        ("dog/sub/e.gif", 1),
+    ]
 
 
 def test_load_in_memory_converts_every_mode(tree):
@@ -66,8 +71,9 @@ def test_max_images_decodes_only_a_seeded_sample_in_folder_order(tree, monkeypat
     import squeezenet.data.folder as folder_module
 
     decoded, real = [], folder_module._decode
-    monkeypatch.setattr(folder_module, "_decode",
-                        lambda path, *a: decoded.append(path) or real(path, *a))  # fmt: skip
+    monkeypatch.setattr(
+        folder_module, "_decode", lambda path, *a: decoded.append(path) or real(path, *a)
+    )
     ds = load_image_folder(tree, 8, max_images=3, num_threads=1)
     assert len(ds) == 3 and len(decoded) == 3
     assert ds.labels.tolist() == sorted(ds.labels.tolist()) and set(ds.labels.tolist()) == {0, 1}
@@ -94,8 +100,7 @@ def test_warp_resize_keeps_the_whole_width(tmp_path, save_image):
     ds = load_image_folder(tmp_path / "r", 10, resize_mode="warp", num_threads=1)
     row = ds.images[0, 0, 5]
     assert row[0] < 30 and row[5] > 225 and row[9] < 30
-    via_spec = load_dataset(f"folder:{tmp_path / 'r'}", "train", image_size=10,
-                            resize_mode="warp")  # fmt: skip
+    via_spec = load_dataset(f"folder:{tmp_path / 'r'}", "train", image_size=10, resize_mode="warp")
     assert torch.equal(via_spec.images, ds.images)
 
 

@@ -85,8 +85,9 @@ def test_idx_specs_and_resize(tmp_path, fake_mnist, monkeypatch):
     big = load_dataset("mnist", "test", data_dir=tmp_path / "d", download=False, image_size=40)
     assert big.images.shape == (3, 1, 40, 40) and big.images.dtype == torch.uint8
     assert big.name == "mnist"
-    sample = load_dataset("fashion-mnist", "train", data_dir=tmp_path / "d", download=False,
-                          max_images=2)  # fmt: skip
+    sample = load_dataset(
+        "fashion-mnist", "train", data_dir=tmp_path / "d", download=False, max_images=2
+    )
     assert len(sample) == 2
     assert any(torch.equal(sample.images[0], image) for image in ds.images)
     with pytest.raises(DatasetError, match="max_images must be a positive integer"):

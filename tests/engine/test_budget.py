@@ -57,7 +57,9 @@ def test_resume_keeps_the_planned_epochs(tiny_fashion: Path, tmp_path: Path, mon
     with pytest.raises(KeyboardInterrupt):
         fit(config, hooks=[stop_after_first])
     planned = json.loads(RunDir(config.out).config.read_text())["resolved"]["epochs"]
-    monkeypatch.setattr(settings_module, "measure_step_time", lambda *a, **k: 1e-9)  # not re-planned
+    monkeypatch.setattr(
+        settings_module, "measure_step_time", lambda *a, **k: 1e-9
+    )  # not re-planned
     result = fit(load_run_config(config.out), resume=True)
     assert result.epochs_run == planned
 

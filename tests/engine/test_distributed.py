@@ -21,16 +21,46 @@ PLAIN = {"model_kwargs": {"batch_norm": False, "dropout": 0.0}}
 
 
 def torchrun(procs: int, *args: object) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={procs}", "-m", "squeezenet", "train", *map(str, args)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={procs}",
+        "-m",
+        "squeezenet",
+        "train",
+        *map(str, args),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
 def train_args(data_dir: Path, out: Path) -> list[object]:
-    return ["--data", "fashion-mnist", "--data-dir", data_dir, "--out", out, "--model",
-            "squeezenet1_1", "--no-batch-norm", "--dropout", "0", "--epochs", 2,
-            "--batch-size", 16, "--lr", 0.05, "--warmup-epochs", 0.5, "--seed", 3,
-            "--threads", 1]  # fmt: skip
+    return [
+        "--data",
+        "fashion-mnist",
+        "--data-dir",
+        data_dir,
+        "--out",
+        out,
+        "--model",
+        "squeezenet1_1",
+        "--no-batch-norm",
+        "--dropout",
+        "0",
+        "--epochs",
+        2,
+        "--batch-size",
+        16,
+        "--lr",
+        0.05,
+        "--warmup-epochs",
+        0.5,
+        "--seed",
+        3,
+        "--threads",
+        1,
+    ]
 
 
 def test_two_processes_match_one(tiny_fashion: Path, tmp_path: Path) -> None:

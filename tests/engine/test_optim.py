@@ -45,8 +45,12 @@ def test_onecycle_peaks_after_warmup_and_cycles_momentum_only_when_there_is_some
     assert max(lrs) == pytest.approx(0.1) and lrs.index(max(lrs)) == 4 and lrs[0] < 0.01
     assert opt.param_groups[0]["momentum"] != 0.9  # Smith's policy: momentum moves with the LR
     still = build_optimizer(_model(), "sgd", 0.1, momentum=0.0)
-    momenta = _lrs(still, build_scheduler(still, "onecycle", total_steps=20, warmup_steps=5), 20,
-                   key="momentum")  # fmt: skip
+    momenta = _lrs(
+        still,
+        build_scheduler(still, "onecycle", total_steps=20, warmup_steps=5),
+        20,
+        key="momentum",
+    )
     assert set(momenta) == {0.0} and not still.param_groups[0]["nesterov"]
     adam = build_optimizer(_model(), "adamw", 1e-3)
     build_scheduler(adam, "onecycle", total_steps=20, warmup_steps=5)

@@ -35,9 +35,27 @@ from ..helpers import write_tiny_fashion
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SIGKILL and fork: POSIX")
 
 EPOCHS = 3
-TRAIN = ["--model", "squeezenet1_1", "--batch-norm", "--dropout", "0.3",
-         "--data", "fashion-mnist", "--epochs", EPOCHS, "--batch-size", "16", "--lr", "0.05",
-         "--warmup-epochs", "0.5", "--seed", "3", "--augment", "crop-flip"]  # fmt: skip
+TRAIN = [
+    "--model",
+    "squeezenet1_1",
+    "--batch-norm",
+    "--dropout",
+    "0.3",
+    "--data",
+    "fashion-mnist",
+    "--epochs",
+    EPOCHS,
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.05",
+    "--warmup-epochs",
+    "0.5",
+    "--seed",
+    "3",
+    "--augment",
+    "crop-flip",
+]
 # Temp files of our atomic writer: .NAME.PID.RANDOM.tmp
 TEMP = re.compile(r"^\.(?P<target>.+)\.\d+\.[^.]+\.tmp$")
 # Columns that hold numbers the run computed (not how long it took).
@@ -120,8 +138,17 @@ def _check_left_files(run: RunDir) -> None:
                 image.verify()
     if run.results.exists():
         json.loads(run.results.read_text())
-    known = {run.config, run.metrics, run.checkpoint, run.last, run.best, run.curves,
-             run.confusion, run.results, run.last.parent}  # fmt: skip
+    known = {
+        run.config,
+        run.metrics,
+        run.checkpoint,
+        run.last,
+        run.best,
+        run.curves,
+        run.confusion,
+        run.results,
+        run.last.parent,
+    }
     for path in run.root.rglob("*"):
         match = TEMP.match(path.name)
         assert path in known or (match and path.with_name(match["target"]) in known), path
@@ -137,8 +164,9 @@ def _reference(data: Path, root: Path, threads: int) -> tuple[RunDir, float]:
     return RunDir(root / "straight"), time.monotonic() - start
 
 
-def _kill_and_resume(data: Path, run: RunDir, threads: int, kills: tuple[str, ...],
-                     wall_s: float, seed: int) -> dict[str, int]:  # fmt: skip
+def _kill_and_resume(
+    data: Path, run: RunDir, threads: int, kills: tuple[str, ...], wall_s: float, seed: int
+) -> dict[str, int]:
     """Start the run, kill it at each point in `kills`, resume until it finishes; returns how
     many kills landed (and how many of those while a file was being written)."""
     rng = random.Random(seed)
@@ -167,8 +195,9 @@ def _assert_identical(a: RunDir, b: RunDir) -> None:
         assert x.keys() == y.keys()
         for key in x:
             assert torch.equal(x[key], y[key]), (weights, key)
-    assert ([{k: r[k] for k in COMPUTED} for r in _metric_rows(a)]
-            == [{k: r[k] for k in COMPUTED} for r in _metric_rows(b)])  # fmt: skip
+    assert [{k: r[k] for k in COMPUTED} for r in _metric_rows(a)] == [
+        {k: r[k] for k in COMPUTED} for r in _metric_rows(b)
+    ]
     results = [json.loads(run.results.read_text()) for run in (a, b)]
     for key in ("final", "best", "epochs", "params"):
         assert results[0][key] == results[1][key], key
@@ -191,8 +220,16 @@ def test_sigkill_before_the_first_checkpoint_and_while_writing_it(tmp_path: Path
     assert landed["kills"] >= 1
 
 
-LONG = ("before_checkpoint", "delay", "checkpoint_write", "any_write", "delay",
-        "checkpoint_write", "delay", "finishing")  # fmt: skip
+LONG = (
+    "before_checkpoint",
+    "delay",
+    "checkpoint_write",
+    "any_write",
+    "delay",
+    "checkpoint_write",
+    "delay",
+    "finishing",
+)
 
 
 @pytest.mark.slow

@@ -38,22 +38,41 @@ def _valid_checkpoint_bytes(model: torch.nn.Module) -> bytes:
     optimizer = build_optimizer(model, "sgd", 0.1)
     scheduler = build_scheduler(optimizer, "cosine", total_steps=4, warmup_steps=0)
     buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": 1, "best_top1": 0.5,
-                "rng": torch.get_rng_state(), "history": [], "config": "{}"}, buffer)  # fmt: skip
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": 1,
+            "best_top1": 0.5,
+            "rng": torch.get_rng_state(),
+            "history": [],
+            "config": "{}",
+        },
+        buffer,
+    )
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("case", ["truncated", "garbage", "dev_zero", "a list", "missing keys",
-                                  "wrong types", "another model"])  # fmt: skip
-def test_a_broken_checkpoint_under_resume_is_one_line(tiny_fashion: Path, tmp_path: Path, capsys,
-                                                      case: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    "case",
+    ["truncated", "garbage", "dev_zero", "a list", "missing keys", "wrong types", "another model"],
+)
+def test_a_broken_checkpoint_under_resume_is_one_line(
+    tiny_fashion: Path, tmp_path: Path, capsys, case: str
+) -> None:
     run = tmp_path / "run"
     run.mkdir()
     config = tiny_config(tiny_fashion, run, epochs=1)
     (run / "config.json").write_text(json.dumps(config.to_dict()))
-    model = create_model("squeezenet1_1", num_classes=10, in_channels=1, small_input=True,
-                         batch_norm=True, dropout=0.3)  # fmt: skip
+    model = create_model(
+        "squeezenet1_1",
+        num_classes=10,
+        in_channels=1,
+        small_input=True,
+        batch_norm=True,
+        dropout=0.3,
+    )
     valid = _valid_checkpoint_bytes(model)
     content = _checkpoint_cases(valid)[case]
     path = run / "checkpoint.pt"
@@ -76,8 +95,18 @@ def test_image_size_below_the_models_minimum_is_refused_before_any_file(
     small = min_input_size(get_model_config("squeezenet1_1", small_input=True))
     large = min_input_size(get_model_config("squeezenet1_1"))
     out = tmp_path / "run"
-    code, _, err = run_cli(capsys, "train", "--data", "fashion-mnist", "--data-dir", tiny_fashion,
-                           "--image-size", small - 1, "--out", out)  # fmt: skip
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--data",
+        "fashion-mnist",
+        "--data-dir",
+        tiny_fashion,
+        "--image-size",
+        small - 1,
+        "--out",
+        out,
+    )
     assert code == 2 and err.count("\n") == 1, err
     assert f"invalid image_size {small - 1}: squeezenet1_1 needs at least {small} pixels" in err
     assert not out.exists()

@@ -31,10 +31,15 @@ def data_dir(tmp_path: Path) -> Path:
 def base_config(data_dir: Path, **overrides) -> TrainConfig:
     """A tiny design (base_e = incr_e = 8: a few thousand parameters) trained for seconds."""
     settings = dict(
-        model="squeezenet_design", data="fashion-mnist", data_dir=str(data_dir), epochs=1,
+        model="squeezenet_design",
+        data="fashion-mnist",
+        data_dir=str(data_dir),
+        epochs=1,
         model_kwargs={"layout": "squeezenet1_1", "base_e": 8, "incr_e": 8, "batch_norm": True},
-        batch_size=16, warmup_epochs=0, progress=False,
-    )  # fmt: skip
+        batch_size=16,
+        warmup_epochs=0,
+        progress=False,
+    )
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -59,11 +64,18 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 def test_grid_points_are_every_combination() -> None:
     points = grid_points({"sr": [0.25, 0.5], "pct3x3": [0.25, 0.75]})
-    assert points == [{"sr": 0.25, "pct3x3": 0.25}, {"sr": 0.25, "pct3x3": 0.75},
-                      {"sr": 0.5, "pct3x3": 0.25}, {"sr": 0.5, "pct3x3": 0.75}]  # fmt: skip
+    assert points == [
+        {"sr": 0.25, "pct3x3": 0.25},
+        {"sr": 0.25, "pct3x3": 0.75},
+        {"sr": 0.5, "pct3x3": 0.25},
+        {"sr": 0.5, "pct3x3": 0.75},
+    ]
     assert point_label(points[1]) == "sr=0.25,pct3x3=0.75"
-    with pytest.raises(ValueError, match=r"unknown sweep key\(s\) \['squeeze'\]; valid: base_e, "
-                                         r"incr_e, freq, pct3x3, sr, bypass"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"unknown sweep key\(s\) \['squeeze'\]; valid: base_e, "
+        r"incr_e, freq, pct3x3, sr, bypass",
+    ):
         grid_points({"squeeze": [0.5]})
     with pytest.raises(ValueError, match="at least one value"):
         grid_points({"sr": []})
@@ -151,15 +163,35 @@ def test_a_point_stopped_before_its_first_epoch_restarts(
     assert len(result.rows) == 1
 
 
-def test_sweep_cli_trains_the_grid_and_prints_json(data_dir: Path, tmp_path: Path,
-                                                   capsys) -> None:  # fmt: skip
+def test_sweep_cli_trains_the_grid_and_prints_json(data_dir: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "sweep"
     code, stdout, stderr = run_cli(
-        capsys, "sweep", "--grid", "sr=0.5", "--grid", "pct3x3=0.25", "--data", "fashion-mnist",
-        "--data-dir", data_dir, "--epochs", "1", "--model", "squeezenet1_1",
-        "--model-arg", "base_e=8", "--model-arg", "incr_e=8", "--train-arg", "batch_size=16",
-        "--train-arg", "warmup_epochs=0", "--out", out, "--json",
-    )  # fmt: skip
+        capsys,
+        "sweep",
+        "--grid",
+        "sr=0.5",
+        "--grid",
+        "pct3x3=0.25",
+        "--data",
+        "fashion-mnist",
+        "--data-dir",
+        data_dir,
+        "--epochs",
+        "1",
+        "--model",
+        "squeezenet1_1",
+        "--model-arg",
+        "base_e=8",
+        "--model-arg",
+        "incr_e=8",
+        "--train-arg",
+        "batch_size=16",
+        "--train-arg",
+        "warmup_epochs=0",
+        "--out",
+        out,
+        "--json",
+    )
     assert code == 0, stderr
     report = json.loads(stdout)
     [row] = report["rows"]
@@ -173,15 +205,23 @@ def test_sweep_cli_trains_the_grid_and_prints_json(data_dir: Path, tmp_path: Pat
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--grid", "squeeze=0.5"], "unknown sweep key(s) ['squeeze']; valid: base_e, incr_e"),
-     (["--grid", "sr"], "--grid 'sr': expected KEY=V1,V2,..."),
-     (["--grid", "sr=0.5", "--grid", "sr=0.25"], "--grid sr is given twice"),
-     (["--grid", "sr=2"], "sr (squeeze ratio) must be in (0, 1], got 2"),
-     (["--grid", "sr=0.5", "--model-arg", "sr=0.25"], "sr: given by both --grid and --model-arg"),
-     (["--grid", "sr=0.5", "--train-arg", "speed=3"], "--train-arg speed: unknown setting; valid:"),
-     (["--grid", "sr=0.5", "--train-arg", "epochs=3"], "--train-arg epochs: use --epochs"),
-     (["--grid", "sr=0.5", "--model", "squeezenet1_2"], "did you mean squeezenet1_1")],
-)  # fmt: skip
+    [
+        (["--grid", "squeeze=0.5"], "unknown sweep key(s) ['squeeze']; valid: base_e, incr_e"),
+        (["--grid", "sr"], "--grid 'sr': expected KEY=V1,V2,..."),
+        (["--grid", "sr=0.5", "--grid", "sr=0.25"], "--grid sr is given twice"),
+        (["--grid", "sr=2"], "sr (squeeze ratio) must be in (0, 1], got 2"),
+        (
+            ["--grid", "sr=0.5", "--model-arg", "sr=0.25"],
+            "sr: given by both --grid and --model-arg",
+        ),
+        (
+            ["--grid", "sr=0.5", "--train-arg", "speed=3"],
+            "--train-arg speed: unknown setting; valid:",
+        ),
+        (["--grid", "sr=0.5", "--train-arg", "epochs=3"], "--train-arg epochs: use --epochs"),
+        (["--grid", "sr=0.5", "--model", "squeezenet1_2"], "did you mean squeezenet1_1"),
+    ],
+)
 def test_sweep_cli_errors_name_the_valid_choices(
     data_dir: Path, tmp_path: Path, capsys, args: list[str], message: str
 ) -> None:

@@ -29,10 +29,18 @@ from squeezenet.files import WriteError
 
 def tiny_config(data_dir: Path, out: Path, **overrides) -> TrainConfig:
     settings = dict(
-        model="squeezenet1_1", model_kwargs={"batch_norm": True, "dropout": 0.3},
-        data="fashion-mnist", data_dir=str(data_dir), out=str(out), epochs=3, batch_size=16,
-        lr=0.05, warmup_epochs=0.5, progress=False, seed=3,
-    )  # fmt: skip
+        model="squeezenet1_1",
+        model_kwargs={"batch_norm": True, "dropout": 0.3},
+        data="fashion-mnist",
+        data_dir=str(data_dir),
+        out=str(out),
+        epochs=3,
+        batch_size=16,
+        lr=0.05,
+        warmup_epochs=0.5,
+        progress=False,
+        seed=3,
+    )
     settings.update(overrides)
     return TrainConfig(**settings)
 
@@ -45,8 +53,14 @@ def test_a_few_steps_lower_the_loss() -> None:
         images[i, 0, 6 * y : 6 * y + 5] = 230
     data = InMemoryDataset(images, labels, ["a", "b", "c", "d"], "toy")
     loader = BatchLoader(data, 32, shuffle=False, augment=None, normalize=Normalize([0.2], [0.3]))
-    model = create_model("squeezenet1_1", num_classes=4, in_channels=1, small_input=True,
-                         batch_norm=True, classifier_relu=False)  # fmt: skip
+    model = create_model(
+        "squeezenet1_1",
+        num_classes=4,
+        in_channels=1,
+        small_input=True,
+        batch_norm=True,
+        classifier_relu=False,
+    )
     opt = build_optimizer(model, "sgd", 0.05)
     first = train_one_epoch(model, loader, opt)["train_loss"]
     for _ in range(15):
@@ -57,8 +71,16 @@ def test_a_few_steps_lower_the_loss() -> None:
 def test_run_folder_has_every_file(tiny_fashion: Path, tmp_path: Path) -> None:
     result = fit(tiny_config(tiny_fashion, tmp_path / "run", epochs=2))
     run = RunDir(result.run_dir)
-    for path in (run.config, run.metrics, run.curves, run.confusion, run.best, run.last,
-                 run.checkpoint, run.results):  # fmt: skip
+    for path in (
+        run.config,
+        run.metrics,
+        run.curves,
+        run.confusion,
+        run.best,
+        run.last,
+        run.checkpoint,
+        run.results,
+    ):
         assert path.is_file() and path.stat().st_size > 0, path
     assert run.curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = run.metrics.read_text().strip().splitlines()
@@ -175,9 +197,16 @@ def test_image_folder_with_only_train_holds_out_validation_and_counts_bad_files(
             Image.fromarray(pixels).save(tmp_path / "data" / "train" / name / f"{i}.png")
     bad = tmp_path / "data" / "train" / "dog" / "8.png"
     bad.write_bytes((tmp_path / "data" / "train" / "dog" / "0.png").read_bytes()[:60])  # truncated
-    config = tiny_config(tmp_path, tmp_path / "run", data=f"folder:{tmp_path / 'data'}",
-                         image_size=32, val_fraction=0.25, epochs=1, batch_size=4,
-                         skip_bad_images=True)  # fmt: skip
+    config = tiny_config(
+        tmp_path,
+        tmp_path / "run",
+        data=f"folder:{tmp_path / 'data'}",
+        image_size=32,
+        val_fraction=0.25,
+        epochs=1,
+        batch_size=4,
+        skip_bad_images=True,
+    )
     # Without a held-out fraction, the folder's only split would be validated on.
     for kind in ("folder", "Folder"):  # the kind is read case-blind, as load_dataset reads it
         with pytest.raises(ValueError, match="no train/ and val/ .* pass --val-fraction"):
@@ -190,8 +219,9 @@ def test_image_folder_with_only_train_holds_out_validation_and_counts_bad_files(
     assert f"skipped 1 undecodable images (--skip-bad-images), e.g. {bad}" in printed
 
 
-def test_interrupted_checkpoint_write_keeps_the_old_file(tiny_fashion: Path, tmp_path: Path,
-                                                        monkeypatch) -> None:  # fmt: skip
+def test_interrupted_checkpoint_write_keeps_the_old_file(
+    tiny_fashion: Path, tmp_path: Path, monkeypatch
+) -> None:
     config = tiny_config(tiny_fashion, tmp_path / "run", epochs=1)
     fit(config)
     run = RunDir(config.out)
@@ -213,11 +243,15 @@ def test_interrupted_checkpoint_write_keeps_the_old_file(tiny_fashion: Path, tmp
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [({"epochs": 0}, "invalid epochs"), ({"augment": "twirl"}, "invalid augment 'twirl'"),
-     ({"lr": -1.0}, "invalid lr"), ({"schedule": "linear"}, "invalid schedule"),
-     ({"device": "gpu"}, "invalid device 'gpu'; choose auto, cpu, cuda or cuda:N"),
-     ({"eval_batch_size": 0}, "invalid eval_batch_size")],
-)  # fmt: skip
+    [
+        ({"epochs": 0}, "invalid epochs"),
+        ({"augment": "twirl"}, "invalid augment 'twirl'"),
+        ({"lr": -1.0}, "invalid lr"),
+        ({"schedule": "linear"}, "invalid schedule"),
+        ({"device": "gpu"}, "invalid device 'gpu'; choose auto, cpu, cuda or cuda:N"),
+        ({"eval_batch_size": 0}, "invalid eval_batch_size"),
+    ],
+)
 def test_invalid_settings(overrides: dict, message: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=message):
         tiny_config(tmp_path, tmp_path / "run", **overrides)

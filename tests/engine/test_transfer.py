@@ -42,10 +42,18 @@ def saved_start(tmp_path: Path) -> Path:
 
 def transfer_config(tmp_path: Path, **overrides) -> TrainConfig:
     settings = dict(
-        weights=str(saved_start(tmp_path)), data=f"folder:{write_class_folder(tmp_path / 'img')}",
-        out=str(tmp_path / "run"), epochs=2, batch_size=8, lr=0.05, warmup_epochs=0,
-        augment="flip", progress=False, amp="none", seed=1,
-    )  # fmt: skip
+        weights=str(saved_start(tmp_path)),
+        data=f"folder:{write_class_folder(tmp_path / 'img')}",
+        out=str(tmp_path / "run"),
+        epochs=2,
+        batch_size=8,
+        lr=0.05,
+        warmup_epochs=0,
+        augment="flip",
+        progress=False,
+        amp="none",
+        seed=1,
+    )
     return TrainConfig(**{**settings, **overrides})
 
 
@@ -121,10 +129,19 @@ def test_fine_tuning_the_imagenet_weights_onto_three_classes_trains_only_the_hea
     generated 3-class folder, read at 64 pixels to stay fast."""
     start = load_model("imagenet")
     config = TrainConfig(
-        weights="imagenet", freeze="features", image_size=64, epochs=1, batch_size=8, lr=0.01,
-        data=f"folder:{write_class_folder(tmp_path / 'img', size=80)}", augment="none",
-        out=str(tmp_path / "run"), warmup_epochs=0, progress=False, amp="none",
-    )  # fmt: skip
+        weights="imagenet",
+        freeze="features",
+        image_size=64,
+        epochs=1,
+        batch_size=8,
+        lr=0.01,
+        data=f"folder:{write_class_folder(tmp_path / 'img', size=80)}",
+        augment="none",
+        out=str(tmp_path / "run"),
+        warmup_epochs=0,
+        progress=False,
+        amp="none",
+    )
     tuned = load_model(fit(config).run_dir / "weights" / "last.safetensors")
     for key, value in features_state(start).items():
         assert torch.equal(value, tuned.state_dict()[key]), key

@@ -34,8 +34,13 @@ def relu_head_model() -> SqueezeNet:
 
 def _tiny(classifier_relu: bool) -> SqueezeNet:
     torch.manual_seed(0)
-    model = create_model("squeezenet1_1", num_classes=3, in_channels=1, small_input=True,
-                         classifier_relu=classifier_relu)  # fmt: skip
+    model = create_model(
+        "squeezenet1_1",
+        num_classes=3,
+        in_channels=1,
+        small_input=True,
+        classifier_relu=classifier_relu,
+    )
     with torch.no_grad():
         model.classifier[1].weight.mul_(30)
     pre = Preprocessing(input_size=32, mean=(0.5,), std=(0.5,), in_channels=1)

@@ -65,8 +65,9 @@ def test_curves_delete_cells_in_the_given_order(tiny_model: SqueezeNet) -> None:
 def test_deletion_goes_from_the_image_to_its_blurred_copy(
     tiny_model: SqueezeNet, image_file: Path, tmp_path: Path, attribution: str
 ) -> None:
-    result = deletion(tiny_model, image_file, attribution=attribution, steps=8, random_orders=2,
-                      grid=8, samples=3)  # fmt: skip
+    result = deletion(
+        tiny_model, image_file, attribution=attribution, steps=8, random_orders=2, grid=8, samples=3
+    )
     assert 0 <= result.salient_auc <= 1 and 0 <= result.random_auc <= 1
     assert len(result.salient) == len(result.random) == len(result.fractions) == 9
     assert result.fractions[0] == 0 and result.fractions[-1] == 1
@@ -116,8 +117,9 @@ def test_the_check_can_fail(tiny_model: SqueezeNet, image_file: Path) -> None:
         )
     faithful = dataclasses.replace(cam, map=drops)
     upside_down = dataclasses.replace(cam, map=-drops)
-    good, bad = deletion_check(tiny_model, x, 0, attributions=[faithful, upside_down], grid=4,
-                               steps=16, random_orders=5)  # fmt: skip
+    good, bad = deletion_check(
+        tiny_model, x, 0, attributions=[faithful, upside_down], grid=4, steps=16, random_orders=5
+    )
     assert good.passed and not bad.passed
     assert good.salient_auc < good.random_auc < bad.salient_auc
 

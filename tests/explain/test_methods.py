@@ -41,9 +41,15 @@ def test_staged_forward_is_the_model(tiny_model: SqueezeNet) -> None:
 
 @pytest.mark.parametrize(
     ("method", "kwargs"),
-    [(saliency, {}), (smoothgrad, {"samples": 4}), (gradcam, {}), (gradcam, {"layer": "conv1"}),
-     (gradcam, {"layer": "fire5"}), (gradcam, {"layer": "conv10"})],
-)  # fmt: skip
+    [
+        (saliency, {}),
+        (smoothgrad, {"samples": 4}),
+        (gradcam, {}),
+        (gradcam, {"layer": "conv1"}),
+        (gradcam, {"layer": "fire5"}),
+        (gradcam, {"layer": "conv10"}),
+    ],
+)
 def test_attribution_maps_have_the_input_shape(
     tiny_model: SqueezeNet, image_file: Path, tmp_path: Path, method, kwargs
 ) -> None:
@@ -74,15 +80,20 @@ def test_a_class_by_index_or_name(tiny_model: SqueezeNet, image_file: Path) -> N
 
 @pytest.mark.parametrize(
     ("target", "message"),
-    [("zebra", "unknown class 'zebra'; valid: 0..2 or a name (cat, dog, bird)"),
-     ("dgo", "did you mean dog?"), (3, "class index 3 is out of range; valid: 0..2")],
-)  # fmt: skip
+    [
+        ("zebra", "unknown class 'zebra'; valid: 0..2 or a name (cat, dog, bird)"),
+        ("dgo", "did you mean dog?"),
+        (3, "class index 3 is out of range; valid: 0..2"),
+    ],
+)
 def test_an_unknown_class_names_the_valid_ones(
     tiny_model: SqueezeNet, image_file: Path, target, message: str
 ) -> None:
-    for run in (lambda: saliency(tiny_model, image_file, target),
-                lambda: fooling(tiny_model, image_file, target),
-                lambda: class_visualization(tiny_model, target)):  # fmt: skip
+    for run in (
+        lambda: saliency(tiny_model, image_file, target),
+        lambda: fooling(tiny_model, image_file, target),
+        lambda: class_visualization(tiny_model, target),
+    ):
         with pytest.raises(ValueError, match=re.escape(message)):
             run()
 

@@ -38,8 +38,10 @@ def _model(folder: Path, location: str, *, in_subgraph: bool = False) -> Path:
         constant = helper.make_node("Constant", [], ["W"], value=weights)
         branch = helper.make_graph([constant], "then", [], [out])
         cond = numpy_helper.from_array(np.array(True), "cond")
-        nodes = [helper.make_node("If", ["cond"], ["Wc"], then_branch=branch, else_branch=branch),
-                 helper.make_node("Add", ["x", "Wc"], ["y"])]  # fmt: skip
+        nodes = [
+            helper.make_node("If", ["cond"], ["Wc"], then_branch=branch, else_branch=branch),
+            helper.make_node("Add", ["x", "Wc"], ["y"]),
+        ]
         graph = helper.make_graph(nodes, "g", [x], [y], [cond])
     else:
         add = helper.make_node("Add", ["x", "W"], ["y"])

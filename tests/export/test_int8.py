@@ -36,8 +36,13 @@ from squeezenet.meta import preprocessing_for
 def float_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[squeezenet.SqueezeNet, Path]:
     torch.manual_seed(0)
     model = squeezenet.create_model("squeezenet1_1", num_classes=4, in_channels=1, small_input=True)
-    model.meta = {"class_names": ["a", "b", "c", "d"], "mean": [0.3], "std": [0.35],
-                  "input_size": 16, "in_channels": 1}  # fmt: skip
+    model.meta = {
+        "class_names": ["a", "b", "c", "d"],
+        "mean": [0.3],
+        "std": [0.35],
+        "input_size": 16,
+        "in_channels": 1,
+    }
     path = tmp_path_factory.mktemp("int8") / "model.onnx"
     export_onnx(model.eval(), path, check=False)
     return model, path
@@ -98,8 +103,9 @@ def test_quantize_rejects_an_int8_model(float_model, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
-def test_histogram_calibration_prints_nothing_to_stdout(float_model, tmp_path: Path, capsys,
-                                                        method) -> None:  # fmt: skip
+def test_histogram_calibration_prints_nothing_to_stdout(
+    float_model, tmp_path: Path, capsys, method
+) -> None:
     """stdout stays clean for callers who print JSON there; onnxruntime's progress goes to
     stderr."""
     _, path = float_model
@@ -163,8 +169,9 @@ def _weights(graph: onnx.GraphProto) -> list[np.ndarray]:
     ("scheme", "dtype", "bound"),
     [("u8s8", np.int8, 127), ("u8s8-reduced", np.int8, 64), ("u8u8", np.uint8, 255)],
 )
-def test_each_scheme_writes_its_types_and_runs(float_model, tmp_path: Path, scheme: str,
-                                               dtype: type, bound: int) -> None:  # fmt: skip
+def test_each_scheme_writes_its_types_and_runs(
+    float_model, tmp_path: Path, scheme: str, dtype: type, bound: int
+) -> None:
     _, path = float_model
     calib = torch.randn(6, 1, 16, 16)
     out = quantize_int8(path, tmp_path / "q.onnx", calib, scheme=scheme, method="minmax")
@@ -192,13 +199,13 @@ def test_qoperator_format_writes_qlinear_ops(float_model, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("method", ["entropy", "percentile"])
-def test_histogram_calibration_with_a_short_last_batch(float_model, tmp_path: Path,
-                                                       method) -> None:  # fmt: skip
+def test_histogram_calibration_with_a_short_last_batch(float_model, tmp_path: Path, method) -> None:
     """onnxruntime's histogram calibrators failed ("inhomogeneous shape") when the last
     batch was shorter than the others: 10 images in batches of 4."""
     _, path = float_model
-    out = quantize_int8(path, tmp_path / "q.onnx", torch.randn(10, 1, 16, 16), method=method,
-                        batch_size=4)  # fmt: skip
+    out = quantize_int8(
+        path, tmp_path / "q.onnx", torch.randn(10, 1, 16, 16), method=method, batch_size=4
+    )
     record = read_metadata(out)["quantization"]
     assert record["calibration"] == method and record["calibration_images"] == 10
     assert ("percentile" in record) == (method == "percentile")

@@ -45,16 +45,19 @@ def test_export_matches_pytorch_for_every_registered_model(tmp_path: Path, name:
     pools = [n for n in proto.graph.node if n.op_type == "MaxPool"]
     assert pools and all(
         onnx.helper.get_attribute_value(a) == 1
-        for n in pools for a in n.attribute if a.name == "ceil_mode"
-    )  # fmt: skip
+        for n in pools
+        for a in n.attribute
+        if a.name == "ceil_mode"
+    )
     batch_dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
     assert batch_dim.dim_param and not batch_dim.HasField("dim_value")
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"batch_norm": True}, {"small_input": True, "in_channels": 1}],
+    "overrides",
+    [{"batch_norm": True}, {"small_input": True, "in_channels": 1}],
     ids=["batch_norm", "grayscale_small_input"],
-)  # fmt: skip
+)
 def test_export_variants(tmp_path: Path, overrides: dict) -> None:
     model = squeezenet.create_model("squeezenet1_0_complex_bypass", num_classes=7, **overrides)
     model.eval()
@@ -76,8 +79,14 @@ def test_any_batch_size_runs(tmp_path: Path) -> None:
 
 def test_metadata_carries_class_names_and_preprocessing(tmp_path: Path) -> None:
     model = squeezenet.create_model("squeezenet1_1", num_classes=3, in_channels=1, small_input=True)
-    model.meta = {"class_names": ["cat", "dog", "émeu"], "mean": [0.286], "std": [0.353],
-                  "input_size": 28, "in_channels": 1, "dataset": "fashion-mnist"}  # fmt: skip
+    model.meta = {
+        "class_names": ["cat", "dog", "émeu"],
+        "mean": [0.286],
+        "std": [0.353],
+        "input_size": 28,
+        "in_channels": 1,
+        "dataset": "fashion-mnist",
+    }
     path = export_onnx(model.eval(), tmp_path / "m.onnx").path
     meta = read_metadata(path)
     assert meta["class_names"] == ["cat", "dog", "émeu"]

@@ -34,8 +34,12 @@ NAMES = ["cat", "dog", "fox"]
 
 def tiny(input_size: int = 20) -> torch.nn.Module:
     net = create_model("squeezenet1_1", num_classes=3, small_input=True)
-    net.meta = {"class_names": NAMES, "mean": [0.4, 0.5, 0.6], "std": [0.2, 0.25, 0.3],
-                "input_size": input_size}  # fmt: skip
+    net.meta = {
+        "class_names": NAMES,
+        "mean": [0.4, 0.5, 0.6],
+        "std": [0.2, 0.25, 0.3],
+        "input_size": input_size,
+    }
     return net.eval()
 
 

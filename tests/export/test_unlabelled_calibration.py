@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from squeezenet import load_model  # noqa: E402
-from squeezenet.data import load_dataset_for_model  # noqa: E402
-from squeezenet.data.preprocess import load_model_input  # noqa: E402
-from squeezenet.export import export_pipeline, ort_session, run_session  # noqa: E402
-from squeezenet.meta import preprocessing_for  # noqa: E402
+from squeezenet import load_model
+from squeezenet.data import load_dataset_for_model
+from squeezenet.data.preprocess import load_model_input
+from squeezenet.export import export_pipeline, ort_session, run_session
+from squeezenet.meta import preprocessing_for
 
 PHOTOS = sorted((Path(__file__).parents[1] / "fixtures" / "imagenet").glob("*.JPEG"))
 

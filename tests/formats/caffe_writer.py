@@ -14,8 +14,15 @@ import numpy as np
 
 from squeezenet.models import SqueezeNet
 
-_V1_TYPE = {"Convolution": 4, "Pooling": 17, "ReLU": 18, "Concat": 3, "Dropout": 6,
-            "Softmax": 20, "Data": 5}  # fmt: skip
+_V1_TYPE = {
+    "Convolution": 4,
+    "Pooling": 17,
+    "ReLU": 18,
+    "Concat": 3,
+    "Dropout": 6,
+    "Softmax": 20,
+    "Data": 5,
+}
 
 
 def varint(n: int) -> bytes:
@@ -68,8 +75,15 @@ def pool_param(*, average: bool = False) -> bytes:
     return field_int(1, 0) + field_int(2, 3) + field_int(3, 2)
 
 
-def layer(name: str, kind: str, *, v1: bool = False, blobs: tuple[bytes, ...] = (),
-          conv: bytes | None = None, pool: bytes | None = None) -> bytes:  # fmt: skip
+def layer(
+    name: str,
+    kind: str,
+    *,
+    v1: bool = False,
+    blobs: tuple[bytes, ...] = (),
+    conv: bytes | None = None,
+    pool: bytes | None = None,
+) -> bytes:
     """One LayerParameter (or V1LayerParameter) message, with its NetParameter field tag."""
     if v1:
         body = field_bytes(4, name.encode()) + field_int(5, _V1_TYPE[kind])
@@ -86,9 +100,14 @@ def layer(name: str, kind: str, *, v1: bool = False, blobs: tuple[bytes, ...] = 
 
 
 def squeezenet_caffemodel(
-    model: SqueezeNet, *, v1: bool = False, legacy_blobs: bool = False, packed: bool = True,
-    deep_compression_names: bool = False, name: str = "SqueezeNet",
-) -> bytes:  # fmt: skip
+    model: SqueezeNet,
+    *,
+    v1: bool = False,
+    legacy_blobs: bool = False,
+    packed: bool = True,
+    deep_compression_names: bool = False,
+    name: str = "SqueezeNet",
+) -> bytes:
     """`model` as a Caffe NetParameter's bytes, its layers named as DeepScale's release names
     them (or as the Deep Compression prototxt does)."""
     sd = {k: v.detach().numpy() for k, v in model.state_dict().items()}
@@ -97,11 +116,19 @@ def squeezenet_caffemodel(
     def conv(caffe_name: str, path: str, kernel: int, stride: int, pad: int) -> bytes:
         w, b = sd[f"{path}.weight"], sd[f"{path}.bias"]
         blobs = tuple(blob(x, legacy=legacy_blobs, packed=packed) for x in (w, b))
-        return layer(caffe_name, "Convolution", blobs=blobs,
-                     conv=conv_param(w.shape[0], kernel, stride, pad), **opts)  # fmt: skip
+        return layer(
+            caffe_name,
+            "Convolution",
+            blobs=blobs,
+            conv=conv_param(w.shape[0], kernel, stride, pad),
+            **opts,
+        )
 
-    roles = (("conv1x1_1", "conv1x1_2", "conv3x3_2") if deep_compression_names
-             else ("squeeze1x1", "expand1x1", "expand3x3"))  # fmt: skip
+    roles = (
+        ("conv1x1_1", "conv1x1_2", "conv3x3_2")
+        if deep_compression_names
+        else ("squeeze1x1", "expand1x1", "expand3x3")
+    )
     paths = model.layer_names()
     kernel, stride, pad = model.config.stem_geometry
     out = field_bytes(1, name.encode()) + layer("data", "Data", **opts)
@@ -109,8 +136,9 @@ def squeezenet_caffemodel(
     out += layer("pool1", "Pooling", pool=pool_param(), **opts)
     for i in range(len(model.config.fires)):
         fire = f"fire{i + 2}"
-        for role, ours, (k, p) in zip(roles, ("squeeze", "expand1x1", "expand3x3"),
-                                      ((1, 0), (1, 0), (3, 1))):  # fmt: skip
+        for role, ours, (k, p) in zip(
+            roles, ("squeeze", "expand1x1", "expand3x3"), ((1, 0), (1, 0), (3, 1))
+        ):
             out += conv(f"{fire}/{role}", f"{paths[fire]}.{ours}", k, 1, p)
             out += layer(f"{fire}/relu_{role}", "ReLU", **opts)
         out += layer(f"{fire}/concat", "Concat", **opts)

@@ -30,8 +30,9 @@ from .caffe_writer import (
 # Small stand-ins for DeepScale's releases: their layouts (stem, pools, conv10 padding) with
 # narrow Fire modules, so files stay a few hundred KB.
 V1_0 = from_metaparameters(base_e=16, incr_e=16, sr=0.25, num_classes=10, classifier_padding=1)
-V1_1 = from_metaparameters(base_e=16, incr_e=16, sr=0.25, num_classes=10,
-                           layout=get_model_config("squeezenet1_1"))  # fmt: skip
+V1_1 = from_metaparameters(
+    base_e=16, incr_e=16, sr=0.25, num_classes=10, layout=get_model_config("squeezenet1_1")
+)
 
 
 def _model(config) -> SqueezeNet:
@@ -51,17 +52,22 @@ def _write(tmp_path: Path, data: bytes, name: str = "m.caffemodel") -> Path:
 @pytest.mark.parametrize("config", [V1_0, V1_1], ids=["v1.0", "v1.1"])
 @pytest.mark.parametrize(
     "form",
-    [{}, {"v1": True}, {"legacy_blobs": True}, {"v1": True, "legacy_blobs": True, "packed": False},
-     {"deep_compression_names": True}],
+    [
+        {},
+        {"v1": True},
+        {"legacy_blobs": True},
+        {"v1": True, "legacy_blobs": True, "packed": False},
+        {"deep_compression_names": True},
+    ],
     ids=["layer", "V1 layers", "legacy dims", "V1 unpacked legacy", "conv1x1_1 names"],
-)  # fmt: skip
+)
 def test_round_trip(tmp_path: Path, config, form: dict) -> None:
     model = _model(config)
     path = _write(tmp_path, squeezenet_caffemodel(model, **form))
     loaded = squeezenet.load_model(path)
     assert replace(loaded.config, name=config.name) == config  # pools, fires, conv10 pad
-    for key, tensor in model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key], tensor), key
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
     x = torch.randn(2, 3, 67, 67)
     torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
     assert loaded.meta.preprocessing == CAFFE_PREPROCESSING
@@ -95,24 +101,32 @@ def _conv_layer(name: str, weight: np.ndarray, stride: int = 1, pad: int = 0) ->
 def _structure_cases() -> list[tuple[str, bytes, str]]:
     good = squeezenet_caffemodel(_model(V1_0))
     w1 = np.zeros((8, 3, 7, 7), np.float32)
-    squeeze_only = (_conv_layer("conv1", w1, 2)
-                    + _conv_layer("fire2/squeeze1x1", np.zeros((4, 8, 1, 1), np.float32))
-                    + _conv_layer("conv10", np.zeros((5, 4, 1, 1), np.float32)))  # fmt: skip
+    squeeze_only = (
+        _conv_layer("conv1", w1, 2)
+        + _conv_layer("fire2/squeeze1x1", np.zeros((4, 8, 1, 1), np.float32))
+        + _conv_layer("conv10", np.zeros((5, 4, 1, 1), np.float32))
+    )
     bad_blob = field_bytes(7, field_bytes(1, bytes([2, 3]))) + field_bytes(5, b"\0" * 20)
     return [
         ("empty", b"", "no layers"),
         ("a layer-less net", field_bytes(1, b"name"), "no layers"),
         ("both forms", good + layer("x", "ReLU", v1=True), "both 'layer' and legacy 'layers'"),
-        ("conv1 stride 3", good.replace(conv_param(96, 7, 2, 0), conv_param(96, 7, 3, 0)),
-         "'conv1' has stride \\(3, 3\\), SqueezeNet's has \\(2, 2\\)"),
+        (
+            "conv1 stride 3",
+            good.replace(conv_param(96, 7, 2, 0), conv_param(96, 7, 3, 0)),
+            "'conv1' has stride \\(3, 3\\), SqueezeNet's has \\(2, 2\\)",
+        ),
         ("no Fire", _conv_layer("conv1", w1, stride=2), "not a SqueezeNet"),
         ("missing expand", squeeze_only, "'fire2' lacks \\['expand1x1', 'expand3x3'\\]"),
-        ("blob count", layer("conv1", "Convolution", blobs=(bad_blob,)),
-         "shape \\(2, 3\\) holds 5 values"),
+        (
+            "blob count",
+            layer("conv1", "Convolution", blobs=(bad_blob,)),
+            "shape \\(2, 3\\) holds 5 values",
+        ),
         ("group wire type", bytes([0x0B, 0x00]), "field 1 has unsupported wire type 3"),
         ("huge length", key(100, 2) + varint(2**40) + b"abc", "needs 1099511627776 bytes"),
         ("overlong varint", key(100, 2) + bytes([0xFF] * 11), "overlong varint"),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize("case", range(10))

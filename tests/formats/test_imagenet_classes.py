@@ -48,10 +48,15 @@ def test_class_folders_match_by_wnid_leading_wnid_or_name() -> None:
 
 @pytest.mark.parametrize(
     ("folder", "message"),
-    [("kitten", "folder 'kitten' of the dataset matches none of the model's 1000 classes"),
-     ("crane", "folder 'crane' of the dataset names 2 of the model's classes "
-               "\\(134 n02012849, 517 n03126707\\); name the folder by its WordNet id")],
-)  # fmt: skip
+    [
+        ("kitten", "folder 'kitten' of the dataset matches none of the model's 1000 classes"),
+        (
+            "crane",
+            "folder 'crane' of the dataset names 2 of the model's classes "
+            "\\(134 n02012849, 517 n03126707\\); name the folder by its WordNet id",
+        ),
+    ],
+)
 def test_unmatched_or_ambiguous_folders_are_named(folder: str, message: str) -> None:
     classes = imagenet_classes()
     with pytest.raises(DatasetError, match=message):
@@ -59,8 +64,9 @@ def test_unmatched_or_ambiguous_folders_are_named(folder: str, message: str) -> 
 
 
 def test_relabel_without_wnids_matches_names_only() -> None:
-    data = InMemoryDataset(torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 1]),
-                           ["b", "a"], "tiny")  # fmt: skip
+    data = InMemoryDataset(
+        torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 1]), ["b", "a"], "tiny"
+    )
     relabelled = relabel_to_model_classes(data, ["a", "b", "c"])
     assert relabelled.labels.tolist() == [1, 0, 0] and relabelled.class_names == ["a", "b", "c"]
     assert relabel_to_model_classes(data, ["b", "a"]) is data

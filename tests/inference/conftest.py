@@ -52,9 +52,12 @@ def gradient_image(width: int, height: int) -> Image.Image:
     """An asymmetric RGB picture, so that a rotation changes what the model sees."""
     img = Image.new("RGB", (width, height))
     img.putdata(
-        [((x * 255) // width, (y * 255) // height, ((x + 2 * y) * 7) % 256)
-         for y in range(height) for x in range(width)]
-    )  # fmt: skip
+        [
+            ((x * 255) // width, (y * 255) // height, ((x + 2 * y) * 7) % 256)
+            for y in range(height)
+            for x in range(width)
+        ]
+    )
     return img
 
 

@@ -19,8 +19,16 @@ from squeezenet.inference.benchmark import BenchReport, BenchResult
 
 from .conftest import tiny_model
 
-ROW_KEYS = {"backend", "batch", "input_size", "threads", "p50_ms", "p90_ms", "images_per_s",
-            "gflops"}  # fmt: skip
+ROW_KEYS = {
+    "backend",
+    "batch",
+    "input_size",
+    "threads",
+    "p50_ms",
+    "p90_ms",
+    "images_per_s",
+    "gflops",
+}
 QUICK = {"rounds": 2, "round_time": 0.005, "warmup_time": 0.01, "sgemm_size": 128}
 
 
@@ -55,9 +63,14 @@ def test_compile_backend_runs_or_says_why() -> None:
     # Inductor needs a working C++ toolchain; either outcome must be a report, not a crash.
     # Two Fire modules: inductor's compile time grows with the layer count.
     config = SqueezeNetConfig(
-        name="tiny", stem_channels=8, stem_kernel=3, small_input=True, num_classes=3,
-        fires=(FireConfig(2, 4, 4), FireConfig(2, 4, 4)), pool_after=(0,),
-    )  # fmt: skip
+        name="tiny",
+        stem_channels=8,
+        stem_kernel=3,
+        small_input=True,
+        num_classes=3,
+        fires=(FireConfig(2, 4, 4), FireConfig(2, 4, 4)),
+        pool_after=(0,),
+    )
     report = run_benchmark(SqueezeNet(config), ["compile"], [1], 8, threads=1, **QUICK)
     assert report.get("compile", 1) is not None or "compile" in report.unavailable
 
@@ -67,11 +80,18 @@ def _row(backend: str, batch: int, p50: float) -> BenchResult:
 
 
 def test_ratios_are_against_the_faster_peer_at_each_batch() -> None:
-    report = BenchReport({}, {}, [
-        _row("onnxruntime-plain", 1, 6.0), _row("openvino-plain", 1, 12.0), _row("eager", 1, 3.0),
-        _row("onnxruntime-plain", 32, 200.0), _row("openvino-plain", 32, 100.0),
-        _row("eager", 32, 50.0),
-    ])  # fmt: skip
+    report = BenchReport(
+        {},
+        {},
+        [
+            _row("onnxruntime-plain", 1, 6.0),
+            _row("openvino-plain", 1, 12.0),
+            _row("eager", 1, 3.0),
+            _row("onnxruntime-plain", 32, 200.0),
+            _row("openvino-plain", 32, 100.0),
+            _row("eager", 32, 50.0),
+        ],
+    )
     assert report.best_peer(1).backend == "onnxruntime-plain"
     assert report.best_peer(32).backend == "openvino-plain"
     assert report.ratio("eager", 1) == 0.5 and report.ratio("eager", 32) == 0.5
@@ -141,9 +161,25 @@ def test_backend_failing_at_run_time_is_reported(monkeypatch: pytest.MonkeyPatch
 def test_cli_bench_json_and_file(capsys, tmp_path: Path) -> None:
     out_file = tmp_path / "bench.json"
     try:
-        main(["bench", "squeezenet1_1", "--input-size", "17", "--backend", "eager,onnxruntime",
-              "--batch", "1,2", "--threads", "1", "--rounds", "1", "--json",
-              "--output", str(out_file)])  # fmt: skip
+        main(
+            [
+                "bench",
+                "squeezenet1_1",
+                "--input-size",
+                "17",
+                "--backend",
+                "eager,onnxruntime",
+                "--batch",
+                "1,2",
+                "--threads",
+                "1",
+                "--rounds",
+                "1",
+                "--json",
+                "--output",
+                str(out_file),
+            ]
+        )
         code = 0
     except SystemExit as e:
         code = int(e.code or 0)
@@ -166,9 +202,23 @@ def test_cli_bench_calibrates_int8_on_the_train_split_only(capsys, tmp_path: Pat
         Image.new("RGB", (30, 30), (40 * i, 90, 200)).save(folder / "0.png")
     weights = save_model(tiny_model(), tmp_path / "w.safetensors")
     try:
-        main(["bench", str(weights), "--backend", "onnxruntime-int8", "--batch", "1",
-              "--threads", "1", "--rounds", "1", "--calib-data", f"folder:{tmp_path / 'data'}",
-              "--json"])  # fmt: skip
+        main(
+            [
+                "bench",
+                str(weights),
+                "--backend",
+                "onnxruntime-int8",
+                "--batch",
+                "1",
+                "--threads",
+                "1",
+                "--rounds",
+                "1",
+                "--calib-data",
+                f"folder:{tmp_path / 'data'}",
+                "--json",
+            ]
+        )
         code = 0
     except SystemExit as e:
         code = int(e.code or 0)
@@ -179,9 +229,12 @@ def test_cli_bench_calibrates_int8_on_the_train_split_only(capsys, tmp_path: Pat
 
 @pytest.mark.parametrize(
     "args, message",
-    [(["--backend", "tensorrt"], "unknown backend"), (["--batch", "0"], ">= 1"),
-     (["--batch", "x"], "positive integers")],
-)  # fmt: skip
+    [
+        (["--backend", "tensorrt"], "unknown backend"),
+        (["--batch", "0"], ">= 1"),
+        (["--batch", "x"], "positive integers"),
+    ],
+)
 def test_cli_bench_rejects_bad_options(capsys, args: list[str], message: str) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["bench", "squeezenet1_1", *args])

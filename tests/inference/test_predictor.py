@@ -13,8 +13,8 @@ from squeezenet.data.preprocess import load_model_input, to_model_input
 from squeezenet.export import export_onnx, export_openvino, openvino_available
 from squeezenet.inference import Prediction, PredictionError, Predictor, collect_image_paths
 
-from .conftest import CLASS_NAMES, gradient_image, tiny_model
 from ..helpers import run_cli
+from .conftest import CLASS_NAMES, gradient_image, tiny_model
 
 GOOD = ["a_rgb.png", "b_photo.jpg", "c_gray.png", "d_rgba.png", "e_cmyk.jpg", "f_exif.jpg"]
 BAD = ["g_truncated.jpg", "h_not_an_image.png"]
@@ -113,8 +113,17 @@ def test_grayscale_model_reads_color_files(image_dir) -> None:
 
 
 def test_cli_predict_json_and_table(capsys, weights_file, image_dir) -> None:
-    code, out, err = run_cli(capsys, "predict", str(weights_file), str(image_dir), "--json",
-                          "--topk", "2", "--threads", "1")  # fmt: skip
+    code, out, err = run_cli(
+        capsys,
+        "predict",
+        str(weights_file),
+        str(image_dir),
+        "--json",
+        "--topk",
+        "2",
+        "--threads",
+        "1",
+    )
     assert code == 1  # some files failed; the others were still predicted
     payload = json.loads(out)
     assert payload["backend"] == "onnxruntime"

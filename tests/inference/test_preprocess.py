@@ -20,8 +20,15 @@ from squeezenet.meta import IMAGENET_MEAN, Preprocessing, preprocessing_for
 
 from .conftest import gradient_image, tiny_model
 
-CAFFE = Preprocessing(input_size=6, resize_size=8, resize_mode="warp", channel_order="BGR",
-                      scale="0-255", mean=(104, 117, 123), std=(1, 1, 1))  # fmt: skip
+CAFFE = Preprocessing(
+    input_size=6,
+    resize_size=8,
+    resize_mode="warp",
+    channel_order="BGR",
+    scale="0-255",
+    mean=(104, 117, 123),
+    std=(1, 1, 1),
+)
 
 
 def test_defaults_for_an_untrained_model() -> None:
@@ -70,8 +77,9 @@ def test_warp_ignores_the_aspect_ratio_and_shorter_keeps_it() -> None:
     colours stay; resized by its shorter side to 8 (16x8) then cropped, only the centre."""
     img = Image.new("RGB", (16, 8), (255, 0, 0))
     img.paste((0, 0, 255), (8, 0, 16, 8))
-    warp = Preprocessing(input_size=6, resize_size=8, resize_mode="warp", mean=(0,) * 3,
-                         std=(1,) * 3)  # fmt: skip
+    warp = Preprocessing(
+        input_size=6, resize_size=8, resize_mode="warp", mean=(0,) * 3, std=(1,) * 3
+    )
     x = to_model_input(img, warp)  # RGB, 0..1
     assert x[0, 3, 0] > 0.9 and x[2, 3, 5] > 0.9  # red on the left, blue on the right
     shorter = Preprocessing(input_size=6, resize_size=8, mean=(0,) * 3, std=(1,) * 3)

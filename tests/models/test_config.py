@@ -139,9 +139,12 @@ def test_invalid_fire_and_design_values() -> None:
         FireConfig(squeeze=4, expand1x1=4, expand3x3=4, bypass="sideways")
     with pytest.raises(ValueError, match="simple"):
         SqueezeNetConfig(
-            name="x", stem_channels=8, stem_kernel=3,
-            fires=(FireConfig(4, 8, 8, bypass="simple"),), pool_after=(),
-        )  # fmt: skip
+            name="x",
+            stem_channels=8,
+            stem_kernel=3,
+            fires=(FireConfig(4, 8, 8, bypass="simple"),),
+            pool_after=(),
+        )
     with pytest.raises(ValueError, match="pct3x3"):
         from_metaparameters(pct3x3=1.0)
     with pytest.raises(ValueError, match="sr"):
@@ -161,9 +164,11 @@ def test_unknown_model_suggests_the_closest_name() -> None:
 
 def test_registry_listing_and_duplicates() -> None:
     assert list_models("*bypass*") == [
-        "squeezenet1_0_complex_bypass", "squeezenet1_0_simple_bypass",
-        "squeezenet1_1_complex_bypass", "squeezenet1_1_simple_bypass",
-    ]  # fmt: skip
+        "squeezenet1_0_complex_bypass",
+        "squeezenet1_0_simple_bypass",
+        "squeezenet1_1_complex_bypass",
+        "squeezenet1_1_simple_bypass",
+    ]
     assert {"squeezenet1_0", "squeezenet1_1", "squeezenet_design"} <= set(list_models())
     with pytest.raises(ValueError, match="already registered"):
         register_model("squeezenet1_0", lambda **kw: SQUEEZENET1_0)

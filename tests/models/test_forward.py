@@ -29,8 +29,15 @@ def test_forward_backward_at_min_size(name: str, small_input: bool, stem_pool: b
 
 @pytest.mark.parametrize("name", ["squeezenet1_0", "squeezenet1_1_complex_bypass"])
 def test_options_batch_norm_grayscale_dropout(name: str) -> None:
-    model = create_model(name, num_classes=10, in_channels=1, batch_norm=True, dropout=0.2,
-                         small_input=True, classifier_relu=False)  # fmt: skip
+    model = create_model(
+        name,
+        num_classes=10,
+        in_channels=1,
+        batch_norm=True,
+        dropout=0.2,
+        small_input=True,
+        classifier_relu=False,
+    )
     out = model(torch.randn(4, 1, 28, 28))
     assert out.shape == (4, 10)
     assert (out < 0).any()  # without the paper's final ReLU, logits can be negative
@@ -49,8 +56,9 @@ def test_small_input_keeps_spatial_resolution() -> None:
 @pytest.mark.parametrize("size", [28, 32])
 def test_strided_stem_without_pool_matches_the_pooled_resolution(size: int) -> None:
     pooled = create_model("squeezenet1_1", num_classes=10, small_input=True, batch_norm=True)
-    strided = create_model("squeezenet1_1", num_classes=10, small_input=True, batch_norm=True,
-                           stem_pool=False)  # fmt: skip
+    strided = create_model(
+        "squeezenet1_1", num_classes=10, small_input=True, batch_norm=True, stem_pool=False
+    )
     x = torch.randn(2, 3, size, size)
     acts = {
         k: m.eval().forward_intermediates(x, ["conv1", "fire2", "fire9"])

@@ -20,30 +20,55 @@ def make_console(*, stderr: bool = False) -> Console:
 def compression_table(report: CompressionReport) -> Table:
     """A compression report as a rich table: one row per conv, then totals."""
     table = Table(
-        "layer", "shape", "params", "nnz", "density", "bits", "codebook", "positions",
-        "index B", "position B", "bias B", "bits/weight",
+        "layer",
+        "shape",
+        "params",
+        "nnz",
+        "density",
+        "bits",
+        "codebook",
+        "positions",
+        "index B",
+        "position B",
+        "bias B",
+        "bits/weight",
         title=f"{report.model}: {report.sqz_bytes:,} bytes .sqz "
         f"({report.ratio:.1f}x smaller than fp32)",
-    )  # fmt: skip
+    )
     for col in table.columns[2:]:
         col.justify = "right"
-    for l in report.layers:  # noqa: E741
+    for l in report.layers:
         table.add_row(
-            l.paper_name, "x".join(map(str, l.shape)), f"{l.params:,}", f"{l.nnz:,}",
-            f"{100 * l.density:.1f}%", str(l.bits), str(l.codebook_size or "-"), l.position_mode,
-            f"{l.index_bytes:,}", f"{l.position_bytes:,}", f"{l.bias_bytes:,}",
+            l.paper_name,
+            "x".join(map(str, l.shape)),
+            f"{l.params:,}",
+            f"{l.nnz:,}",
+            f"{100 * l.density:.1f}%",
+            str(l.bits),
+            str(l.codebook_size or "-"),
+            l.position_mode,
+            f"{l.index_bytes:,}",
+            f"{l.position_bytes:,}",
+            f"{l.bias_bytes:,}",
             f"{l.bits_per_weight:.2f}",
-        )  # fmt: skip
+        )
     table.add_section()
-    weights = sum(l.params for l in report.layers)  # noqa: E741
+    weights = sum(l.params for l in report.layers)
     table.add_row(
-        "total", "", f"{weights:,}", f"{report.nnz:,}",
-        f"{100 * report.nnz / max(weights, 1):.1f}%", "", "", f"header {report.header_bytes:,} B",
-        f"{sum(l.index_bytes for l in report.layers):,}",  # noqa: E741
-        f"{sum(l.position_bytes for l in report.layers):,}",  # noqa: E741
-        f"{sum(l.bias_bytes for l in report.layers):,}",  # noqa: E741
-        f"{8 * report.sqz_bytes / max(report.params, 1):.2f}", style="bold",
-    )  # fmt: skip
+        "total",
+        "",
+        f"{weights:,}",
+        f"{report.nnz:,}",
+        f"{100 * report.nnz / max(weights, 1):.1f}%",
+        "",
+        "",
+        f"header {report.header_bytes:,} B",
+        f"{sum(l.index_bytes for l in report.layers):,}",
+        f"{sum(l.position_bytes for l in report.layers):,}",
+        f"{sum(l.bias_bytes for l in report.layers):,}",
+        f"{8 * report.sqz_bytes / max(report.params, 1):.2f}",
+        style="bold",
+    )
     table.caption = _compression_caption(report)
     return table
 
@@ -55,8 +80,9 @@ def _pct(x: float | None) -> str:
 def _compression_caption(report: CompressionReport) -> str:
     parts = [f"fp32 {report.fp32_bytes:,} B -> .sqz {report.sqz_bytes:,} B: {report.ratio:.1f}x"]
     if report.safetensors_bytes:
-        parts.append(f"vs safetensors file {report.safetensors_bytes:,} B: "
-                     f"{report.ratio_safetensors:.1f}x")  # fmt: skip
+        parts.append(
+            f"vs safetensors file {report.safetensors_bytes:,} B: {report.ratio_safetensors:.1f}x"
+        )
     if report.top1_before is not None or report.top1_after is not None:
         parts.append(
             f"top-1 {_pct(report.top1_before)} -> pruned {_pct(report.top1_pruned)} -> "

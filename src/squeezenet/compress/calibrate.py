@@ -75,15 +75,21 @@ def list_images(root: str | os.PathLike[str]) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath, f) for f in filenames if not f.startswith(".")
-                  and Path(f).suffix.lower() in IMAGE_EXTENSIONS]  # fmt: skip
+        found += [
+            Path(dirpath, f)
+            for f in filenames
+            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS
+        ]
     if not found:
-        raise CompressError(f"calibration data {root} holds no image files "
-                            f"({', '.join(sorted(IMAGE_EXTENSIONS))})")  # fmt: skip
+        raise CompressError(
+            f"calibration data {root} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+        )
     if len(found) > MAX_CALIB_IMAGES:
-        raise CompressError(f"calibration data {root} holds {len(found):,} images, over "
-                            f"the {MAX_CALIB_IMAGES:,} this decodes into memory; pass a "
-                            "subset")  # fmt: skip
+        raise CompressError(
+            f"calibration data {root} holds {len(found):,} images, over "
+            f"the {MAX_CALIB_IMAGES:,} this decodes into memory; pass a "
+            "subset"
+        )
     return sorted(found)
 
 
@@ -98,7 +104,7 @@ def load_calibration_images(spec: str | os.PathLike[str], pre: Preprocessing) ->
         uint8 (N, C, R, R), R = `pre.resize_size` (or `input_size`).
     """
     text = os.fspath(spec)
-    root = text[len("folder:"):] if text.startswith("folder:") else text
+    root = text[len("folder:") :] if text.startswith("folder:") else text
     size = pre.resize_size or pre.input_size
     images = []
     for path in list_images(root):
@@ -115,7 +121,7 @@ def random_crops(
     tops = torch.randint(0, h - size + 1, (n,), generator=generator).tolist()
     lefts = torch.randint(0, w - size + 1, (n,), generator=generator).tolist()
     flips = (torch.rand(n, generator=generator) < 0.5).tolist() if flip else [False] * n
-    crops = [img[:, t:t + size, l:l + size] for img, t, l in zip(images, tops, lefts)]
+    crops = [img[:, t : t + size, l : l + size] for img, t, l in zip(images, tops, lefts)]
     return torch.stack([c.flip(-1) if f else c for c, f in zip(crops, flips)])
 
 
@@ -130,8 +136,9 @@ def distill_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str) -> tor
     """KL(teacher || student) of the softmaxes, or MSE of the logits."""
     if kind == "mse":
         return F.mse_loss(student, teacher)
-    return F.kl_div(F.log_softmax(student, 1), F.log_softmax(teacher, 1), log_target=True,
-                    reduction="batchmean")  # fmt: skip
+    return F.kl_div(
+        F.log_softmax(student, 1), F.log_softmax(teacher, 1), log_target=True, reduction="batchmean"
+    )
 
 
 def calibrate_codebooks_(
@@ -177,11 +184,15 @@ def distill_(
     """
     config = config or CalibConfig()
     if images.dim() != 4 or min(images.shape[-2:]) < pre.input_size:
-        raise CompressError(f"calibration images must be (N, C, H, W) with H, W >= "
-                            f"{pre.input_size}, got {tuple(images.shape)}")  # fmt: skip
+        raise CompressError(
+            f"calibration images must be (N, C, H, W) with H, W >= "
+            f"{pre.input_size}, got {tuple(images.shape)}"
+        )
     normalize = input_normalizer(pre)
-    groups = [{"params": [p], "lr": config.lr * float(p.detach().abs().mean().clamp_min(1e-8))}
-              for p in params]  # fmt: skip
+    groups = [
+        {"params": [p], "lr": config.lr * float(p.detach().abs().mean().clamp_min(1e-8))}
+        for p in params
+    ]
     trainable = {id(g["params"][0]) for g in groups}
     frozen = [p for p in student.parameters() if id(p) not in trainable and p.requires_grad]
     for p in frozen:
@@ -205,9 +216,11 @@ def distill_(
             scheduler.step()
             losses.append(loss.item())
             if log is not None and (step + 1) % max(config.steps // 10, 1) == 0:
-                recent = losses[-max(config.steps // 10, 1):]
-                log(f"calibration step {step + 1}/{config.steps}: "
-                    f"{config.loss} {sum(recent) / len(recent):.4f}")  # fmt: skip
+                recent = losses[-max(config.steps // 10, 1) :]
+                log(
+                    f"calibration step {step + 1}/{config.steps}: "
+                    f"{config.loss} {sum(recent) / len(recent):.4f}"
+                )
     finally:
         for p in frozen:
             p.requires_grad_(True)

@@ -32,22 +32,28 @@ class Space:
     runs: list[list[int]] = field(default_factory=list)
 
 
-
 def channel_spaces(model: SqueezeNet) -> list[Space]:
     """The model's channel spaces, in network order (see the module docstring)."""
     names = {path: name for name, path in model.layer_names().items()}
-    current = Space("conv1", model.config.stem_channels, [Segment("features.0", 0,
-                    model.config.stem_channels)])  # fmt: skip
+    current = Space(
+        "conv1", model.config.stem_channels, [Segment("features.0", 0, model.config.stem_channels)]
+    )
     spaces = [current]
     for path, fire in model.features.named_children():
         if not isinstance(fire, Fire):
             continue
         p, cfg, name = f"features.{path}", fire.config, names[f"features.{path}"]
         current.consumers.append(f"{p}.squeeze")
-        squeeze = Space(f"{name}.squeeze", cfg.squeeze, [Segment(f"{p}.squeeze", 0,
-                        cfg.squeeze)], [f"{p}.expand1x1", f"{p}.expand3x3"])  # fmt: skip
-        expands = [Segment(f"{p}.expand1x1", 0, cfg.expand1x1),
-                   Segment(f"{p}.expand3x3", cfg.expand1x1, cfg.expand3x3)]  # fmt: skip
+        squeeze = Space(
+            f"{name}.squeeze",
+            cfg.squeeze,
+            [Segment(f"{p}.squeeze", 0, cfg.squeeze)],
+            [f"{p}.expand1x1", f"{p}.expand3x3"],
+        )
+        expands = [
+            Segment(f"{p}.expand1x1", 0, cfg.expand1x1),
+            Segment(f"{p}.expand3x3", cfg.expand1x1, cfg.expand3x3),
+        ]
         if cfg.bypass == "simple":  # the output is the input's space
             current.name += f"+{name}"
             current.producers += expands

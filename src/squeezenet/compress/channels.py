@@ -106,8 +106,10 @@ def _rank(model: SqueezeNet, space: Space, criterion: Criterion) -> None:
     cuts = sorted(
         {0, space.size} | {b for g in space.producers for b in (g.start, g.start + g.size)}
     )
-    space.runs = [sorted(range(a, b), key=lambda i: (-float(importance[i]), i))
-                  for a, b in zip(cuts, cuts[1:])]  # fmt: skip
+    space.runs = [
+        sorted(range(a, b), key=lambda i: (-float(importance[i]), i))
+        for a, b in zip(cuts, cuts[1:])
+    ]
 
 
 def _conv_costs(model: SqueezeNet, input_size: int) -> dict[str, int]:
@@ -120,8 +122,14 @@ def _conv_costs(model: SqueezeNet, input_size: int) -> dict[str, int]:
 
     hooks = [c.register_forward_hook(hook(p, c)) for p, c in conv_layers(model).items()]
     weight = next(model.parameters())
-    x = torch.zeros(1, model.config.in_channels, input_size, input_size, dtype=weight.dtype,
-                    device=weight.device)  # fmt: skip
+    x = torch.zeros(
+        1,
+        model.config.in_channels,
+        input_size,
+        input_size,
+        dtype=weight.dtype,
+        device=weight.device,
+    )
     was_training = model.training
     try:
         with torch.no_grad():
@@ -136,8 +144,9 @@ def _conv_costs(model: SqueezeNet, input_size: int) -> dict[str, int]:
 class _Planner:
     """Exact MACs of a choice of kept channels per run (see `Space.runs`)."""
 
-    def __init__(self, model: SqueezeNet, spaces: list[Space], input_size: int,
-                 multiple: int) -> None:  # fmt: skip
+    def __init__(
+        self, model: SqueezeNet, spaces: list[Space], input_size: int, multiple: int
+    ) -> None:
         self.costs = _conv_costs(model, input_size)
         self.convs = conv_layers(model)
         self.runs = [run for s in spaces for run in s.runs]
@@ -146,8 +155,9 @@ class _Planner:
         self.reads = {c: self.space_runs[i] for i, s in enumerate(spaces) for c in s.consumers}
         self.writes = {  # a producer's runs: those starting inside its segment
             g.conv: [r for r in self.space_runs[i] if g.start <= self.runs[r][0] < g.start + g.size]
-            for i, s in enumerate(spaces) for g in s.producers
-        }  # fmt: skip
+            for i, s in enumerate(spaces)
+            for g in s.producers
+        }
         self.multiple = multiple
         self.lower = [min(multiple, len(run)) for run in self.runs]
 
@@ -164,8 +174,10 @@ class _Planner:
 
     def at_ratio(self, r: float) -> list[int]:
         m = self.multiple
-        return [min(len(run), max(lo, m * round(r * len(run) / m)))
-                for run, lo in zip(self.runs, self.lower)]  # fmt: skip
+        return [
+            min(len(run), max(lo, m * round(r * len(run) / m)))
+            for run, lo in zip(self.runs, self.lower)
+        ]
 
     def plan(self, share: float) -> list[int]:
         """Kept channels per run: the most MACs within `share` of the unpruned model's."""
@@ -173,9 +185,11 @@ class _Planner:
         target = share * self.macs(full)
         if self.macs(self.lower) > target:
             least = self.macs(self.lower) / self.macs(full)
-            raise CompressError(f"channels share {share} is below the least this model can keep "
-                                f"({least:.4f} of its MACs, {self.multiple} channel(s) per "
-                                "layer)")  # fmt: skip
+            raise CompressError(
+                f"channels share {share} is below the least this model can keep "
+                f"({least:.4f} of its MACs, {self.multiple} channel(s) per "
+                "layer)"
+            )
         lo, hi = 0.0, 1.0
         for _ in range(30):
             mid = (lo + hi) / 2
@@ -198,15 +212,18 @@ def _check_kept(spaces: list[Space], kept: Mapping[str, Sequence[int]]) -> list[
     """The kept positions of every space, sorted, after checking them against the model."""
     names = [s.name for s in spaces]
     if set(kept) != set(names):
-        raise CompressError(f"a channel plan must name every space of this model: "
-                            f"{', '.join(names)}; got {', '.join(kept)}")  # fmt: skip
+        raise CompressError(
+            f"a channel plan must name every space of this model: "
+            f"{', '.join(names)}; got {', '.join(kept)}"
+        )
     out = []
     for space in spaces:
         positions = sorted(int(p) for p in kept[space.name])  # ascending keeps the order
-        if len(set(positions)) != len(positions) or not all(0 <= p < space.size
-                                                             for p in positions):  # fmt: skip
-            raise CompressError(f"{space.name}: kept channels must be distinct, in "
-                                f"0..{space.size - 1}, got {kept[space.name]!r}")  # fmt: skip
+        if len(set(positions)) != len(positions) or not all(0 <= p < space.size for p in positions):
+            raise CompressError(
+                f"{space.name}: kept channels must be distinct, in "
+                f"0..{space.size - 1}, got {kept[space.name]!r}"
+            )
         for g in space.producers:
             if not any(g.start <= p < g.start + g.size for p in positions):
                 raise CompressError(f"{space.name}: {g.conv} must keep at least one channel")
@@ -215,22 +232,34 @@ def _check_kept(spaces: list[Space], kept: Mapping[str, Sequence[int]]) -> list[
 
 
 def _pruned_model(model: SqueezeNet, spaces: list[Space], kept: list[list[int]]) -> SqueezeNet:
-    counts = {g.conv: sum(g.start <= p < g.start + g.size for p in k)
-              for s, k in zip(spaces, kept) for g in s.producers}  # fmt: skip
+    counts = {
+        g.conv: sum(g.start <= p < g.start + g.size for p in k)
+        for s, k in zip(spaces, kept)
+        for g in s.producers
+    }
     fires = []
     for path, fire in model.features.named_children():
         if isinstance(fire, Fire):
             p = f"features.{path}"
-            fires.append(FireConfig(counts[f"{p}.squeeze"], counts[f"{p}.expand1x1"],
-                                    counts[f"{p}.expand3x3"], fire.config.bypass))  # fmt: skip
+            fires.append(
+                FireConfig(
+                    counts[f"{p}.squeeze"],
+                    counts[f"{p}.expand1x1"],
+                    counts[f"{p}.expand3x3"],
+                    fire.config.bypass,
+                )
+            )
     config = replace(model.config, stem_channels=counts["features.0"], fires=tuple(fires))
     return SqueezeNet(config)
 
 
 def _sliced_state(model: SqueezeNet, spaces: list[Space], kept: list[list[int]]) -> dict:
     index = [torch.tensor(k, dtype=torch.long) for k in kept]
-    rows = {g.conv: index[i][(index[i] >= g.start) & (index[i] < g.start + g.size)] - g.start
-            for i, s in enumerate(spaces) for g in s.producers}  # fmt: skip
+    rows = {
+        g.conv: index[i][(index[i] >= g.start) & (index[i] < g.start + g.size)] - g.start
+        for i, s in enumerate(spaces)
+        for g in s.producers
+    }
     cols = {c: index[i] for i, s in enumerate(spaces) for c in s.consumers}
     # Everything but the convs and their BatchNorms (e.g. num_batches_tracked) is copied.
     state = {k: v for k, v in model.state_dict().items() if ".parametrizations." not in k}
@@ -353,9 +382,12 @@ def prune_channels(
     before, after = summarize(model, size), summarize(pruned, size)
     sizes = {s.name: s.size for s in channel_spaces(model)}
     report = ChannelReport(
-        share=float(share), input_size=size, macs_before=before.total_macs,
-        macs_after=after.total_macs, params_before=before.total_params,
+        share=float(share),
+        input_size=size,
+        macs_before=before.total_macs,
+        macs_after=after.total_macs,
+        params_before=before.total_params,
         params_after=after.total_params,
         channels={name: [len(k), sizes[name]] for name, k in kept.items()},
-    )  # fmt: skip
+    )
     return pruned, report

@@ -69,9 +69,7 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.epochs <= MAX_EPOCHS:  # also refuses NaN
-            raise CompressError(
-                f"fine-tune epochs must be in 0..{MAX_EPOCHS}, got {self.epochs!r}"
-            )
+            raise CompressError(f"fine-tune epochs must be in 0..{MAX_EPOCHS}, got {self.epochs!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise CompressError(f"fine-tune lr must be finite and > 0, got {self.lr!r}")
         if not (0 <= self.momentum < 1 and 0 <= self.weight_decay < math.inf):
@@ -84,7 +82,9 @@ class FinetuneConfig:
                 f"fine-tune label_smoothing must be in [0, 1), got {self.label_smoothing!r}"
             )
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
-            raise CompressError(f"fine-tune batch_size must be a positive integer, got {self.batch_size!r}")
+            raise CompressError(
+                f"fine-tune batch_size must be a positive integer, got {self.batch_size!r}"
+            )
         if not 0 <= self.warmup < 1:
             raise CompressError(f"fine-tune warmup must be in [0, 1), got {self.warmup!r}")
         if self.amp not in AMP_CHOICES:
@@ -94,7 +94,9 @@ class FinetuneConfig:
                 f"fine-tune augment must be one of {AUGMENTS}, got {self.augment!r}"
             )
         if self.optimizer not in ("sgd", "adamw"):
-            raise CompressError(f"fine-tune optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
+            raise CompressError(
+                f"fine-tune optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}"
+            )
 
 
 def _fit_input_size(
@@ -124,10 +126,16 @@ def finetune_(
     total = max(1, round(config.epochs * (len(train) // batch))) if config.epochs > 0 else 0
     if total == 0:
         return {}
-    optimizer = build_optimizer(model, config.optimizer, config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)  # fmt: skip
-    scheduler = build_scheduler(optimizer, "cosine", total_steps=total,
-                                warmup_steps=int(config.warmup * total))  # fmt: skip
+    optimizer = build_optimizer(
+        model,
+        config.optimizer,
+        config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+    )
+    scheduler = build_scheduler(
+        optimizer, "cosine", total_steps=total, warmup_steps=int(config.warmup * total)
+    )
     precision = resolve_amp(config.amp)
     if log is not None:
         log(f"fine-tuning precision: {precision.reason}")
@@ -135,14 +143,25 @@ def finetune_(
 
     def after_pass(done: int, stats: dict[str, float]) -> None:
         if log is not None:
-            log(f"  {done}/{total} steps, loss {stats['train_loss']:.4f}, "
-                f"top-1 {100 * stats['train_top1']:.2f}%")  # fmt: skip
+            log(
+                f"  {done}/{total} steps, loss {stats['train_loss']:.4f}, "
+                f"top-1 {100 * stats['train_top1']:.2f}%"
+            )
 
     stats = train_steps(
-        model, train, total, optimizer, scheduler=scheduler,
-        loss_fn=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing), batch_size=batch,
-        normalize=input_normalizer(pre), augment=build_augment(config.augment, train.images.shape[-1]),
-        amp=precision.amp, seed=config.seed, show_progress=log is not None, after_pass=after_pass,
-    )  # fmt: skip
+        model,
+        train,
+        total,
+        optimizer,
+        scheduler=scheduler,
+        loss_fn=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+        batch_size=batch,
+        normalize=input_normalizer(pre),
+        augment=build_augment(config.augment, train.images.shape[-1]),
+        amp=precision.amp,
+        seed=config.seed,
+        show_progress=log is not None,
+        after_pass=after_pass,
+    )
     model.eval()
     return stats

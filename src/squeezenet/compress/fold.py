@@ -56,7 +56,11 @@ def plain_copy(model: SqueezeNet) -> SqueezeNet:
     """
     net = SqueezeNet(model.config)
     net.meta = model.meta  # immutable: shared, not copied
-    state = {k: v.detach().clone() for k, v in model.state_dict().items() if ".parametrizations." not in k}
+    state = {
+        k: v.detach().clone()
+        for k, v in model.state_dict().items()
+        if ".parametrizations." not in k
+    }
     for path, conv in conv_layers(model).items():
         state[f"{path}.weight"] = conv.weight.detach().clone()  # effective (masked/shared) weight
     net.load_state_dict(state, strict=True)
@@ -76,7 +80,9 @@ def fold_batch_norm(model: SqueezeNet) -> SqueezeNet:
     bns = _bn_after(model)
     for path, conv in conv_layers(model).items():
         weight = conv.weight.detach().double()
-        bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros(weight.shape[0])
+        bias = (
+            conv.bias.detach().double() if conv.bias is not None else torch.zeros(weight.shape[0])
+        )
         if path in bns:
             bn = bns[path]
             scale = _scale(bn)

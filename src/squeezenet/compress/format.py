@@ -35,10 +35,22 @@ from ..models import SqueezeNet
 from .fold import fold_batch_norm
 
 __all__ = [
-    "FORMAT_VERSION", "MAX_FILE_BYTES", "MAX_HEADER_BYTES", "MAX_PARAMS", "LayerEncoding",
-    "SqzFormatError", "check_fits", "decode_model", "encode_model", "header_size",
-    "layer_encodings", "load_sqz", "read_header", "read_sqz_bytes", "save_sqz",
-]  # fmt: skip
+    "FORMAT_VERSION",
+    "MAX_FILE_BYTES",
+    "MAX_HEADER_BYTES",
+    "MAX_PARAMS",
+    "LayerEncoding",
+    "SqzFormatError",
+    "check_fits",
+    "decode_model",
+    "encode_model",
+    "header_size",
+    "layer_encodings",
+    "load_sqz",
+    "read_header",
+    "read_sqz_bytes",
+    "save_sqz",
+]
 
 
 def encode_model(

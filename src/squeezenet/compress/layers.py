@@ -11,15 +11,20 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
-
 from ..models import SqueezeNet, conv_layers
 
 T = TypeVar("T")
 Rules = tuple[tuple[str, T], ...]
 
 
-__all__ = ["CompressError", "conv_layers", "normalize_rules", "paper_names", "parse_rules",
-           "resolve_rules"]
+__all__ = [
+    "CompressError",
+    "conv_layers",
+    "normalize_rules",
+    "paper_names",
+    "parse_rules",
+    "resolve_rules",
+]
 
 
 class CompressError(ValueError):

@@ -90,8 +90,13 @@ class CompressConfig:
             raise CompressError(f"unknown compression preset {name!r}; valid: {', '.join(PRESETS)}")
         if name == "lossless":
             share = ShareConfig.preset("lossless", bias_dtype="float32")
-            base = cls(PruneConfig.preset("none"), share, prune_finetune=None,
-                       share_finetune=None, calibration=None)  # fmt: skip
+            base = cls(
+                PruneConfig.preset("none"),
+                share,
+                prune_finetune=None,
+                share_finetune=None,
+                calibration=None,
+            )
         elif name == "aggressive":
             base = cls(PruneConfig.preset("aggressive"), ShareConfig.preset("aggressive"), rounds=2)
         else:
@@ -105,8 +110,10 @@ class CompressConfig:
         and centroid fine-tuning (`share`) phases, e.g. `{"epochs": 0.5, "augment": "flip"}`;
         a phase that was off starts from its default."""
         changes = {}
-        for phase, default, given in (("prune_finetune", PRUNE_FINETUNE, prune),
-                                      ("share_finetune", SHARE_FINETUNE, share)):  # fmt: skip
+        for phase, default, given in (
+            ("prune_finetune", PRUNE_FINETUNE, prune),
+            ("share_finetune", SHARE_FINETUNE, share),
+        ):
             if given:
                 changes[phase] = dataclasses.replace(getattr(self, phase) or default, **given)
         return dataclasses.replace(self, **changes)
@@ -205,27 +212,38 @@ def compress_model(
     top1["top1_after"] = _top1(decoded, test_data, config.eval_batch_size)
     say(f".sqz top-1: {_fmt(top1['top1_after'])}")
     report = build_report(
-        decoded, sqz, safetensors_bytes=safetensors_size(source), decode_seconds=decode_seconds,
-        config={**config.to_dict(), "seconds": time.perf_counter() - start}, channels=channels,
+        decoded,
+        sqz,
+        safetensors_bytes=safetensors_size(source),
+        decode_seconds=decode_seconds,
+        config={**config.to_dict(), "seconds": time.perf_counter() - start},
+        channels=channels,
         **top1,
-    )  # fmt: skip
+    )
     return decoded, report
 
 
-def _prune_channels(model: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig,
-                    log: Log | None, calib_images: torch.Tensor | None = None,
-                    ) -> tuple[SqueezeNet, dict[str, Any]]:  # fmt: skip
+def _prune_channels(
+    model: SqueezeNet,
+    train: InMemoryDataset | None,
+    config: CompressConfig,
+    log: Log | None,
+    calib_images: torch.Tensor | None = None,
+) -> tuple[SqueezeNet, dict[str, Any]]:
     """A copy of `model` channel-pruned to `config.channels` of its MACs (counted at the
     model's input size, else the data's), retrained with BatchNorm live on labelled data, or
     without it distilled from `model` on unlabelled `calib_images`; its report."""
     size = None if train is None else train.images.shape[-1]
     size = preprocessing_for(model, default_size=size).input_size
-    pruned, report = prune_channels(model, config.channels, input_size=size,
-                                    multiple=config.channel_multiple)  # fmt: skip
+    pruned, report = prune_channels(
+        model, config.channels, input_size=size, multiple=config.channel_multiple
+    )
     if log is not None:
-        log(f"channel pruning: {report.macs_after:,} of {report.macs_before:,} MACs "
+        log(
+            f"channel pruning: {report.macs_after:,} of {report.macs_before:,} MACs "
             f"({100 * report.macs_share:.1f}%), {report.params_after:,} of "
-            f"{report.params_before:,} parameters")  # fmt: skip
+            f"{report.params_before:,} parameters"
+        )
     if train is not None and config.prune_finetune is not None:
         if log is not None:
             log("channel pruning: retraining")
@@ -234,8 +252,15 @@ def _prune_channels(model: SqueezeNet, train: InMemoryDataset | None, config: Co
         if log is not None:
             log(f"channel pruning: distillation on {len(calib_images)} unlabelled images")
         teacher = fold_batch_norm(model).eval()  # a copy: the caller's model keeps its mode
-        distill_(pruned, teacher, calib_images, preprocessing_for(teacher),
-                 list(pruned.parameters()), config.calibration, log=log)  # fmt: skip
+        distill_(
+            pruned,
+            teacher,
+            calib_images,
+            preprocessing_for(teacher),
+            list(pruned.parameters()),
+            config.calibration,
+            log=log,
+        )
     return pruned.eval(), report.to_dict()
 
 
@@ -263,8 +288,9 @@ def compress_to_file(
 ) -> CompressOutcome:
     """Compress -> save the `.sqz` -> save the report: `compress_model`, written down (what
     `squeezenet compress` and the demo run). See `compress_model` for the arguments."""
-    compressed, report = compress_model(model, train, test, config, calib_images=calib_images,
-                                        log=log)  # fmt: skip
+    compressed, report = compress_model(
+        model, train, test, config, calib_images=calib_images, log=log
+    )
     sqz_path = save_sqz(compressed, out)
     report.sqz_bytes = sqz_path.stat().st_size  # the size we report is the file's
     report.path = str(sqz_path)
@@ -272,8 +298,9 @@ def compress_to_file(
     return CompressOutcome(compressed, report, sqz_path, saved)
 
 
-def _prune_and_retrain(net: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig,
-                       log: Log | None) -> None:  # fmt: skip
+def _prune_and_retrain(
+    net: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig, log: Log | None
+) -> None:
     for r in range(1, config.rounds + 1):
         prune_(net, config.prune.scaled(r / config.rounds), channel_scale=bn_scales(net))
         if train is not None and config.prune_finetune is not None:
@@ -282,9 +309,14 @@ def _prune_and_retrain(net: SqueezeNet, train: InMemoryDataset | None, config: C
             finetune_(net, train, config.prune_finetune, log=log)
 
 
-def _share_and_finetune(net: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig,
-                        log: Log | None, teacher: SqueezeNet | None = None,
-                        calib_images: torch.Tensor | None = None) -> None:  # fmt: skip
+def _share_and_finetune(
+    net: SqueezeNet,
+    train: InMemoryDataset | None,
+    config: CompressConfig,
+    log: Log | None,
+    teacher: SqueezeNet | None = None,
+    calib_images: torch.Tensor | None = None,
+) -> None:
     share_weights_(net, config.share)
     if train is not None and config.share_finetune is not None:
         if log is not None:
@@ -293,8 +325,9 @@ def _share_and_finetune(net: SqueezeNet, train: InMemoryDataset | None, config: 
     if teacher is not None and calib_images is not None and config.calibration is not None:
         if log is not None:
             log(f"weight sharing: codebook distillation on {len(calib_images)} unlabelled images")
-        calibrate_codebooks_(net, teacher, calib_images, preprocessing_for(teacher),
-                             config.calibration, log=log)  # fmt: skip
+        calibrate_codebooks_(
+            net, teacher, calib_images, preprocessing_for(teacher), config.calibration, log=log
+        )
     round_codebooks_(net, config.share.codebook_digits)
     finalize_(net, config.share.bias_dtype)
 

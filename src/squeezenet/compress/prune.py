@@ -72,7 +72,9 @@ class PruneConfig:
     def preset(cls, name: str) -> PruneConfig:
         """One of `SPARSITY_PRESETS`: 'none', 'paper' (Table 1 pattern), 'aggressive'."""
         if name not in SPARSITY_PRESETS:
-            raise CompressError(f"unknown sparsity preset {name!r}; valid: {sorted(SPARSITY_PRESETS)}")
+            raise CompressError(
+                f"unknown sparsity preset {name!r}; valid: {sorted(SPARSITY_PRESETS)}"
+            )
         return cls(SPARSITY_PRESETS[name])
 
     def scaled(self, fraction: float) -> PruneConfig:
@@ -96,7 +98,9 @@ def keep_count(numel: int, sparsity: float) -> int:
     return int(math.floor((1.0 - sparsity) * numel + 0.5))
 
 
-def magnitude_mask(weight: torch.Tensor, keep: int, allowed: torch.Tensor | None = None) -> torch.Tensor:
+def magnitude_mask(
+    weight: torch.Tensor, keep: int, allowed: torch.Tensor | None = None
+) -> torch.Tensor:
     """A 0/1 mask keeping exactly `keep` entries of largest |weight|.
 
     Ties are broken by flat position (lower index kept first). Entries outside `allowed`

@@ -69,7 +69,9 @@ class ShareConfig:
                 raise CompressError(f"bits for {pattern!r} must be 1..8 or 32, got {value!r}")
         object.__setattr__(self, "bits", rules)
         if self.bias_dtype not in BIAS_DTYPES:
-            raise CompressError(f"bias_dtype must be one of {sorted(BIAS_DTYPES)}, got {self.bias_dtype!r}")
+            raise CompressError(
+                f"bias_dtype must be one of {sorted(BIAS_DTYPES)}, got {self.bias_dtype!r}"
+            )
         digits = self.codebook_digits
         if digits is not None and not (isinstance(digits, int) and 1 <= digits <= 9):
             raise CompressError(f"codebook_digits must be 1..9 or None, got {digits!r}")
@@ -104,7 +106,9 @@ def kmeans_1d(values: np.ndarray, k: int, max_iter: int = 100) -> tuple[np.ndarr
     prefix = np.concatenate([[0.0], np.cumsum(v)])
     c = np.linspace(v[0], v[-1], k)
     for _ in range(max_iter):
-        cut = np.concatenate([[0], np.searchsorted(v, (c[:-1] + c[1:]) / 2, side="right"), [v.size]])
+        cut = np.concatenate(
+            [[0], np.searchsorted(v, (c[:-1] + c[1:]) / 2, side="right"), [v.size]]
+        )
         counts = np.diff(cut)
         sums = prefix[cut[1:]] - prefix[cut[:-1]]
         new = np.sort(np.where(counts > 0, sums / np.maximum(counts, 1), c))
@@ -191,7 +195,8 @@ def codebooks_of(model: nn.Module) -> dict[str, torch.Tensor]:
     return {
         p: c.parametrizations.weight.original.detach()
         for p, c in conv_layers(model).items()
-        if parametrize.is_parametrized(c, "weight") and isinstance(c.parametrizations.weight[0], Shared)
+        if parametrize.is_parametrized(c, "weight")
+        and isinstance(c.parametrizations.weight[0], Shared)
     }
 
 

@@ -117,12 +117,20 @@ def _layer_report(enc: LayerEncoding, paper_name: str) -> LayerReport:
     else:
         bits = 32
     return LayerReport(
-        name=enc.name, paper_name=paper_name, shape=list(enc.shape), params=numel, nnz=enc.nnz,
-        density=enc.nnz / numel, bits=bits, codebook_size=enc.codebook_size,
-        position_mode=enc.position_mode, index_bytes=enc.value_bytes,
-        position_bytes=enc.position_bytes, bias_bytes=enc.bias_bytes,
+        name=enc.name,
+        paper_name=paper_name,
+        shape=list(enc.shape),
+        params=numel,
+        nnz=enc.nnz,
+        density=enc.nnz / numel,
+        bits=bits,
+        codebook_size=enc.codebook_size,
+        position_mode=enc.position_mode,
+        index_bytes=enc.value_bytes,
+        position_bytes=enc.position_bytes,
+        bias_bytes=enc.bias_bytes,
         bits_per_weight=8 * (enc.value_bytes + enc.position_bytes) / numel,
-    )  # fmt: skip
+    )
 
 
 def build_report(
@@ -137,9 +145,15 @@ def build_report(
     layers = [_layer_report(e, names.get(e.name, e.name)) for e in layer_encodings(sqz)]
     params = sum(p.numel() for p in model.parameters())
     return CompressionReport(
-        model=model.config.name, params=params, nnz=sum(l.nnz for l in layers),
-        fp32_bytes=4 * params, safetensors_bytes=safetensors_bytes, sqz_bytes=len(sqz),
-        header_bytes=header_size(sqz), ratio=4 * params / len(sqz),
+        model=model.config.name,
+        params=params,
+        nnz=sum(l.nnz for l in layers),
+        fp32_bytes=4 * params,
+        safetensors_bytes=safetensors_bytes,
+        sqz_bytes=len(sqz),
+        header_bytes=header_size(sqz),
+        ratio=4 * params / len(sqz),
         ratio_safetensors=safetensors_bytes / len(sqz) if safetensors_bytes else None,
-        layers=layers, **fields,
-    )  # fmt: skip
+        layers=layers,
+        **fields,
+    )

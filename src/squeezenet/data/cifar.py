@@ -33,9 +33,17 @@ ARCHIVE_NAME = "cifar-10-binary.tar.gz"
 FOLDER_NAME = "cifar-10-batches-bin"
 META_NAME = "batches.meta.txt"
 CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 _RECORD = 1 + 3 * 32 * 32
 # A batch is 10,000 records (30.7 MB); the archive is 170 MB with 8 members and a folder.
@@ -167,13 +175,15 @@ def _read_archive(archive: Path, wanted: set[str]) -> dict[str, bytes]:
     """
     blobs: dict[str, bytes] = {}
     try:
-        with open_regular(archive, MAX_ARCHIVE_BYTES, "CIFAR-10 archive") as (f, _size):
-            with tarfile.open(fileobj=f, mode="r:*") as tar:
-                for count, member in enumerate(tar, 1):
-                    _check_member(archive, member, count)
-                    name = member.name.rsplit("/", 1)[-1]
-                    if member.isfile() and name in wanted:
-                        blobs[name] = tar.extractfile(member).read()  # type: ignore[union-attr]
+        with (
+            open_regular(archive, MAX_ARCHIVE_BYTES, "CIFAR-10 archive") as (f, _size),
+            tarfile.open(fileobj=f, mode="r:*") as tar,
+        ):
+            for count, member in enumerate(tar, 1):
+                _check_member(archive, member, count)
+                name = member.name.rsplit("/", 1)[-1]
+                if member.isfile() and name in wanted:
+                    blobs[name] = tar.extractfile(member).read()  # type: ignore[union-attr]
     except FileLimitError as exc:
         raise DatasetError(str(exc)) from None
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:

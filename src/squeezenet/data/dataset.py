@@ -101,8 +101,13 @@ def load_dataset(
         dataset = load_cifar10(split, path or data_dir, download=download)
     elif kind == "folder" and path:
         root = Path(path).expanduser()
-        options = {"resize_size": resize_size, "resize_mode": resize_mode, "mode": mode,
-                   "max_images": max_images, "skip_bad_images": skip_bad_images}  # fmt: skip
+        options = {
+            "resize_size": resize_size,
+            "resize_mode": resize_mode,
+            "mode": mode,
+            "max_images": max_images,
+            "skip_bad_images": skip_bad_images,
+        }
         if not labels:
             return _load_folder_split(root, split, image_size, labelled=False, **options)
         return _load_folder_split(root, split, image_size, **options)
@@ -133,9 +138,17 @@ def load_dataset_for_model(
     if parse_spec(spec)[0] != "folder":
         return load_dataset(spec, split, data_dir=data_dir, max_images=max_images, labels=labels)
     pre = preprocessing
-    return load_dataset(spec, split, data_dir=data_dir, image_size=pre.input_size,
-                        resize_size=pre.resize_size, resize_mode=pre.resize_mode,
-                        mode=pre.image_mode, max_images=max_images, labels=labels)  # fmt: skip
+    return load_dataset(
+        spec,
+        split,
+        data_dir=data_dir,
+        image_size=pre.input_size,
+        resize_size=pre.resize_size,
+        resize_mode=pre.resize_mode,
+        mode=pre.image_mode,
+        max_images=max_images,
+        labels=labels,
+    )
 
 
 def _load_folder_split(

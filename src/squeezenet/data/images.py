@@ -81,14 +81,14 @@ def load_image(
             return _convert(img, mode)
     except (MemoryError, BadImageError):
         raise
-    except Exception as exc:  # noqa: BLE001 - decoders raise many types; all mean "bad file"
+    except Exception as exc:
         raise BadImageError(f"cannot decode image {name}: {_reason(exc)}") from exc
 
 
 def _apply_exif_orientation(img: Image.Image) -> None:
     try:
         ImageOps.exif_transpose(img, in_place=True)
-    except Exception:  # noqa: BLE001
+    except Exception:
         # A malformed EXIF block does not make the pixels wrong; keep them as stored
         # rather than rejecting an otherwise good photo.
         pass

@@ -140,9 +140,11 @@ class RandomErasing:
     """
 
     def __init__(
-        self, p: float = 0.5, scale: tuple[float, float] = (0.02, 0.33),
+        self,
+        p: float = 0.5,
+        scale: tuple[float, float] = (0.02, 0.33),
         ratio: tuple[float, float] = (0.3, 3.3),
-    ) -> None:  # fmt: skip
+    ) -> None:
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"erasing probability must be in [0, 1], got {p}")
         if not 0.0 < scale[0] <= scale[1] <= 1.0:
@@ -157,7 +159,9 @@ class RandomErasing:
         _check_batch(images, "RandomErasing")
         n, _, h, w = images.shape
         area = h * w * torch.empty(n).uniform_(*self.scale, generator=generator)
-        log_r = torch.empty(n).uniform_(math.log(self.ratio[0]), math.log(self.ratio[1]), generator=generator)
+        log_r = torch.empty(n).uniform_(
+            math.log(self.ratio[0]), math.log(self.ratio[1]), generator=generator
+        )
         aspect = torch.exp(log_r)
         eh = torch.sqrt(area * aspect).round().clamp(1, h).long()
         ew = torch.sqrt(area / aspect).round().clamp(1, w).long()
@@ -165,8 +169,12 @@ class RandomErasing:
         left = (torch.rand(n, generator=generator) * (w - ew + 1)).long()
         erase = torch.rand(n, generator=generator) < self.p
         rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
-        box = ((rows >= top.view(-1, 1, 1)) & (rows < (top + eh).view(-1, 1, 1))
-               & (cols >= left.view(-1, 1, 1)) & (cols < (left + ew).view(-1, 1, 1)))  # fmt: skip
+        box = (
+            (rows >= top.view(-1, 1, 1))
+            & (rows < (top + eh).view(-1, 1, 1))
+            & (cols >= left.view(-1, 1, 1))
+            & (cols < (left + ew).view(-1, 1, 1))
+        )
         mask = (box & erase.view(-1, 1, 1)).unsqueeze(1)  # (N, 1, H, W), shared by channels
         high = 255.0 if images.dtype == torch.uint8 else 1.0
         noise = torch.rand(images.shape, generator=generator) * high

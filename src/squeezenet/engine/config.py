@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -97,11 +100,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
-            "lr": 0 < self.lr < math.inf, "momentum": 0 <= self.momentum < math.inf,
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": 0 < self.lr < math.inf,
+            "momentum": 0 <= self.momentum < math.inf,
             "time": self.time is None or 0 < self.time < math.inf,
             "label_smoothing": 0 <= self.label_smoothing < 1,
-            "warmup_epochs": self.warmup_epochs >= 0, "val_fraction": 0 <= self.val_fraction < 1,
+            "warmup_epochs": self.warmup_epochs >= 0,
+            "val_fraction": 0 <= self.val_fraction < 1,
             "weight_decay": 0 <= self.weight_decay < math.inf,
             "grad_clip": self.grad_clip is None or self.grad_clip > 0,
             "eval_batch_size": self.eval_batch_size >= 1,
@@ -110,7 +116,8 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"invalid {name}: {getattr(self, name)!r}")
         for name, value, choices in (
-            ("augment", self.augment, AUGMENTS), ("amp", self.amp, AMP_CHOICES),
+            ("augment", self.augment, AUGMENTS),
+            ("amp", self.amp, AMP_CHOICES),
             ("optimizer", self.optimizer, ("sgd", "adamw")),
             ("schedule", self.schedule, ("cosine", "onecycle", "constant")),
             ("freeze", self.freeze, (None, *FREEZE_CHOICES)),
@@ -176,3 +183,18 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r}: CUDA is not available here; use auto or cpu")
     return device
+
+
+def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
+    """The TrainConfig an existing run folder was started with (for `--resume`), writing to
+    `run_dir` itself wherever the folder now is (config.json holds the original `out`)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot resume: {path} does not exist")
+    try:
+        settings = json.loads(path.read_text())
+        for key in ("resolved", "started"):  # what the run became, read again by fit
+            settings.pop(key, None)
+        return TrainConfig(**{**settings, "out": str(run_dir)})
+    except (TypeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a valid run config ({e})") from None

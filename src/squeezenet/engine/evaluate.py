@@ -25,8 +25,14 @@ class EvalResult:
     confusion: list[list[int]] = field(default_factory=list)  # [true][predicted] counts
 
     def to_dict(self) -> dict:
-        return {"top1": self.top1, "top5": self.top5, "n": self.n, "loss": self.loss,
-                "per_class": self.per_class, "confusion": self.confusion}  # fmt: skip
+        return {
+            "top1": self.top1,
+            "top5": self.top5,
+            "n": self.n,
+            "loss": self.loss,
+            "per_class": self.per_class,
+            "confusion": self.confusion,
+        }
 
 
 def check_compatible(model: nn.Module, dataset: InMemoryDataset) -> None:

@@ -14,7 +14,6 @@ from ..data import BatchLoader, BatchTransform, InMemoryDataset
 from ..hardware import resolve_amp
 from .progress import EpochProgress
 
-
 StepCallback = Callable[[int, float, float], None]  # (step, batch loss, batch top-1)
 
 
@@ -52,7 +51,12 @@ def train_one_epoch(
     for step, (images, labels) in enumerate(loader, start=1):
         images, labels = images[rank::world].to(device), labels[rank::world].to(device)
         loss, logits = training_step(
-            model, optimizer, images, labels, loss_fn=loss_fn, autocast=autocast,
+            model,
+            optimizer,
+            images,
+            labels,
+            loss_fn=loss_fn,
+            autocast=autocast,
             grad_clip=grad_clip,
         )
         if not torch.isfinite(loss):
@@ -148,13 +152,28 @@ def train_steps(
         if steps < steps_per_pass:
             order = torch.randperm(len(train), generator=generator)
             part = train.subset(order[: steps * batch_size])
-        loader = BatchLoader(part, batch_size, shuffle=True, augment=augment, normalize=normalize,
-                             drop_last=True, seed=seed, channels_last=True)  # fmt: skip
+        loader = BatchLoader(
+            part,
+            batch_size,
+            shuffle=True,
+            augment=augment,
+            normalize=normalize,
+            drop_last=True,
+            seed=seed,
+            channels_last=True,
+        )
         loader.set_epoch(epoch)
         progress = EpochProgress(epoch, passes, steps, enabled=show_progress)
         try:
-            stats = train_one_epoch(model, loader, optimizer, scheduler=scheduler,
-                                    loss_fn=loss_fn, amp=amp, progress=progress)  # fmt: skip
+            stats = train_one_epoch(
+                model,
+                loader,
+                optimizer,
+                scheduler=scheduler,
+                loss_fn=loss_fn,
+                amp=amp,
+                progress=progress,
+            )
         finally:
             progress.close()
         done, epoch = done + steps, epoch + 1

@@ -51,8 +51,15 @@ def plot_confusion(confusion: list[list[int]], class_names: list[str], path: Pat
         ax.set_yticks(range(n), class_names)
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=7,
-                        color="white" if rates[i, j] > 0.5 else "black")  # fmt: skip
+                ax.text(
+                    j,
+                    i,
+                    f"{int(counts[i, j])}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if rates[i, j] > 0.5 else "black",
+                )
     ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (val)")
     fig.tight_layout()
     _save(fig, path)

@@ -21,10 +21,14 @@ class EpochProgress:
         self._next_log = 0.0
         if enabled and self.tty:
             self._bar = Progress(
-                TextColumn(f"epoch {epoch + 1}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"), TimeRemainingColumn(), console=Console(),
+                TextColumn(f"epoch {epoch + 1}/{epochs}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"),
+                TimeRemainingColumn(),
+                console=Console(),
                 transient=True,
-            )  # fmt: skip
+            )
             self._task = self._bar.add_task("train", total=steps, stats="")
             self._bar.start()
 
@@ -38,8 +42,11 @@ class EpochProgress:
         elapsed = time.perf_counter() - self.start
         if elapsed >= self._next_log:  # plain lines at most every 30 s
             eta = elapsed / max(step, 1) * (self.steps - step)
-            print(f"epoch {self.epoch + 1}/{self.epochs} step {step}/{self.steps} {stats} "
-                  f"eta {eta:.0f}s", flush=True)  # fmt: skip
+            print(
+                f"epoch {self.epoch + 1}/{self.epochs} step {step}/{self.steps} {stats} "
+                f"eta {eta:.0f}s",
+                flush=True,
+            )
             self._next_log = elapsed + 30.0
 
     def close(self) -> None:

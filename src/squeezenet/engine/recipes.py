@@ -16,8 +16,13 @@ RECIPES: dict[str, dict[str, Any]] = {
     # 14 epochs 93.11% (1 thread) and 92.98% (2 threads). Plain 1.1: 92.46% after 10 epochs.
     "demo": {
         "model": "squeezenet1_1_simple_bypass",
-        "model_kwargs": {"batch_norm": True, "small_input": True, "stem_pool": False,
-                         "dropout": 0.0, "classifier_relu": False},  # fmt: skip
+        "model_kwargs": {
+            "batch_norm": True,
+            "small_input": True,
+            "stem_pool": False,
+            "dropout": 0.0,
+            "classifier_relu": False,
+        },
         "epochs": 12,  # used when --epochs is given; the demo runs on its time budget
         "time": 9.0,  # minutes: `make demo` in 15 with set-up, compression and export
         "batch_size": 128,
@@ -37,9 +42,15 @@ RECIPES: dict[str, dict[str, Any]] = {
     # epochs, and at ratio 0.1875 94.80% in 140. One seed each (README, "Measured so far").
     "fashion-best": {
         "model": "squeezenet_design",
-        "model_kwargs": {"layout": "squeezenet1_0_simple_bypass", "sr": 0.1875,
-                         "batch_norm": True, "small_input": True, "stem_pool": False,
-                         "dropout": 0.5, "classifier_relu": False},  # fmt: skip
+        "model_kwargs": {
+            "layout": "squeezenet1_0_simple_bypass",
+            "sr": 0.1875,
+            "batch_norm": True,
+            "small_input": True,
+            "stem_pool": False,
+            "dropout": 0.5,
+            "classifier_relu": False,
+        },
         "epochs": 150,
         "batch_size": 128,
         "lr": 0.1,

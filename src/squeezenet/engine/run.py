@@ -30,9 +30,16 @@ from ..files import atomic_write_bytes, atomic_write_text
 from ..torchfile import load_torch_file
 
 METRIC_FIELDS = (
-    "epoch", "lr", "train_loss", "train_top1", "val_loss", "val_top1", "val_top5",
-    "epoch_time_s", "train_images_per_s",
-)  # fmt: skip
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_top1",
+    "val_loss",
+    "val_top1",
+    "val_top5",
+    "epoch_time_s",
+    "train_images_per_s",
+)
 
 
 class RunDir:
@@ -59,7 +66,9 @@ class RunDir:
         writer = csv.DictWriter(buf, fieldnames=METRIC_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+            writer.writerow(
+                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
         atomic_write_text(self.metrics, buf.getvalue())
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
@@ -86,9 +95,12 @@ class RunDir:
         return state
 
     def resume(
-        self, settings: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+        self,
+        settings: dict[str, Any],
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
-    ) -> tuple[int, float, list[dict[str, Any]]]:  # fmt: skip
+    ) -> tuple[int, float, list[dict[str, Any]]]:
         """Restore the checkpoint (`restore`); returns (epochs done, best top-1, history).
 
         A run stopped before its first checkpoint starts over, (0, -1.0, []): config.json
@@ -120,16 +132,24 @@ class RunDir:
 
     def _check_settings(self, settings: dict[str, Any], saved: dict[str, Any]) -> None:
         # Where the folder is and whether a bar is drawn are not training settings.
-        changed = [k for k, v in settings.items()
-                   if saved.get(k) != v and k not in ("out", "progress", "exist_ok")]  # fmt: skip
+        changed = [
+            k
+            for k, v in settings.items()
+            if saved.get(k) != v and k not in ("out", "progress", "exist_ok")
+        ]
         if changed:
             raise ValueError(
                 f"cannot resume {self.root}: settings differ from the original run: "
                 + ", ".join(f"{k}={saved.get(k)!r} -> {settings[k]!r}" for k in changed)
             )
 
-    def restore(self, state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
-                scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:  # fmt: skip
+    def restore(
+        self,
+        state: dict[str, Any],
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ) -> None:
         """Put the checkpoint's weights, optimizer and schedule state and RNG state back; a
         checkpoint that does not fit them (another model, a hand-edited file) is one line."""
         try:
@@ -147,9 +167,15 @@ class RunDir:
 
 # What `restore` and fit's resume read, with the type each must have.
 _CHECKPOINT_TYPES = {
-    "model": dict, "optimizer": dict, "scheduler": dict, "epoch": int, "best_top1": (int, float),
-    "rng": torch.Tensor, "history": list, "config": str,
-}  # fmt: skip
+    "model": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "epoch": int,
+    "best_top1": (int, float),
+    "rng": torch.Tensor,
+    "history": list,
+    "config": str,
+}
 
 
 def _checkpoint_problem(state: Any) -> str | None:
@@ -159,8 +185,11 @@ def _checkpoint_problem(state: Any) -> str | None:
     missing = [k for k in _CHECKPOINT_TYPES if k not in state]
     if missing:
         return f"missing {', '.join(missing)}"
-    wrong = [k for k, t in _CHECKPOINT_TYPES.items() if not isinstance(state[k], t)
-             or isinstance(state[k], bool)]  # fmt: skip
+    wrong = [
+        k
+        for k, t in _CHECKPOINT_TYPES.items()
+        if not isinstance(state[k], t) or isinstance(state[k], bool)
+    ]
     if wrong:
         return f"wrong type of {', '.join(wrong)}"
     if state["epoch"] < 0 or not all(isinstance(row, dict) for row in state["history"]):

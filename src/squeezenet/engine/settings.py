@@ -44,27 +44,48 @@ class ResolvedSettings:
         return what
 
     def to_dict(self) -> dict[str, Any]:
-        return {"amp": self.precision.amp, "amp_reason": self.precision.reason,
-                "epochs": self.epochs, "threads": self.threads, "world_size": self.world_size,
-                "time_plan": self.plan.to_dict() if self.plan else None}  # fmt: skip
+        return {
+            "amp": self.precision.amp,
+            "amp_reason": self.precision.reason,
+            "epochs": self.epochs,
+            "threads": self.threads,
+            "world_size": self.world_size,
+            "time_plan": self.plan.to_dict() if self.plan else None,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ResolvedSettings:
         plan = EpochPlan(**d["time_plan"]) if d.get("time_plan") else None
-        return cls(Precision(d["amp"], d["amp_reason"]), int(d["epochs"]), int(d["threads"]),
-                   int(d["world_size"]), plan)  # fmt: skip
+        return cls(
+            Precision(d["amp"], d["amp_reason"]),
+            int(d["epochs"]),
+            int(d["threads"]),
+            int(d["world_size"]),
+            plan,
+        )
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     return build_optimizer(
-        model, config.optimizer, config.lr, momentum=config.momentum,
-        nesterov=config.nesterov, weight_decay=config.weight_decay,
-    )  # fmt: skip
+        model,
+        config.optimizer,
+        config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov,
+        weight_decay=config.weight_decay,
+    )
 
 
 def resolve_settings(
-    config: TrainConfig, *, t0: float, model: nn.Module, loader: BatchLoader, loss_fn: nn.Module,
-    val_data: InMemoryDataset, normalize: Normalize, device: torch.device,
+    config: TrainConfig,
+    *,
+    t0: float,
+    model: nn.Module,
+    loader: BatchLoader,
+    loss_fn: nn.Module,
+    val_data: InMemoryDataset,
+    normalize: Normalize,
+    device: torch.device,
 ) -> ResolvedSettings:
     """Precision from the hardware; with a time budget, the epochs that fit in it, timed on
     a copy of the model (rank 0's plan is every rank's)."""
@@ -74,12 +95,25 @@ def resolve_settings(
         return ResolvedSettings(precision, config.epochs, torch.get_num_threads(), world)
 
     def step(m, opt, images, labels):
-        training_step(m, opt, images.to(device), labels.to(device), loss_fn=loss_fn,
-                      autocast=precision.autocast, grad_clip=config.grad_clip)  # fmt: skip
+        training_step(
+            m,
+            opt,
+            images.to(device),
+            labels.to(device),
+            loss_fn=loss_fn,
+            autocast=precision.autocast,
+            grad_clip=config.grad_clip,
+        )
 
     def score(n: int) -> None:
-        evaluate(model, val_data.subset(torch.arange(n)), batch_size=config.eval_batch_size,
-                 normalize=normalize, device=device, channels_last=config.channels_last)  # fmt: skip
+        evaluate(
+            model,
+            val_data.subset(torch.arange(n)),
+            batch_size=config.eval_batch_size,
+            normalize=normalize,
+            device=device,
+            channels_last=config.channels_last,
+        )
 
     loader.set_epoch(0)
     # The timing must not draw on the RNG that training draws dropout from: else a run
@@ -105,8 +139,9 @@ def read_resolved(run: RunDir, config: TrainConfig) -> ResolvedSettings:
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"cannot resume {run.root}: {run.config} unreadable ({e})") from None
     if saved is None:  # a run folder from before settings were resolved
-        return ResolvedSettings(resolve_amp(config.amp), config.epochs, torch.get_num_threads(),
-                                dist.world_size())  # fmt: skip
+        return ResolvedSettings(
+            resolve_amp(config.amp), config.epochs, torch.get_num_threads(), dist.world_size()
+        )
     resolved = ResolvedSettings.from_dict(saved)
     torch.set_num_threads(resolved.threads)
     return resolved

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from ..data import (
+    BatchLoader,
     BatchTransform,
     Compose,
     InMemoryDataset,
@@ -47,6 +48,12 @@ class TrainData:
     preprocessing: Preprocessing
     normalize: BatchTransform
     skipped: list[str] = field(default_factory=list)
+
+    def describe_skipped(self) -> str:
+        return (
+            f"skipped {len(self.skipped)} undecodable images (--skip-bad-images), "
+            f"e.g. {self.skipped[0]}"
+        )
 
     @property
     def image_size(self) -> int:
@@ -110,8 +117,10 @@ def load_train_data(config: TrainConfig, start: SqueezeNet | None = None) -> Tra
         pre = Preprocessing(input_size=size, mean=mean, std=std, in_channels=channels)
         return TrainData(train, val, pre, Normalize(mean, std), skipped)
     if channels != pre.in_channels:
-        raise ValueError(f"{config.data} has {channels}-channel images but the weights "
-                         f"{config.weights!r} take {pre.in_channels} channels")  # fmt: skip
+        raise ValueError(
+            f"{config.data} has {channels}-channel images but the weights "
+            f"{config.weights!r} take {pre.in_channels} channels"
+        )
     pre = pre.at_size(size)
     return TrainData(train, val, pre, input_normalizer(pre), skipped)
 
@@ -122,12 +131,19 @@ def _load_split(config: TrainConfig, split: str, pre: Preprocessing | None) -> I
         return load_dataset(config.data, split, image_size=config.image_size, **options)
     if parse_spec(config.data)[0] != "folder":  # fixed-size data: resized to the weights' size
         return load_dataset(config.data, split, image_size=pre.input_size, **options)
-    return load_dataset(config.data, split, image_size=pre.input_size, resize_size=pre.resize_size,
-                        resize_mode=pre.resize_mode, mode=pre.image_mode, **options)  # fmt: skip
+    return load_dataset(
+        config.data,
+        split,
+        image_size=pre.input_size,
+        resize_size=pre.resize_size,
+        resize_mode=pre.resize_mode,
+        mode=pre.image_mode,
+        **options,
+    )
 
 
 def build_model(config: TrainConfig, data: InMemoryDataset) -> SqueezeNet:
-    """The model for this data: classes and channels from the dataset, small stem for small images."""
+    """The model for this data: its classes and channels, a small stem for small images."""
     kwargs = dict(config.model_kwargs)
     kwargs.setdefault("num_classes", len(data.class_names))
     kwargs.setdefault("in_channels", data.images.shape[1])
@@ -140,10 +156,27 @@ def prepare_model(config: TrainConfig, data: TrainData, start: SqueezeNet | None
     `config.freeze` frozen; its meta holds the class names and `data.preprocessing`."""
     if start is None:
         model = build_model(config, data.train)
-        model.meta = ModelMeta(class_names=data.train.class_names,
-                               preprocessing=data.preprocessing, dataset=config.data)  # fmt: skip
+        model.meta = ModelMeta(
+            class_names=data.train.class_names,
+            preprocessing=data.preprocessing,
+            dataset=config.data,
+        )
         return model
     adapt_to_classes_(start, data.train.class_names, config.data)
     start.meta = replace(start.meta, preprocessing=data.preprocessing)
     freeze_(start, config.freeze)
     return start
+
+
+def build_loader(config: TrainConfig, data: TrainData) -> BatchLoader:
+    """The training batches: shuffled, augmented and normalised as the run's config says."""
+    return BatchLoader(
+        data.train,
+        config.batch_size,
+        shuffle=True,
+        augment=build_augment(config.augment, data.image_size),
+        normalize=data.normalize,
+        drop_last=True,
+        seed=config.seed,
+        channels_last=config.channels_last,
+    )

@@ -33,17 +33,25 @@ from ..meta import preprocessing_for
 from ..models import Metaparameters, get_model_config
 from ..models.config import bypass_kind
 from ..summary import summarize
-from .run import RunDir
 from .config import TrainConfig
+from .run import RunDir
 from .train import fit
 
 DESIGN_KEYS = ("base_e", "incr_e", "freq", "pct3x3", "sr", "bypass")
 DESIGN_MODEL = "squeezenet_design"
 DEFAULT_LAYOUT = "squeezenet1_0"  # squeezenet_design's own default: the paper's network
 CSV_FIELDS = (
-    "point", *DESIGN_KEYS, "layout", "params", "macs", "fp32_bytes", "top1", "val_split",
-    "epochs", "train_time_s",
-)  # fmt: skip
+    "point",
+    *DESIGN_KEYS,
+    "layout",
+    "params",
+    "macs",
+    "fp32_bytes",
+    "top1",
+    "val_split",
+    "epochs",
+    "train_time_s",
+)
 # Settings that say where and how visibly a point trains, not what it learns.
 _NOT_SETTINGS = ("out", "progress")
 
@@ -170,8 +178,9 @@ def _check_settings(root: Path, base: TrainConfig, grid: Mapping[str, Sequence[A
         changed = sorted(k for k in ours if saved.get(k) != ours[k])
         if changed:
             diff = ", ".join(f"{k}={saved.get(k)!r} -> {ours.get(k)!r}" for k in changed)
-            raise ValueError(f"{root} holds a sweep with other settings ({diff}); "
-                             "use another --out")  # fmt: skip
+            raise ValueError(
+                f"{root} holds a sweep with other settings ({diff}); use another --out"
+            )
     record = {"base": ours, "grid": {k: list(v) for k, v in grid.items()}}
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
 
@@ -209,11 +218,16 @@ def point_row(config: TrainConfig, values: Mapping[str, Any]) -> dict[str, Any]:
     final = results.get("final") or results["best"]
     history = list(csv.DictReader(run.metrics.open()))
     return {
-        "point": Path(config.out).name, **values, "params": summary.total_params,
-        "macs": summary.total_macs, "fp32_bytes": summary.fp32_bytes, "top1": final["top1"],
-        "val_split": results.get("val_split", ""), "epochs": results["epochs"],
+        "point": Path(config.out).name,
+        **values,
+        "params": summary.total_params,
+        "macs": summary.total_macs,
+        "fp32_bytes": summary.fp32_bytes,
+        "top1": final["top1"],
+        "val_split": results.get("val_split", ""),
+        "epochs": results["epochs"],
         "train_time_s": round(sum(float(r["epoch_time_s"]) for r in history), 1),
-    }  # fmt: skip
+    }
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -263,16 +277,24 @@ def plot_sweep(rows: list[dict[str, Any]], keys: list[str], path: Path) -> None:
         label = ", ".join(f"{k}={v}" for k, v in zip(rest, group)) or None
         ax.plot(size_mb, top1, marker="o", label=label)
         for x, y, r in zip(size_mb, top1, members):
-            ax.annotate(f"{first}={r[first]}", (x, y), textcoords="offset points",
-                        xytext=(4, -12), fontsize=8)  # fmt: skip
+            ax.annotate(
+                f"{first}={r[first]}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(4, -12),
+                fontsize=8,
+            )
     if len(groups) > 1:
         ax.legend(fontsize=8)
     if rows and max(r["fp32_bytes"] for r in rows) > 4 * min(r["fp32_bytes"] for r in rows):
         ax.set_xscale("log")
     epochs = sorted({r["epochs"] for r in rows})
     budget = f", {epochs[0]} epoch{'s' * (epochs[0] != 1)} per point" if len(epochs) == 1 else ""
-    ax.set(xlabel="model size (MB, fp32)", ylabel="top-1 accuracy (%)",
-           title=f"design space: varying {', '.join(keys)}{budget}")  # fmt: skip
+    ax.set(
+        xlabel="model size (MB, fp32)",
+        ylabel="top-1 accuracy (%)",
+        title=f"design space: varying {', '.join(keys)}{budget}",
+    )
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from ..data import BatchLoader
 from ..hardware import keep_freed_memory
 from ..models import SqueezeNet
 from . import distributed as dist
-from .config import AUGMENTS, TrainConfig, parse_device, resolve_device
+from .config import AUGMENTS, TrainConfig, load_run_config, parse_device, resolve_device
 from .evaluate import EvalResult, evaluate
 from .logger import TensorBoardLogger, open_logger
 from .loop import NonFiniteLossError, train_one_epoch
@@ -40,6 +39,7 @@ from .settings import ResolvedSettings, make_optimizer, read_resolved, resolve_s
 from .setup import (
     TrainData,
     build_augment,
+    build_loader,
     build_model,
     load_train_data,
     prepare_model,
@@ -48,10 +48,19 @@ from .setup import (
 from .transfer import start_model
 
 __all__ = [
-    "AUGMENTS", "FitResult", "NonFiniteLossError", "TrainConfig", "build_augment", "build_model",
-    "fit", "load_run_config", "parse_device", "resolve_device", "split_train_val",
+    "AUGMENTS",
+    "FitResult",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "build_augment",
+    "build_model",
+    "fit",
+    "load_run_config",
+    "parse_device",
+    "resolve_device",
+    "split_train_val",
     "train_one_epoch",
-]  # fmt: skip
+]
 
 
 @dataclass
@@ -108,9 +117,14 @@ class Training:
         return self.resolved.total_steps(len(self.loader))
 
     def evaluate(self, model: nn.Module) -> EvalResult:
-        return evaluate(model, self.data.val, batch_size=self.config.eval_batch_size,
-                        normalize=self.data.normalize, device=next(model.parameters()).device,
-                        channels_last=self.config.channels_last)  # fmt: skip
+        return evaluate(
+            model,
+            self.data.val,
+            batch_size=self.config.eval_batch_size,
+            normalize=self.data.normalize,
+            device=next(model.parameters()).device,
+            channels_last=self.config.channels_last,
+        )
 
 
 @dataclass
@@ -149,9 +163,15 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
                     f"validation loss is {val.loss} after epoch {epoch + 1}; stopped. The last "
                     "good checkpoint is kept. Lower --lr, set --grad-clip, or check the data."
                 )
-            row = {"epoch": epoch + 1, "lr": t.optimizer.param_groups[0]["lr"], **stats,
-                   "val_loss": val.loss, "val_top1": val.top1, "val_top5": val.top5,
-                   "epoch_time_s": time.perf_counter() - t_epoch}  # fmt: skip
+            row = {
+                "epoch": epoch + 1,
+                "lr": t.optimizer.param_groups[0]["lr"],
+                **stats,
+                "val_loss": val.loss,
+                "val_top1": val.top1,
+                "val_top5": val.top5,
+                "epoch_time_s": time.perf_counter() - t_epoch,
+            }
             state.history.append(row)
             state.final_eval = val
             _write_epoch(t, state, val)
@@ -186,13 +206,8 @@ def _prepare(config: TrainConfig, resume: bool, t0: float) -> Training:
 
     data = load_train_data(config, start)  # uint8 in memory; the model's normalisation
     if data.skipped and dist.is_main(rank):
-        print(f"skipped {len(data.skipped)} undecodable images (--skip-bad-images), e.g. "
-              f"{data.skipped[0]}; all are listed in {run.results}", flush=True)  # fmt: skip
-    loader = BatchLoader(
-        data.train, config.batch_size, shuffle=True,
-        augment=build_augment(config.augment, data.image_size), normalize=data.normalize,
-        drop_last=True, seed=config.seed, channels_last=config.channels_last,
-    )  # fmt: skip
+        print(f"{data.describe_skipped()}; all are listed in {run.results}", flush=True)
+    loader = build_loader(config, data)
     model = prepare_model(config, data, start).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -203,18 +218,48 @@ def _prepare(config: TrainConfig, resume: bool, t0: float) -> Training:
         resolved = read_resolved(run, config)
     else:
         resolved = resolve_settings(
-            config, t0=t0, model=model, loader=loader, loss_fn=loss_fn, val_data=data.val,
-            normalize=data.normalize, device=device,
+            config,
+            t0=t0,
+            model=model,
+            loader=loader,
+            loss_fn=loss_fn,
+            val_data=data.val,
+            normalize=data.normalize,
+            device=device,
         )
-    optimizer = make_optimizer(model, config)  # frozen parameters are left out
-    scheduler = build_scheduler(optimizer, config.schedule,
-                                total_steps=resolved.total_steps(len(loader)),
-                                warmup_steps=round(config.warmup_epochs * len(loader)))  # fmt: skip
+    optimizer, scheduler = _optimization(config, model, resolved, len(loader))
     step_model = dist.wrap(model, device)
     if config.compile:
         step_model = torch.compile(step_model)
-    return Training(config, run, data, loader, model, step_model, optimizer, scheduler, loss_fn,
-                    device, resolved, rank, world)  # fmt: skip
+    return Training(
+        config,
+        run,
+        data,
+        loader,
+        model,
+        step_model,
+        optimizer,
+        scheduler,
+        loss_fn,
+        device,
+        resolved,
+        rank,
+        world,
+    )
+
+
+def _optimization(
+    config: TrainConfig, model: nn.Module, resolved: ResolvedSettings, steps_per_epoch: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """The optimizer (frozen parameters left out) and a schedule over the planned steps."""
+    optimizer = make_optimizer(model, config)
+    scheduler = build_scheduler(
+        optimizer,
+        config.schedule,
+        total_steps=resolved.total_steps(steps_per_epoch),
+        warmup_steps=round(config.warmup_epochs * steps_per_epoch),
+    )
+    return optimizer, scheduler
 
 
 def _start_or_resume(t: Training, resume: bool) -> RunState:
@@ -224,8 +269,10 @@ def _start_or_resume(t: Training, resume: bool) -> RunState:
         print(f"run folder: {t.run.root}\n{t.resolved.describe(len(t.loader))}", flush=True)
     if not resume:
         if t.is_main:
-            t.run.write_json(t.run.config, {**t.config.to_dict(), "started": _now(),
-                                            "resolved": t.resolved.to_dict()})  # fmt: skip
+            t.run.write_json(
+                t.run.config,
+                {**t.config.to_dict(), "started": _now(), "resolved": t.resolved.to_dict()},
+            )
         return RunState()
     done, best, history = t.run.resume(t.config.to_dict(), t.model, t.optimizer, t.scheduler)
     if done >= epochs and t.run.results.is_file():
@@ -240,17 +287,28 @@ def _train_epoch(t: Training, epoch: int, logger: TensorBoardLogger | None) -> d
     t.loader.set_epoch(epoch)
     on_step = None
     if logger is not None:
+
         def on_step(step: int, loss: float, top1: float) -> None:
             logger.step(epoch * steps + step, loss, top1, t.optimizer.param_groups[0]["lr"])
 
-    bar = EpochProgress(epoch, t.resolved.epochs, epoch_steps,
-                        enabled=t.config.progress and t.is_main)  # fmt: skip
+    bar = EpochProgress(
+        epoch, t.resolved.epochs, epoch_steps, enabled=t.config.progress and t.is_main
+    )
     try:
         return train_one_epoch(
-            t.step_model, t.loader, t.optimizer, scheduler=t.scheduler, loss_fn=t.loss_fn,
-            device=t.device, amp=t.resolved.precision.amp, grad_clip=t.config.grad_clip,
-            progress=bar, shard=(t.rank, t.world), max_steps=epoch_steps, on_step=on_step,
-        )  # fmt: skip
+            t.step_model,
+            t.loader,
+            t.optimizer,
+            scheduler=t.scheduler,
+            loss_fn=t.loss_fn,
+            device=t.device,
+            amp=t.resolved.precision.amp,
+            grad_clip=t.config.grad_clip,
+            progress=bar,
+            shard=(t.rank, t.world),
+            max_steps=epoch_steps,
+            on_step=on_step,
+        )
     finally:
         bar.close()
 
@@ -263,31 +321,35 @@ def _write_epoch(t: Training, state: RunState, val: EvalResult) -> None:
         save_model(t.model, t.run.best)
     t.run.write_metrics(state.history)
     plot_curves(state.history, t.run.curves)
-    t.run.save_checkpoint({
-        "model": t.model.state_dict(),
-        "optimizer": t.optimizer.state_dict(),
-        "scheduler": t.scheduler.state_dict(),
-        "epoch": len(state.history),
-        "best_top1": state.best_top1,
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "history": state.history,
-        "config": json.dumps(t.config.to_dict()),
-        # The weights alone cannot tell small_input, stem_pool, simple bypass or the head's
-        # ReLU: load_model reads the architecture and preprocessing from here.
-        "model_config": json.dumps(t.model.config.to_dict()),
-        "meta": json.dumps(t.model.meta.to_dict()),
-    })  # fmt: skip
+    t.run.save_checkpoint(
+        {
+            "model": t.model.state_dict(),
+            "optimizer": t.optimizer.state_dict(),
+            "scheduler": t.scheduler.state_dict(),
+            "epoch": len(state.history),
+            "best_top1": state.best_top1,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "history": state.history,
+            "config": json.dumps(t.config.to_dict()),
+            # The weights alone cannot tell small_input, stem_pool, simple bypass or the head's
+            # ReLU: load_model reads the architecture and preprocessing from here.
+            "model_config": json.dumps(t.model.config.to_dict()),
+            "meta": json.dumps(t.model.meta.to_dict()),
+        }
+    )
 
 
 def _report_epoch(t: Training, row: dict[str, Any], logger: TensorBoardLogger | None) -> None:
     if logger is not None:
         logger.epoch(row, row["epoch"] * len(t.loader))
     if t.config.progress:
-        print(f"epoch {row['epoch']}/{t.resolved.epochs} train_loss {row['train_loss']:.4f} "
-              f"val_top1 {row['val_top1']:.4f} val_top5 {row['val_top5']:.4f} "
-              f"({row['epoch_time_s']:.0f}s, {row['train_images_per_s']:.0f} img/s)",
-              flush=True)  # fmt: skip
+        print(
+            f"epoch {row['epoch']}/{t.resolved.epochs} train_loss {row['train_loss']:.4f} "
+            f"val_top1 {row['val_top1']:.4f} val_top5 {row['val_top5']:.4f} "
+            f"({row['epoch_time_s']:.0f}s, {row['train_images_per_s']:.0f} img/s)",
+            flush=True,
+        )
 
 
 def _finish(t: Training, state: RunState, t0: float) -> FitResult:
@@ -306,31 +368,24 @@ def _finish(t: Training, state: RunState, t0: float) -> FitResult:
     best_eval = t.evaluate(load_model(run.best))
     shown = final_eval if config.validates_on_test and final_eval is not None else best_eval
     plot_confusion(shown.confusion, t.data.val.class_names, run.confusion)
-    run.write_json(run.results, {
-        "model": config.model, "params": sum(p.numel() for p in t.model.parameters()),
-        "final": final_eval.to_dict() if final_eval is not None else None,
-        "best": best_eval.to_dict(),  # picked on val_split, which may be the test split
-        "epochs": len(history), "wall_time_s": wall,
-        "val_split": "test" if config.validates_on_test else f"{config.val_fraction:.0%} of train",
-        "skipped_images": t.data.skipped, "finished": _now(),
-    })  # fmt: skip
+    run.write_json(
+        run.results,
+        {
+            "model": config.model,
+            "params": sum(p.numel() for p in t.model.parameters()),
+            "final": final_eval.to_dict() if final_eval is not None else None,
+            "best": best_eval.to_dict(),  # picked on val_split, which may be the test split
+            "epochs": len(history),
+            "wall_time_s": wall,
+            "val_split": "test"
+            if config.validates_on_test
+            else f"{config.val_fraction:.0%} of train",
+            "skipped_images": t.data.skipped,
+            "finished": _now(),
+        },
+    )
     return FitResult(run.root, state.best_top1, best_eval, len(history), wall, history, t.resolved)
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def load_run_config(run_dir: str | os.PathLike) -> TrainConfig:
-    """The TrainConfig an existing run folder was started with (for `--resume`), writing to
-    `run_dir` itself wherever the folder now is (config.json holds the original `out`)."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"cannot resume: {path} does not exist")
-    try:
-        settings = json.loads(path.read_text())
-        for key in ("resolved", "started"):  # what the run became, read again by fit
-            settings.pop(key, None)
-        return TrainConfig(**{**settings, "out": str(run_dir)})
-    except (TypeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a valid run config ({e})") from None

@@ -53,9 +53,13 @@ class ActivationGrid:
     def to_dict(self) -> dict[str, Any]:
         """The numbers, JSON-ready (maps summarised by their means)."""
         return {
-            "method": self.method, "layer": self.layer, "layer_shape": list(self.layer_shape),
-            "channels": self.channels, "means": self.means, "predicted": self.predicted.to_dict(),
-        }  # fmt: skip
+            "method": self.method,
+            "layer": self.layer,
+            "layer_shape": list(self.layer_shape),
+            "channels": self.channels,
+            "means": self.means,
+            "predicted": self.predicted.to_dict(),
+        }
 
 
 def activations(
@@ -83,8 +87,12 @@ def activations(
         native = act[:, top]  # (1, k, h, w)
         maps = upsample(native, tuple(x.shape[-2:]))
     return ActivationGrid(
-        image=to_display(net, x), layer=name, layer_shape=tuple(act.shape[1:]),
-        channels=[int(c) for c in top], means=[float(means[c]) for c in top],
-        native=native[0].cpu().numpy(), maps=maps[0].cpu().numpy(),
+        image=to_display(net, x),
+        layer=name,
+        layer_shape=tuple(act.shape[1:]),
+        channels=[int(c) for c in top],
+        means=[float(means[c]) for c in top],
+        native=native[0].cpu().numpy(),
+        maps=maps[0].cpu().numpy(),
         predicted=top_class(net, out.probabilities),
-    )  # fmt: skip
+    )

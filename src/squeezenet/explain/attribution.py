@@ -55,11 +55,15 @@ class AttributionMap:
     def to_dict(self) -> dict[str, Any]:
         """The numbers, JSON-ready (the map itself is summarised, not listed)."""
         return {
-            "method": self.method, "target": self.target.to_dict(),
-            "predicted": self.predicted.to_dict(), "layer": self.layer,
-            "map_shape": list(self.map.shape), "map_max": float(self.map.max()),
-            "map_mean": float(self.map.mean()), **self.params,
-        }  # fmt: skip
+            "method": self.method,
+            "target": self.target.to_dict(),
+            "predicted": self.predicted.to_dict(),
+            "layer": self.layer,
+            "map_shape": list(self.map.shape),
+            "map_max": float(self.map.max()),
+            "map_mean": float(self.map.mean()),
+            **self.params,
+        }
 
 
 def _target(
@@ -100,8 +104,9 @@ def saliency(
         x = load_input(net, image)
         index, probs = _target(net, x, target)
         heat = _abs_max(input_gradient(net, x, index))
-    return AttributionMap("saliency", to_display(net, x), heat, class_score(net, probs, index),
-                          top_class(net, probs))  # fmt: skip
+    return AttributionMap(
+        "saliency", to_display(net, x), heat, class_score(net, probs, index), top_class(net, probs)
+    )
 
 
 def smoothgrad(
@@ -137,9 +142,13 @@ def smoothgrad(
             total += input_gradient(net, x + eps, index).sum(0, keepdim=True)
         heat = _abs_max(total / samples)
     return AttributionMap(
-        "smoothgrad", to_display(net, x), heat, class_score(net, probs, index),
-        top_class(net, probs), params={"samples": samples, "noise": noise},
-    )  # fmt: skip
+        "smoothgrad",
+        to_display(net, x),
+        heat,
+        class_score(net, probs, index),
+        top_class(net, probs),
+        params={"samples": samples, "noise": noise},
+    )
 
 
 def gradcam(
@@ -164,5 +173,11 @@ def gradcam(
         weights = grad.mean((2, 3), keepdim=True)  # (1, C, 1, 1): a channel's importance
         cam = torch.relu((weights * out.activation).sum(1, keepdim=True))  # (1, 1, h, w)
         heat = upsample(cam.detach(), tuple(x.shape[-2:]))[0, 0].clamp_min(0).cpu().numpy()
-    return AttributionMap("gradcam", to_display(net, x), heat, class_score(net, probs, index),
-                          top_class(net, probs), layer=name)  # fmt: skip
+    return AttributionMap(
+        "gradcam",
+        to_display(net, x),
+        heat,
+        class_score(net, probs, index),
+        top_class(net, probs),
+        layer=name,
+    )

@@ -194,9 +194,11 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 def _stages(model: SqueezeNet) -> list[tuple[str, nn.Module]]:
     """Every top-level module in order, with its path: the model is features, then classifier."""
-    return [(f"{part}.{name}", module)
-            for part in ("features", "classifier")
-            for name, module in getattr(model, part).named_children()]  # fmt: skip
+    return [
+        (f"{part}.{name}", module)
+        for part in ("features", "classifier")
+        for name, module in getattr(model, part).named_children()
+    ]
 
 
 def staged_forward(

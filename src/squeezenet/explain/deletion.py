@@ -87,12 +87,19 @@ class DeletionResult:
     def to_dict(self) -> dict[str, Any]:
         """The numbers, JSON-ready."""
         return {
-            "method": self.method, "attribution": self.attribution, "layer": self.layer,
-            "target": self.target.to_dict(), "salient_auc": self.salient_auc,
-            "random_auc": self.random_auc, "passed": self.passed,
-            "random_orders": self.random_orders, **(self.settings or {}),
-            "fractions": self.fractions, "salient": self.salient, "random": self.random,
-        }  # fmt: skip
+            "method": self.method,
+            "attribution": self.attribution,
+            "layer": self.layer,
+            "target": self.target.to_dict(),
+            "salient_auc": self.salient_auc,
+            "random_auc": self.random_auc,
+            "passed": self.passed,
+            "random_orders": self.random_orders,
+            **(self.settings or {}),
+            "fractions": self.fractions,
+            "salient": self.salient,
+            "random": self.random,
+        }
 
 
 def auc(fractions: list[float] | np.ndarray, values: list[float] | np.ndarray) -> float:
@@ -156,22 +163,30 @@ def deletion_curves(
     probs: list[float] = []
     with torch.no_grad():
         for start in range(0, len(jobs), _CHUNK):
-            keep = torch.stack([
-                torch.full(labels.shape, c == 0, device=x.device) if r is None else r >= c
-                for r, c in jobs[start : start + _CHUNK]
-            ])[:, None]  # fmt: skip
+            keep = torch.stack(
+                [
+                    torch.full(labels.shape, c == 0, device=x.device) if r is None else r >= c
+                    for r, c in jobs[start : start + _CHUNK]
+                ]
+            )[:, None]
             batch = torch.where(keep, x, removed)
             probs += staged_forward(model, batch).probabilities[:, target].tolist()
     inner = len(counts) - 2
-    curves = [[probs[0], *probs[2 + i * inner : 2 + (i + 1) * inner], probs[1]]
-              for i in range(len(orders))]  # fmt: skip
+    curves = [
+        [probs[0], *probs[2 + i * inner : 2 + (i + 1) * inner], probs[1]]
+        for i in range(len(orders))
+    ]
     return [c / n for c in counts], curves
 
 
 def _attribute(
-    net: SqueezeNet, x: torch.Tensor, target: int | None, attribution: str,
-    layer: str | None, samples: int,
-) -> AttributionMap:  # fmt: skip
+    net: SqueezeNet,
+    x: torch.Tensor,
+    target: int | None,
+    attribution: str,
+    layer: str | None,
+    samples: int,
+) -> AttributionMap:
     if attribution == "gradcam":
         return gradcam(net, x, target, layer=layer)
     if attribution == "smoothgrad":
@@ -180,9 +195,12 @@ def _attribute(
 
 
 def _check_settings(
-    attributions: Sequence[str | AttributionMap], layer: str | None, steps: int,
-    random_orders: int, grid: int,
-) -> None:  # fmt: skip
+    attributions: Sequence[str | AttributionMap],
+    layer: str | None,
+    steps: int,
+    random_orders: int,
+    grid: int,
+) -> None:
     if not attributions:
         raise ValueError(f"no attribution to check; valid: {', '.join(ATTRIBUTIONS)}")
     names = [a.method if isinstance(a, AttributionMap) else a for a in attributions]
@@ -237,8 +255,10 @@ def deletion_check(
         x = load_input(net, image)
         removed = deleted_image(x, baseline, blur)
         index = None if target is None else resolve_class(net, target)
-        maps = [a if isinstance(a, AttributionMap) else _attribute(net, x, index, a, layer, samples)
-                for a in attributions]  # fmt: skip
+        maps = [
+            a if isinstance(a, AttributionMap) else _attribute(net, x, index, a, layer, samples)
+            for a in attributions
+        ]
         index = maps[0].target.index if index is None else index
         if any(m.target.index != index or m.map.shape != x.shape[-2:] for m in maps):
             raise ValueError("the maps given must all be of this image and one class")
@@ -250,8 +270,12 @@ def deletion_check(
         orders += [rng.permutation(n) for _ in range(random_orders)]
         fractions, curves = deletion_curves(net, x, removed, labels, orders, index, steps)
     random = np.mean(curves[len(maps) :], axis=0).tolist()
-    settings = {"steps": steps, "grid": grid, "baseline": baseline,
-                "blur": blur if baseline == "blur" else None}  # fmt: skip
+    settings = {
+        "steps": steps,
+        "grid": grid,
+        "baseline": baseline,
+        "blur": blur if baseline == "blur" else None,
+    }
     return [
         DeletionResult(
             image=m.image,
@@ -266,7 +290,7 @@ def deletion_check(
             random_orders=random_orders,
             layer=m.layer,
             settings=settings,
-        )  # fmt: skip
+        )
         for m, curve in zip(maps, curves)
     ]
 

@@ -11,8 +11,15 @@ from .deletion import deletion
 from .render import Explanation
 from .synthesis import class_visualization, fooling
 
-METHODS = ("saliency", "smoothgrad", "gradcam", "activations", "class-visualization",
-           "fooling", "deletion")  # fmt: skip
+METHODS = (
+    "saliency",
+    "smoothgrad",
+    "gradcam",
+    "activations",
+    "class-visualization",
+    "fooling",
+    "deletion",
+)
 # Methods that read a layer (deletion: through its Grad-CAM map), and those that need a class.
 TAKES_LAYER = ("gradcam", "activations", "deletion")
 NEEDS_TARGET = ("class-visualization", "fooling")

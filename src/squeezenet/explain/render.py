@@ -33,8 +33,12 @@ def _pyplot() -> Any:
 
 def save_png(result: Explanation, path: str | os.PathLike) -> Path:
     """Draw any explanation result into a PNG at `path` (folders are created)."""
-    draw = {AttributionMap: _attribution, ActivationGrid: _activations,
-            SynthesizedImage: _synthesis, DeletionResult: _deletion}.get(type(result))  # fmt: skip
+    draw = {
+        AttributionMap: _attribution,
+        ActivationGrid: _activations,
+        SynthesizedImage: _synthesis,
+        DeletionResult: _deletion,
+    }.get(type(result))
     if draw is None:
         raise TypeError(f"cannot render a {type(result).__name__}")
     plt = _pyplot()
@@ -91,8 +95,11 @@ def _activations(plt: Any, r: ActivationGrid) -> Any:
     for ax in flat[k:]:
         ax.axis("off")
     c, h, w = r.layer_shape
-    fig.suptitle(f"{r.layer} ({c}x{h}x{w}): the {len(r.channels)} most active channels; "
-                 f"predicted {_name(r.predicted)}", fontsize=10)  # fmt: skip
+    fig.suptitle(
+        f"{r.layer} ({c}x{h}x{w}): the {len(r.channels)} most active channels; "
+        f"predicted {_name(r.predicted)}",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
@@ -106,14 +113,19 @@ def _synthesis(plt: Any, r: SynthesizedImage) -> Any:
         axes[1].set_title(f"change (max {peak:.3f} of the pixel range)", fontsize=9)
         axes[1].axis("off")
         _show(axes[2], r.image, f"predicted {_name(r.predicted)}")
-        fig.suptitle(f"fooling image for class {_name(r.target)} after {r.steps} steps: "
-                     f"L2 norm {r.l2_norm:.3f} (normalised), "
-                     f"{r.l2_norm_pixels:.3f} (pixels in [0, 1])", fontsize=10)  # fmt: skip
+        fig.suptitle(
+            f"fooling image for class {_name(r.target)} after {r.steps} steps: "
+            f"L2 norm {r.l2_norm:.3f} (normalised), "
+            f"{r.l2_norm_pixels:.3f} (pixels in [0, 1])",
+            fontsize=10,
+        )
     else:
         fig, ax = plt.subplots(figsize=(4.6, 5))
         _show(ax, r.image, f"predicted {_name(r.predicted)}")
-        title = (f"class visualization of {_name(r.target)}\n"
-                 f"from noise ({r.start_probability:.1%}) in {r.steps} steps")  # fmt: skip
+        title = (
+            f"class visualization of {_name(r.target)}\n"
+            f"from noise ({r.start_probability:.1%}) in {r.steps} steps"
+        )
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -125,16 +137,18 @@ def _deletion(plt: Any, r: DeletionResult) -> Any:
     _overlay(ax_map, r.image, r.map, f"{r.attribution}{where}")
     percent = [100 * f for f in r.fractions]
     ax_curve.plot(percent, r.salient, label=f"most salient first (AUC {r.salient_auc:.3f})")
-    ax_curve.plot(percent, r.random, label=f"random order (AUC {r.random_auc:.3f})",
-                  linestyle="--")  # fmt: skip
+    ax_curve.plot(percent, r.random, label=f"random order (AUC {r.random_auc:.3f})", linestyle="--")
     top = max(*r.salient, *r.random)  # a class at 2% would be a flat line on a 0..1 axis
     settings = r.settings or {}
     how = {"blur": "blurred", "mean": "mean colour"}.get(settings.get("baseline"), "deleted")
     grid = settings.get("grid")
     cells = f" in {grid}x{grid} cells" if grid else ""
-    ax_curve.set(xlabel=f"image {how} (%{cells})", ylabel="probability",
-                 ylim=(0, 1.05 * top if top > 0 else 1),
-                 title="deletion check: lower is more faithful")  # fmt: skip
+    ax_curve.set(
+        xlabel=f"image {how} (%{cells})",
+        ylabel="probability",
+        ylim=(0, 1.05 * top if top > 0 else 1),
+        title="deletion check: lower is more faithful",
+    )
     ax_curve.grid(alpha=0.3)
     ax_curve.legend(fontsize=8)
     fig.suptitle(f"deletion of {r.attribution} for class {_name(r.target)}")

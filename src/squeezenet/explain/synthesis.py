@@ -73,10 +73,13 @@ class SynthesizedImage:
     def to_dict(self) -> dict[str, Any]:
         """The numbers, JSON-ready."""
         out = {
-            "method": self.method, "target": self.target.to_dict(),
-            "start_probability": self.start_probability, "predicted": self.predicted.to_dict(),
-            "steps": self.steps, "reached": self.reached,
-        }  # fmt: skip
+            "method": self.method,
+            "target": self.target.to_dict(),
+            "start_probability": self.start_probability,
+            "predicted": self.predicted.to_dict(),
+            "steps": self.steps,
+            "reached": self.reached,
+        }
         if self.method == "fooling":
             out["l2_norm"] = self.l2_norm
             out["l2_norm_pixels"] = self.l2_norm_pixels
@@ -159,9 +162,16 @@ def class_visualization(
         x = z * scale
         probs = _probabilities(net, x)
     return SynthesizedImage(
-        "class-visualization", to_display(net, x), x, class_score(net, probs, index),
-        history[0], top_class(net, probs), step, history[-1] >= stop_probability, history,
-    )  # fmt: skip
+        "class-visualization",
+        to_display(net, x),
+        x,
+        class_score(net, probs, index),
+        history[0],
+        top_class(net, probs),
+        step,
+        history[-1] >= stop_probability,
+        history,
+    )
 
 
 def fooling(
@@ -206,12 +216,20 @@ def fooling(
     delta = x - x0
     std = mean_std(net)[1].to(x.device)
     return SynthesizedImage(
-        "fooling", to_display(net, x), x, class_score(net, probs, index), history[0],
-        top_class(net, probs), step, int(probs.argmax()) == index, history,
+        "fooling",
+        to_display(net, x),
+        x,
+        class_score(net, probs, index),
+        history[0],
+        top_class(net, probs),
+        step,
+        int(probs.argmax()) == index,
+        history,
         original=to_display(net, x0),
         perturbation=(delta * std).abs().amax(1)[0].cpu().numpy(),
-        l2_norm=float(delta.norm()), l2_norm_pixels=float((delta * std).norm()),
-    )  # fmt: skip
+        l2_norm=float(delta.norm()),
+        l2_norm_pixels=float((delta * std).norm()),
+    )
 
 
 def _probabilities(net: SqueezeNet, x: torch.Tensor) -> torch.Tensor:

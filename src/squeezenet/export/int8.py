@@ -116,9 +116,14 @@ class Int8Scheme:
 
     def to_dict(self) -> dict[str, Any]:
         _, weights, reduced = SCHEME_TYPES[self.types]
-        return {"types": self.types, "format": self.quant_format, "activations": "uint8",
-                "weights": "int8" if weights == QuantType.QInt8 else "uint8",
-                "reduce_range": reduced, "reason": self.reason}  # fmt: skip
+        return {
+            "types": self.types,
+            "format": self.quant_format,
+            "activations": "uint8",
+            "weights": "int8" if weights == QuantType.QInt8 else "uint8",
+            "reduce_range": reduced,
+            "reason": self.reason,
+        }
 
 
 def choose_scheme(flags: Iterable[str] | None = None, machine: str | None = None) -> Int8Scheme:
@@ -197,8 +202,10 @@ def quantize_int8(
     activations, weights, reduce_range = SCHEME_TYPES[chosen.types]
     # onnxruntime's histogram calibrators print progress to stdout, which would corrupt a
     # caller's own output there (e.g. `export --json`); send it to stderr instead.
-    with (tempfile.TemporaryDirectory(prefix="squeezenet-int8-") as tmp,
-          contextlib.redirect_stdout(sys.stderr)):  # fmt: skip
+    with (
+        tempfile.TemporaryDirectory(prefix="squeezenet-int8-") as tmp,
+        contextlib.redirect_stdout(sys.stderr),
+    ):
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(onnx_path), str(prepared))
         ranges = _calibrate(prepared, images, CALIBRATION_METHODS[method], batch_size, Path(tmp))
@@ -219,9 +226,13 @@ def quantize_int8(
                 activation_type=activations,
                 weight_type=weights,
             )
-            record = {**chosen.to_dict(), "per_channel": per_channel, "calibration": method,
-                      "calibration_images": len(images),
-                      "shared_concat_scales": share_concat_scales}  # fmt: skip
+            record = {
+                **chosen.to_dict(),
+                "per_channel": per_channel,
+                "calibration": method,
+                "calibration_images": len(images),
+                "shared_concat_scales": share_concat_scales,
+            }
             if method == "percentile":
                 record["percentile"] = PERCENTILE
             _finish(out, metadata, record)

@@ -46,12 +46,33 @@ from .onnx_meta import (  # re-exported: the metadata side of an ONNX file
 )
 
 __all__ = [
-    "CONFIG_KEY", "DEFAULT_ATOL", "DEFAULT_OPSET", "FORMAT_KEY", "FORMAT_VERSION", "INPUT_NAME",
-    "MAX_ONNX_BYTES", "MIN_OPSET", "OUTPUT_NAME", "ExportError", "ExportReport", "check_opset",
-    "check_parity", "evaluate_onnx", "export_onnx", "graph_input_meta", "load_proto",
-    "model_from_metadata", "onnx_metadata", "onnx_model_meta", "onnx_preprocessing",
-    "ort_session", "read_metadata", "run_session", "set_metadata", "supported_opsets",
-]  # fmt: skip
+    "CONFIG_KEY",
+    "DEFAULT_ATOL",
+    "DEFAULT_OPSET",
+    "FORMAT_KEY",
+    "FORMAT_VERSION",
+    "INPUT_NAME",
+    "MAX_ONNX_BYTES",
+    "MIN_OPSET",
+    "OUTPUT_NAME",
+    "ExportError",
+    "ExportReport",
+    "check_opset",
+    "check_parity",
+    "evaluate_onnx",
+    "export_onnx",
+    "graph_input_meta",
+    "load_proto",
+    "model_from_metadata",
+    "onnx_metadata",
+    "onnx_model_meta",
+    "onnx_preprocessing",
+    "ort_session",
+    "read_metadata",
+    "run_session",
+    "set_metadata",
+    "supported_opsets",
+]
 
 if TYPE_CHECKING:  # onnx and onnxruntime are the optional `export` extra: imported where used
     import onnx

@@ -1,7 +1,7 @@
 """Export -> INT8 -> evaluate, as one call (what `squeezenet export --int8` and the demo run).
 
-    >>> outcome = export_pipeline(model, "model.onnx", test=test, calib=train)
-    >>> outcome.to_dict()   # {"onnx": {...}, "int8": {...}}, the JSON `export --json` prints
+>>> outcome = export_pipeline(model, "model.onnx", test=test, calib=train)
+>>> outcome.to_dict()   # {"onnx": {...}, "int8": {...}}, the JSON `export --json` prints
 """
 
 from __future__ import annotations
@@ -48,19 +48,26 @@ class ExportOutcome:
     def to_dict(self) -> dict[str, Any]:
         r = self.onnx
         fp32: dict[str, Any] = {
-            "path": str(r.path), "file_bytes": r.file_bytes, "input_size": r.input_size,
-            "opset": r.opset, "max_abs_diff": r.max_abs_diff, "tolerance": r.tolerance,
-            "check_images": r.check_images, "check_source": r.check_source,
-        }  # fmt: skip
+            "path": str(r.path),
+            "file_bytes": r.file_bytes,
+            "input_size": r.input_size,
+            "opset": r.opset,
+            "max_abs_diff": r.max_abs_diff,
+            "tolerance": r.tolerance,
+            "check_images": r.check_images,
+            "check_source": r.check_source,
+        }
         if self.onnx_top1 is not None:
             fp32.update(top1=self.onnx_top1, eval_images=self.eval_images)
         out: dict[str, Any] = {"onnx": fp32}
         if self.int8_path is not None and self.calib_inputs is not None:
             out["int8"] = {
-                "path": str(self.int8_path), "file_bytes": self.int8_path.stat().st_size,
+                "path": str(self.int8_path),
+                "file_bytes": self.int8_path.stat().st_size,
                 "calibration": self.calibration,
-                "calibration_images": int(self.calib_inputs.shape[0]), "top1": self.int8_top1,
-            }  # fmt: skip
+                "calibration_images": int(self.calib_inputs.shape[0]),
+                "top1": self.int8_top1,
+            }
         return out
 
 
@@ -100,8 +107,7 @@ def export_pipeline(
         return outcome
     outcome.calib_inputs = calibration_inputs(calib, pre, count=calib_images)
     outcome.int8_path = int8_path_for(report.path)
-    quantize_int8(report.path, outcome.int8_path, outcome.calib_inputs,
-                  method=calibration)  # type: ignore[arg-type]  # fmt: skip
+    quantize_int8(report.path, outcome.int8_path, outcome.calib_inputs, method=calibration)  # type: ignore[arg-type]
     outcome.calibration = calibration
     if test is not None:
         outcome.int8_top1 = evaluate_onnx(outcome.int8_path, test)

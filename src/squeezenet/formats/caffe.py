@@ -44,8 +44,14 @@ _FIRE = re.compile(
     r"^(?P<fire>.+)/(?P<role>squeeze1x1|expand1x1|expand3x3|conv1x1_[12]|conv3x3_2)$"
 )
 _FIRE_ROLES = ("squeeze", "expand1x1", "expand3x3")  # FireConfig's argument order
-_ROLES = {"squeeze1x1": "squeeze", "conv1x1_1": "squeeze", "expand1x1": "expand1x1",
-          "conv1x1_2": "expand1x1", "expand3x3": "expand3x3", "conv3x3_2": "expand3x3"}  # fmt: skip
+_ROLES = {
+    "squeeze1x1": "squeeze",
+    "conv1x1_1": "squeeze",
+    "expand1x1": "expand1x1",
+    "conv1x1_2": "expand1x1",
+    "expand3x3": "expand3x3",
+    "conv3x3_2": "expand3x3",
+}
 
 
 @dataclass(frozen=True)
@@ -160,11 +166,15 @@ def _geometry(buf: memoryview, numbers: dict, pool: bool = False) -> Geometry:
             pairs[name] = (values[0], values[-1])
     last = {number: values[-1] for number, values in ints.items() if values}
     if pool:
-        return Geometry(**pairs, pool_method=last.get(_POOL_METHOD, 0),
-                        global_pool=bool(last.get(_POOL_GLOBAL, 0)),
-                        round_mode=last.get(_POOL_ROUND, 0))  # fmt: skip
-    return Geometry(**pairs, group=last.get(_CONV_GROUP, 1),
-                    dilation=tuple(ints.get(_CONV_DILATION, [1])))  # fmt: skip
+        return Geometry(
+            **pairs,
+            pool_method=last.get(_POOL_METHOD, 0),
+            global_pool=bool(last.get(_POOL_GLOBAL, 0)),
+            round_mode=last.get(_POOL_ROUND, 0),
+        )
+    return Geometry(
+        **pairs, group=last.get(_CONV_GROUP, 1), dilation=tuple(ints.get(_CONV_DILATION, [1]))
+    )
 
 
 def read_caffemodel(path: str | os.PathLike) -> SqueezeNet:

@@ -192,7 +192,9 @@ def encode(
     offsets = starts[block_size::block_size].astype(np.uint32)
     if nbits >= 1 << 32:
         raise HuffmanError("stream longer than 2^32 bits")
-    return EncodedStream(lengths, len(symbols), nbits, np.packbits(bits).tobytes(), offsets, block_size)
+    return EncodedStream(
+        lengths, len(symbols), nbits, np.packbits(bits).tobytes(), offsets, block_size
+    )
 
 
 def encoded_bits(counts: np.ndarray, lengths: np.ndarray) -> int:
@@ -298,7 +300,12 @@ class _Plan:
         table = np.concatenate(self.block_table)
         # Longest blocks first: at step t the still-active blocks are a prefix of the arrays.
         order = np.argsort(-count, kind="stable")
-        count, out_start, expected_end, table = count[order], out_start[order], expected_end[order], table[order]
+        count, out_start, expected_end, table = (
+            count[order],
+            out_start[order],
+            expected_end[order],
+            table[order],
+        )
         pos = np.concatenate(self.block_start)[order]
         steps = int(count[0])
         # A corrupt block may run past its data before the end check catches it: pad so
@@ -316,7 +323,13 @@ class _Plan:
             if active[t] != k:  # blocks [active[t]:k] hold exactly t symbols: record their end
                 end_pos[active[t] : k] = pos[active[t] : k]
                 k = int(active[t])
-                pos, base, shift, mask, out_start = pos[:k], base[:k], shift[:k], mask[:k], out_start[:k]
+                pos, base, shift, mask, out_start = (
+                    pos[:k],
+                    base[:k],
+                    shift[:k],
+                    mask[:k],
+                    out_start[:k],
+                )
             entry = base + ((window[pos >> 3] >> (shift - (pos & 7))) & mask)
             out[out_start + t] = tsym[entry]
             pos = pos + tlen[entry]
@@ -324,8 +337,12 @@ class _Plan:
         bad = np.flatnonzero(end_pos != expected_end)
         if len(bad):
             first_block = int(order[bad[0]])
-            stream_id = next(sid for sid, first, n in self.streams if first <= first_block < first + n)
-            raise HuffmanError(f"entropy-coded stream {stream_id} is corrupt (block {first_block} overruns)")
+            stream_id = next(
+                sid for sid, first, n in self.streams if first <= first_block < first + n
+            )
+            raise HuffmanError(
+                f"entropy-coded stream {stream_id} is corrupt (block {first_block} overruns)"
+            )
         return {
             sid: out[start : start + n]
             for (sid, _, _), start, n in zip(self.streams, *self._symbol_ranges())

@@ -30,9 +30,9 @@ import json
 import math
 import os
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -62,10 +62,23 @@ from .sqz_reader import (
 from .sqz_writer import encode_layer
 
 __all__ = [
-    "FORMAT_VERSION", "MAGIC", "MAX_FILE_BYTES", "MAX_HEADER_BYTES", "MAX_PARAMS", "LayerEncoding",
-    "SqzFormatError", "check_fits", "decode_model", "encode_model", "header_size",
-    "layer_encodings", "load_sqz", "read_header", "read_sqz_bytes", "save_sqz",
-]  # fmt: skip
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MAX_FILE_BYTES",
+    "MAX_HEADER_BYTES",
+    "MAX_PARAMS",
+    "LayerEncoding",
+    "SqzFormatError",
+    "check_fits",
+    "decode_model",
+    "encode_model",
+    "header_size",
+    "layer_encodings",
+    "load_sqz",
+    "read_header",
+    "read_sqz_bytes",
+    "save_sqz",
+]
 
 
 @dataclass(frozen=True)
@@ -106,8 +119,9 @@ def check_fits(config: SqueezeNetConfig) -> None:
     """Raise ValueError for a model too large for the reader to accept (`MAX_PARAMS`)."""
     total = param_count(config)
     if total > MAX_PARAMS:
-        raise ValueError(f"a model of {total:,} parameters is over the {MAX_PARAMS:,} a .sqz "
-                         "file may hold")  # fmt: skip
+        raise ValueError(
+            f"a model of {total:,} parameters is over the {MAX_PARAMS:,} a .sqz file may hold"
+        )
 
 
 def encode_model(
@@ -156,10 +170,16 @@ def encode_model(
     except (TypeError, ValueError) as e:
         raise ValueError(f"model meta is not JSON-serialisable: {e}") from None
     if len(raw) > MAX_HEADER_BYTES:  # the reader would refuse it
-        raise ValueError(f"the .sqz header would be {len(raw):,} bytes, over the "
-                         f"{MAX_HEADER_BYTES:,}-byte limit; is model meta that large?")  # fmt: skip
+        raise ValueError(
+            f"the .sqz header would be {len(raw):,} bytes, over the "
+            f"{MAX_HEADER_BYTES:,}-byte limit; is model meta that large?"
+        )
     packed = zlib.compress(raw, 9)
-    body = FIXED_HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(packed), len(raw)) + packed + b"".join(chunks)
+    body = (
+        FIXED_HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(packed), len(raw))
+        + packed
+        + b"".join(chunks)
+    )
     return body + CHECKSUM.pack(zlib.crc32(body))
 
 
@@ -193,7 +213,10 @@ def decode_model(data: bytes) -> SqueezeNet:
         raise format_error("meta must be a JSON object")
     keys, streams = [], []
     for layer in layers:
-        for suffix, stream in (("/values", layer.value_stream), ("/positions", layer.position_stream)):
+        for suffix, stream in (
+            ("/values", layer.value_stream),
+            ("/positions", layer.position_stream),
+        ):
             if stream is not None:
                 keys.append(layer.name + suffix)
                 streams.append(stream)
@@ -248,10 +271,16 @@ def layer_encodings(data: bytes) -> list[LayerEncoding]:
     _, layers = parse_layers(header, data, start)
     return [
         LayerEncoding(
-            name=l.name, shape=l.shape, nnz=l.nnz, value_mode=l.values["mode"],
-            codebook_size=len(l.values.get("codebook", [])), position_mode=l.positions["mode"],
-            value_bytes=l.value_bytes, position_bytes=l.position_bytes, bias_bytes=l.bias_bytes,
-        )  # fmt: skip
+            name=l.name,
+            shape=l.shape,
+            nnz=l.nnz,
+            value_mode=l.values["mode"],
+            codebook_size=len(l.values.get("codebook", [])),
+            position_mode=l.positions["mode"],
+            value_bytes=l.value_bytes,
+            position_bytes=l.position_bytes,
+            bias_bytes=l.bias_bytes,
+        )
         for l in layers
     ]
 
@@ -259,4 +288,3 @@ def layer_encodings(data: bytes) -> list[LayerEncoding]:
 def header_size(data: bytes) -> int:
     """Bytes of the fixed header plus the compressed JSON header."""
     return FIXED_HEADER.size + FIXED_HEADER.unpack_from(data)[3]
-

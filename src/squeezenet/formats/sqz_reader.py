@@ -57,11 +57,15 @@ def check_prefix(prefix: bytes, size: int) -> tuple[int, int]:
     if magic != MAGIC:
         raise format_error("not a .sqz file (bad magic bytes)")
     if version != FORMAT_VERSION:
-        raise format_error(f"unsupported format version {version}; this build reads version {FORMAT_VERSION}")
+        raise format_error(
+            f"unsupported format version {version}; this build reads version {FORMAT_VERSION}"
+        )
     if flags != 0:
         raise format_error(f"unknown flags {flags:#x}")
     if header_len > size - FIXED_HEADER.size - CHECKSUM.size:
-        raise format_error(f"truncated: header of {header_len} bytes does not fit a {size}-byte file")
+        raise format_error(
+            f"truncated: header of {header_len} bytes does not fit a {size}-byte file"
+        )
     if raw_len > MAX_HEADER_BYTES:
         raise format_error(f"header of {raw_len} bytes exceeds the {MAX_HEADER_BYTES}-byte limit")
     return header_len, raw_len
@@ -133,10 +137,15 @@ class _Reader:
         n_offsets = max(huffman.num_blocks(count, self.block_size) - 1, 0)
         nbytes = _count(spec, "nbytes", self.end - self.pos, where)
         if nbytes != 4 * n_offsets + -(-nbits // 8):
-            raise format_error(f"{where}: stream size {nbytes} does not match {nbits} bits in {n_offsets + 1} blocks")
+            raise format_error(
+                f"{where}: stream size {nbytes} does not match {nbits} bits "
+                f"in {n_offsets + 1} blocks"
+            )
         raw = self.take(nbytes, where)
         offsets = np.frombuffer(raw[: 4 * n_offsets], dtype="<u4").astype(np.int64)
-        return huffman.EncodedStream(lengths, count, nbits, raw[4 * n_offsets :], offsets, self.block_size)
+        return huffman.EncodedStream(
+            lengths, count, nbits, raw[4 * n_offsets :], offsets, self.block_size
+        )
 
 
 @dataclass
@@ -181,7 +190,9 @@ def _parse_values(layer: ParsedLayer, reader: _Reader, where: str) -> None:
         spec = _field(layer.values, "code", dict, where)
         layer.value_stream = reader.stream(spec, len(book), layer.nnz, f"{where} values")
         if layer.value_stream.count != layer.nnz:
-            raise format_error(f"{where}: {layer.value_stream.count} indices for {layer.nnz} non-zeros")
+            raise format_error(
+                f"{where}: {layer.value_stream.count} indices for {layer.nnz} non-zeros"
+            )
     elif mode == "raw":
         if layer.values.get("dtype") != "float32":
             raise format_error(f"{where}: raw values must be float32")
@@ -211,7 +222,9 @@ def _parse_positions(layer: ParsedLayer, reader: _Reader, where: str) -> None:
         spec = _field(layer.positions, "code", dict, where)
         layer.position_stream = reader.stream(spec, 256, -(-numel // 8), f"{where} positions")
         if layer.position_stream.count != -(-numel // 8):
-            raise format_error(f"{where}: bitmask of {layer.position_stream.count} bytes for {numel} weights")
+            raise format_error(
+                f"{where}: bitmask of {layer.position_stream.count} bytes for {numel} weights"
+            )
     elif mode not in ("dense", "empty"):
         raise format_error(f"{where}: unknown position mode {mode!r}")
     layer.position_bytes = reader.pos - start
@@ -263,7 +276,9 @@ def _model(header: dict[str, Any]) -> tuple[SqueezeNet, dict[str, tuple[int, ...
     return model, {name: tuple(c.weight.shape) for name, c in conv_layers(model).items()}
 
 
-def parse_layers(header: dict[str, Any], data: bytes, start: int) -> tuple[SqueezeNet, list[ParsedLayer]]:
+def parse_layers(
+    header: dict[str, Any], data: bytes, start: int
+) -> tuple[SqueezeNet, list[ParsedLayer]]:
     """The untrained model the header describes and every layer's validated entry."""
     model, shapes = _model(header)
     block_size = _count(header, "block_size", MAX_BLOCK_SIZE, "header")
@@ -277,10 +292,18 @@ def parse_layers(header: dict[str, Any], data: bytes, start: int) -> tuple[Squee
         name = entry["name"]
         shape = _field(entry, "shape", list, name)
         if not all(type(d) is int for d in shape) or tuple(shape) != shapes[name]:
-            raise format_error(f"{name}: shape {shape} but the model config gives {list(shapes[name])}")
+            raise format_error(
+                f"{name}: shape {shape} but the model config gives {list(shapes[name])}"
+            )
         shape = shapes[name]
         nnz = _count(entry, "nnz", math.prod(shape), name)
-        layer = ParsedLayer(name, shape, nnz, _field(entry, "values", dict, name), _field(entry, "positions", dict, name))
+        layer = ParsedLayer(
+            name,
+            shape,
+            nnz,
+            _field(entry, "values", dict, name),
+            _field(entry, "positions", dict, name),
+        )
         _parse_values(layer, reader, name)
         _parse_positions(layer, reader, name)
         _parse_bias(layer, _field(entry, "bias", dict, name), reader, name)
@@ -308,7 +331,9 @@ def positions_of(layer: ParsedLayer, symbols: np.ndarray | None) -> np.ndarray:
         ends = np.cumsum(np.where(is_escape, escape, symbols + 1))
         positions = ends[~is_escape] - 1
     if len(positions) != layer.nnz or (len(positions) and positions[-1] >= numel):
-        raise format_error(f"{layer.name}: positions do not match {layer.nnz} non-zeros in {numel} weights")
+        raise format_error(
+            f"{layer.name}: positions do not match {layer.nnz} non-zeros in {numel} weights"
+        )
     return positions
 
 
@@ -322,5 +347,3 @@ def layer_weight(layer: ParsedLayer, symbols: dict[str, np.ndarray]) -> torch.Te
     else:
         flat[positions] = np.frombuffer(layer.raw_values, dtype="<f4")
     return torch.from_numpy(flat.reshape(layer.shape))
-
-

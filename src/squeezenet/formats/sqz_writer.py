@@ -74,7 +74,9 @@ def _encode_values(values: np.ndarray, block_size: int) -> tuple[dict[str, Any],
     stream = _huffman(index, codebook.size, block_size)
     # str(np.float32) is the shortest decimal that reads back as the same float32.
     book = [float(str(v)) for v in codebook.astype(np.float32)]
-    return {"mode": "codebook", "codebook": book, "code": _stream_json(stream)}, _stream_bytes(stream)
+    return {"mode": "codebook", "codebook": book, "code": _stream_json(stream)}, _stream_bytes(
+        stream
+    )
 
 
 def _encode_bias(bias: torch.Tensor | None) -> tuple[dict[str, Any], bytes]:
@@ -106,5 +108,3 @@ def encode_layer(name: str, conv: torch.nn.Conv2d, block_size: int) -> tuple[dic
         "bias": bias,
     }
     return entry, val_bytes + pos_bytes + bias_bytes
-
-

@@ -35,9 +35,15 @@ from ..meta import preprocessing_for
 from ..models import SqueezeNet
 
 BACKENDS: tuple[str, ...] = (
-    "eager", "channels_last", "compile", "onnxruntime", "onnxruntime-int8", "onnxruntime-plain",
-    "openvino", "openvino-plain",
-)  # fmt: skip
+    "eager",
+    "channels_last",
+    "compile",
+    "onnxruntime",
+    "onnxruntime-int8",
+    "onnxruntime-plain",
+    "openvino",
+    "openvino-plain",
+)
 PEER_BACKEND = "onnxruntime-plain"  # the peer that is always there when ONNX export is
 PEER_BACKENDS = (PEER_BACKEND, "openvino-plain")  # ratios are against the faster of these
 OPENVINO_BACKENDS = frozenset({"openvino", "openvino-plain"})

@@ -25,7 +25,6 @@ Method, and why:
 from __future__ import annotations
 
 import os
-import random
 import statistics
 import tempfile
 import time
@@ -43,9 +42,9 @@ from ..models import SqueezeNet
 from ..summary import summarize
 from .backends import BACKENDS, PEER_BACKENDS, BackendUnavailable, Runner, make_runner
 from .machine import machine_info, mlas_sgemm_task, sgemm_task, torch_threads
+from .timing import PEAK_PREFIX, interleave
 
 Progress = Callable[[str], None]
-_SGEMM = "\0peak:"  # prefix of the sgemm task names; no backend name can start with it
 
 
 @dataclass
@@ -115,10 +114,12 @@ class BenchReport:
         so they are left out unless `include_peer`.
         """
         rows = [
-            r for r in self.results
-            if r.batch == batch and _is_int8(r.backend) == int8
+            r
+            for r in self.results
+            if r.batch == batch
+            and _is_int8(r.backend) == int8
             and (include_peer or r.backend not in PEER_BACKENDS)
-        ]  # fmt: skip
+        ]
         return min(rows, key=lambda r: r.p50_ms, default=None)
 
     def best_peer(self, batch: int) -> BenchResult | None:
@@ -155,10 +156,10 @@ def _is_int8(backend: str) -> bool:
 
 def _peak_tasks(size: int, threads: int) -> dict[str, Callable[[], object]]:
     """The sgemm tasks measured alongside the backends, keyed by their machine-info name."""
-    tasks: dict[str, Callable[[], object]] = {f"{_SGEMM}sgemm_gflops": sgemm_task(size)[0]}
+    tasks: dict[str, Callable[[], object]] = {f"{PEAK_PREFIX}sgemm_gflops": sgemm_task(size)[0]}
     mlas = mlas_sgemm_task(size, threads)
     if mlas is not None:
-        tasks[f"{_SGEMM}sgemm_gflops_onnxruntime"] = mlas
+        tasks[f"{PEAK_PREFIX}sgemm_gflops_onnxruntime"] = mlas
     return tasks
 
 
@@ -212,14 +213,16 @@ def run_benchmark(
             if batch == batches[0]:
                 report.agreement = _agreement(live, x)
             say(f"batch {batch}: measuring {', '.join(live)} in {rounds} rounds")
-            tasks = {name: (lambda r=r: r(x)) for name, r in live.items()}
-            samples = _interleave({**tasks, **peaks}, rounds, round_time)
+            tasks = {name: (lambda r=r, x=x: r(x)) for name, r in live.items()}
+            samples = interleave({**tasks, **peaks}, rounds, round_time)
             for name in peaks:
                 rates[name] += [2.0 * sgemm_size**3 / t / 1e9 for t in samples.pop(name)]
             for name, times in samples.items():
                 report.results.append(_row(name, batch, size, threads, times, flops))
     for name, values in rates.items():
-        report.machine[name.removeprefix(_SGEMM)] = statistics.median(values) if values else None
+        report.machine[name.removeprefix(PEAK_PREFIX)] = (
+            statistics.median(values) if values else None
+        )
     report.machine["sgemm_size"] = sgemm_size
     return report
 
@@ -287,9 +290,14 @@ def _make_runners(
         say(f"preparing {name}")
         try:
             runners[name] = make_runner(
-                name, model=model, onnx_path=onnx_path, input_size=size, threads=threads,
-                workdir=workdir, calib_images=calib_images,
-            )  # fmt: skip
+                name,
+                model=model,
+                onnx_path=onnx_path,
+                input_size=size,
+                threads=threads,
+                workdir=workdir,
+                calib_images=calib_images,
+            )
         except BackendUnavailable as e:
             report.unavailable[name] = e.reason
     return runners
@@ -318,7 +326,7 @@ def _warm_up(
             while calls < 2 or time.perf_counter() < deadline:
                 runner(x)
                 calls += 1
-        except Exception as e:  # noqa: BLE001 - e.g. inductor failing to build: report it
+        except Exception as e:
             first_line = (str(e).strip().splitlines() or [""])[0][:200]
             reason = f"failed at batch {x.shape[0]}: {type(e).__name__}: {first_line}"
             report.unavailable[name] = reason
@@ -327,50 +335,21 @@ def _warm_up(
     return live
 
 
-def _interleave(
-    tasks: dict[str, Callable[[], object]], rounds: int, round_time: float
-) -> dict[str, list[float]]:
-    """Per-call times of each task, run in turns in a new shuffled order each round.
-
-    A turn is as many calls as fit in `round_time` (at least one); peak-rate tasks
-    (names starting with the sgemm prefix) make one call per turn.
-    """
-    latency = {name: _time_one_call(fn) for name, fn in tasks.items()}
-    calls = {
-        name: 1 if name.startswith(_SGEMM) else int(min(50, max(1, round(round_time / t))))
-        for name, t in latency.items()
-    }
-    samples: dict[str, list[float]] = {name: [] for name in tasks}
-    order = list(tasks)
-    shuffle = random.Random(0).shuffle  # seeded: reproducible, and no fixed predecessor
-    for _ in range(rounds):
-        shuffle(order)
-        for name in order:
-            fn = tasks[name]
-            if latency[name] < round_time:  # a longer call hardly feels a 1 ms disturbance
-                fn()  # untimed: absorbs the previous turn's still-spinning threads, cold caches
-            for _ in range(calls[name]):
-                start = time.perf_counter()
-                fn()
-                samples[name].append(time.perf_counter() - start)
-    return samples
-
-
-def _time_one_call(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return max(time.perf_counter() - start, 1e-6)
-
-
 def _row(
     name: str, batch: int, size: int, threads: int, times: list[float], flops: int | None
 ) -> BenchResult:
     p50, p90 = (float(v) for v in np.percentile(times, [50, 90]))
     gflops = flops * batch / p50 / 1e9 if flops else None
     return BenchResult(
-        backend=name, batch=batch, input_size=size, threads=threads,
-        p50_ms=p50 * 1e3, p90_ms=p90 * 1e3, images_per_s=batch / p50, gflops=gflops,
-    )  # fmt: skip
+        backend=name,
+        batch=batch,
+        input_size=size,
+        threads=threads,
+        p50_ms=p50 * 1e3,
+        p90_ms=p90 * 1e3,
+        images_per_s=batch / p50,
+        gflops=gflops,
+    )
 
 
 def _agreement(runners: dict[str, Runner], x: np.ndarray) -> dict[str, dict[str, Any]]:

@@ -20,6 +20,7 @@ from ..hardware import cpu_flags
 
 def machine_info(threads: int) -> dict[str, Any]:
     """What the numbers were measured on."""
+
     def version(dist: str) -> str | None:
         try:
             return md.version(dist)
@@ -88,17 +89,20 @@ def mlas_sgemm_task(size: int, threads: int) -> Callable[[], object] | None:
     rng = np.random.default_rng(0)
     b = numpy_helper.from_array(rng.standard_normal((size, size), dtype=np.float32), "b")
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "b"], ["y"])], "sgemm",
+        [helper.make_node("MatMul", ["a", "b"], ["y"])],
+        "sgemm",
         [helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])], [b],
-    )  # fmt: skip
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])],
+        [b],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(
-        onnx.shape_inference.infer_shapes(model).SerializeToString(), options,
+        onnx.shape_inference.infer_shapes(model).SerializeToString(),
+        options,
         providers=["CPUExecutionProvider"],
-    )  # fmt: skip
+    )
     a = rng.standard_normal((size, size), dtype=np.float32)
     return lambda: session.run(None, {"a": a})
 

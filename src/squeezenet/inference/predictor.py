@@ -79,10 +79,12 @@ def collect_image_paths(inputs: Iterable[str | os.PathLike[str]]) -> list[Path |
         path = Path(item)
         if path.is_dir():
             out += sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in IMAGE_EXTENSIONS
                 and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )  # fmt: skip
+            )
         elif path.exists():
             out.append(path)
         else:
@@ -237,9 +239,7 @@ class Predictor:
                 if on_progress is not None:
                     on_progress(start + len(chunk))
 
-    def _predict_chunk(
-        self, chunk: list[Any], topk: int, pool: ThreadPoolExecutor
-    ) -> list[Result]:
+    def _predict_chunk(self, chunk: list[Any], topk: int, pool: ThreadPoolExecutor) -> list[Result]:
         decoded = list(pool.map(self._decode, chunk))
         good = [i for i, d in enumerate(decoded) if isinstance(d, torch.Tensor)]
         results: list[Any] = [d if isinstance(d, PredictionError) else None for d in decoded]
@@ -266,4 +266,3 @@ class Predictor:
             indices=[int(i) for i in order],
             probabilities=[float(probs[i]) for i in order],
         )
-

@@ -176,9 +176,17 @@ def _fires(rows: list[tuple[int, int, int]]) -> tuple[FireConfig, ...]:
 
 # Paper Table 1 / torchvision: (squeeze, expand1x1, expand3x3) for fire2..fire9.
 _FIRES_1_0 = _fires(
-    [(16, 64, 64), (16, 64, 64), (32, 128, 128), (32, 128, 128),
-     (48, 192, 192), (48, 192, 192), (64, 256, 256), (64, 256, 256)]
-)  # fmt: skip
+    [
+        (16, 64, 64),
+        (16, 64, 64),
+        (32, 128, 128),
+        (32, 128, 128),
+        (48, 192, 192),
+        (48, 192, 192),
+        (64, 256, 256),
+        (64, 256, 256),
+    ]
+)
 
 SQUEEZENET1_0 = SqueezeNetConfig(
     name="squeezenet1_0", stem_channels=96, stem_kernel=7, fires=_FIRES_1_0, pool_after=(2, 6)

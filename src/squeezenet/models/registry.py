@@ -81,15 +81,19 @@ def _preset(name: str, base: SqueezeNetConfig) -> ConfigBuilder:
         _check_overrides(name, overrides)
         return dataclasses.replace(base, **overrides)
 
-    build.__doc__ = f"{name}: {len(base.fires)} Fire modules, conv1 {base.stem_kernel}x{base.stem_kernel}"
+    build.__doc__ = (
+        f"{name}: {len(base.fires)} Fire modules, conv1 {base.stem_kernel}x{base.stem_kernel}"
+    )
     return build
 
 
 def _design(**kwargs: Any) -> SqueezeNetConfig:
     _check_overrides("squeezenet_design", kwargs, _META)
     if "fires" in kwargs or "name" in kwargs:
-        raise ValueError("squeezenet_design builds its Fire modules (and name) from the "
-                         "metaparameters; give base_e, incr_e, freq, pct3x3, sr instead")  # fmt: skip
+        raise ValueError(
+            "squeezenet_design builds its Fire modules (and name) from the "
+            "metaparameters; give base_e, incr_e, freq, pct3x3, sr instead"
+        )
     layout = kwargs.pop("layout", "squeezenet1_0")
     if isinstance(layout, str):
         layout = get_model_config(layout)

@@ -155,9 +155,12 @@ class SqueezeNet(nn.Module):
                 reduction *= 2
             elif isinstance(module, Fire):
                 info.append(
-                    {"module": f"features.{name}", "num_chs": module.out_channels,
-                     "reduction": reduction}
-                )  # fmt: skip
+                    {
+                        "module": f"features.{name}",
+                        "num_chs": module.out_channels,
+                        "reduction": reduction,
+                    }
+                )
         return info
 
     def layer_names(self) -> dict[str, str]:
