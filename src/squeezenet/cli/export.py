@@ -81,8 +81,8 @@ class ExportConfig:
         "folder:PATH with or without class folders (default: --data)",
     )
     calib_images: int = option(512, "images to calibrate on (a random sample)", min=1)
-    calibration: str = option(
-        "minmax", "activation range calibration: minmax | entropy | percentile"
+    calibration: str | None = option(
+        None, "activation range calibration: minmax | entropy | percentile (default: percentile)"
     )
     eval_limit: int | None = option(
         None, "evaluate on a random sample of this many test images", min=1
@@ -120,11 +120,12 @@ def export_command(config: ExportConfig, model: str, threads: int | None, as_jso
     require_export()
     # onnx and onnxruntime are optional dependencies: imported once known to be installed.
     from ..export import export_pipeline
-    from ..export.int8 import CALIBRATION_METHODS
+    from ..export.int8 import CALIBRATION_METHODS, DEFAULT_CALIBRATION
     from ..export.onnx import check_opset
 
     check_opset(c.opset)  # before anything is loaded or written
-    if c.calibration not in CALIBRATION_METHODS:
+    calibration = c.calibration or DEFAULT_CALIBRATION
+    if calibration not in CALIBRATION_METHODS:
         raise ValueError(
             f"unknown calibration {c.calibration!r}; valid: {', '.join(CALIBRATION_METHODS)}"
         )
@@ -155,7 +156,7 @@ def export_command(config: ExportConfig, model: str, threads: int | None, as_jso
         input_size=c.input_size,
         opset=c.opset,
         calib_images=c.calib_images,
-        calibration=c.calibration,
+        calibration=calibration,
     )
     result = outcome.to_dict()
     if as_json:

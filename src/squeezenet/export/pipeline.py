@@ -17,7 +17,7 @@ from ..data.base import InMemoryDataset
 from ..data.preprocess import to_model_input
 from ..meta import preprocessing_for
 from ..models import SqueezeNet
-from .int8 import CALIBRATION_IMAGES, calibration_inputs, quantize_int8
+from .int8 import CALIBRATION_IMAGES, DEFAULT_CALIBRATION, calibration_inputs, quantize_int8
 from .onnx import DEFAULT_OPSET, ExportReport, evaluate_onnx, export_onnx
 
 CHECK_IMAGES = 16  # test images the parity check runs on
@@ -86,7 +86,7 @@ def export_pipeline(
     input_size: int | None = None,
     opset: int = DEFAULT_OPSET,
     calib_images: int = CALIBRATION_IMAGES,
-    calibration: str = "minmax",
+    calibration: str = DEFAULT_CALIBRATION,
     check_images: int = CHECK_IMAGES,
 ) -> ExportOutcome:
     """Export `model` to ONNX (parity-checked on `test`'s first images, else synthetic ones)
