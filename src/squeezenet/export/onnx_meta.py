@@ -69,7 +69,12 @@ def read_metadata(source: str | os.PathLike[str] | onnx.ModelProto) -> dict[str,
 def onnx_model_meta(path: str | os.PathLike[str]) -> ModelMeta:
     """The `ModelMeta` an ONNX file carries. A foreign file's preprocessing is the fallback
     rule's at its graph's input channels and size (224 where the graph leaves it open)."""
-    metadata = {**graph_input_meta(path), **read_metadata(path)}
+    return meta_from_metadata(path, {**graph_input_meta(path), **read_metadata(path)})
+
+
+def meta_from_metadata(path: str | os.PathLike[str], metadata: dict[str, Any]) -> ModelMeta:
+    """The `ModelMeta` of an exported file's metadata (ONNX or OpenVINO IR), with the fallback
+    preprocessing where the file has none."""
     try:
         meta = ModelMeta.from_dict(metadata)
     except MetaError as e:
@@ -88,12 +93,17 @@ def graph_input_meta(path: str | os.PathLike[str]) -> dict[str, int]:
     """``in_channels`` and ``input_size`` from an ONNX model's (N, C, H, W) input, where the
     graph fixes them: the preprocessing defaults of a file without our metadata."""
     dims = load_proto(path).graph.input[0].type.tensor_type.shape.dim
-    sizes = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    return input_dims_meta([d.dim_value if d.HasField("dim_value") else None for d in dims])
+
+
+def input_dims_meta(dims: list[int | None]) -> dict[str, int]:
+    """``in_channels`` and ``input_size`` from an (N, C, H, W) input's dimensions (None where
+    the graph leaves one open)."""
     meta: dict[str, int] = {}
-    if len(sizes) == 4 and sizes[1] in (1, 3):
-        meta["in_channels"] = sizes[1]
-    if len(sizes) == 4 and sizes[2] is not None and sizes[2] == sizes[3]:
-        meta["input_size"] = sizes[2]
+    if len(dims) == 4 and dims[1] in (1, 3):
+        meta["in_channels"] = dims[1]
+    if len(dims) == 4 and dims[2] is not None and dims[2] == dims[3]:
+        meta["input_size"] = dims[2]
     return meta
 
 

@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from ..files import FileLimitError, atomic_path, read_regular
-from ..meta import MetaError, ModelMeta, fallback_preprocessing
+from ..meta import ModelMeta
 from ..models import SqueezeNet
 from .onnx import (
     DEFAULT_ATOL,
@@ -53,6 +53,7 @@ from .onnx import (
     read_metadata,
     run_session,
 )
+from .onnx_meta import input_dims_meta, meta_from_metadata
 
 INSTALL_HINT = "pip install 'squeezenet[openvino]'"
 RT_SECTION = "squeezenet"  # rt_info section holding our metadata
@@ -282,25 +283,13 @@ def openvino_model_meta(path: str | os.PathLike[str]) -> ModelMeta:
     """The `ModelMeta` an IR (or ONNX file) carries; a foreign file's preprocessing is the
     fallback rule's at its input's channels and size, as for ONNX files."""
     model = read_ir(path)
-    metadata = {**_input_meta(model), **ir_metadata(model)}
-    try:
-        meta = ModelMeta.from_dict(metadata)
-    except MetaError as e:
-        raise ExportError(f"{path}: bad model metadata: {e}") from None
-    if meta.preprocessing is None:
-        meta = replace(meta, preprocessing=fallback_preprocessing())
-    return meta
+    return meta_from_metadata(path, {**_input_meta(model), **ir_metadata(model)})
 
 
 def _input_meta(model: Any) -> dict[str, int]:
     shape = model.inputs[0].get_partial_shape()
     dims = [d.get_length() if d.is_static else None for d in shape] if shape.rank.is_static else []
-    meta: dict[str, int] = {}
-    if len(dims) == 4 and dims[1] in (1, 3):
-        meta["in_channels"] = dims[1]
-    if len(dims) == 4 and dims[2] is not None and dims[2] == dims[3]:
-        meta["input_size"] = dims[2]
-    return meta
+    return input_dims_meta(dims)
 
 
 # ---- running ----------------------------------------------------------------------------------
