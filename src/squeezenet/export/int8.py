@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -200,11 +199,13 @@ def quantize_int8(
     if is_quantized(metadata):
         raise ExportError(f"{onnx_path} is already INT8; quantize the float model it came from")
     activations, weights, reduce_range = SCHEME_TYPES[chosen.types]
-    # onnxruntime's histogram calibrators print progress to stdout, which would corrupt a
-    # caller's own output there (e.g. `export --json`); send it to stderr instead.
+    # onnxruntime's histogram calibrators print a progress line per batch to stdout, which
+    # would corrupt a caller's own output there (e.g. `export --json`) and floods a terminal:
+    # dropped (its warnings go through logging, not print).
     with (
         tempfile.TemporaryDirectory(prefix="squeezenet-int8-") as tmp,
-        contextlib.redirect_stdout(sys.stderr),
+        open(os.devnull, "w") as quiet,
+        contextlib.redirect_stdout(quiet),
     ):
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(onnx_path), str(prepared))
