@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from squeezenet.formats.common import CAFFE_PREPROCESSING
 from squeezenet.meta import (
     IMAGENET_PREPROCESSING,
     MetaError,
@@ -17,15 +18,7 @@ from squeezenet.meta import (
     preprocessing_for,
 )
 
-CAFFE = Preprocessing(
-    input_size=227,
-    resize_size=256,
-    resize_mode="warp",
-    channel_order="BGR",
-    scale="0-255",
-    mean=(104, 117, 123),
-    std=(1, 1, 1),
-)
+CAFFE = CAFFE_PREPROCESSING  # the authors' Caffe releases' preprocessing
 
 
 def test_full_meta_survives_json() -> None:

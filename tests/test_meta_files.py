@@ -14,17 +14,10 @@ from safetensors.torch import save as st_save
 import squeezenet
 from squeezenet import CheckpointError, load_model, save_model
 from squeezenet.compress import SqzFormatError, decode_model, encode_model
-from squeezenet.meta import MetaError, ModelMeta, Preprocessing, Provenance
+from squeezenet.formats.common import CAFFE_PREPROCESSING
+from squeezenet.meta import MetaError, ModelMeta, Provenance
 
-CAFFE = Preprocessing(
-    input_size=227,
-    resize_size=256,
-    resize_mode="warp",
-    channel_order="BGR",
-    scale="0-255",
-    mean=(104, 117, 123),
-    std=(1, 1, 1),
-)
+CAFFE = CAFFE_PREPROCESSING  # the authors' Caffe releases' preprocessing
 # What `squeezenet train` wrote into every file before ModelMeta existed.
 LEGACY = {
     "class_names": ["a", "b", "c"],

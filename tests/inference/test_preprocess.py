@@ -3,6 +3,8 @@ Caffe's warp/BGR/0..255, and the same numbers for a PIL image and a uint8 batch.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from PIL import Image
@@ -16,19 +18,13 @@ from squeezenet.data.preprocess import (
     resize_to_input,
     to_model_input,
 )
+from squeezenet.formats.common import CAFFE_PREPROCESSING
 from squeezenet.meta import IMAGENET_MEAN, Preprocessing, preprocessing_for
 
 from .conftest import gradient_image, tiny_model
 
-CAFFE = Preprocessing(
-    input_size=6,
-    resize_size=8,
-    resize_mode="warp",
-    channel_order="BGR",
-    scale="0-255",
-    mean=(104, 117, 123),
-    std=(1, 1, 1),
-)
+# The Caffe releases' preprocessing, scaled down to the tiny test images.
+CAFFE = replace(CAFFE_PREPROCESSING, input_size=6, resize_size=8)
 
 
 def test_defaults_for_an_untrained_model() -> None:
