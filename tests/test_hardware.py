@@ -53,3 +53,18 @@ def test_keep_freed_memory_is_harmless_to_call_twice() -> None:
     first, second = hardware.keep_freed_memory(), hardware.keep_freed_memory()
     assert first == second
     assert torch.ones(1 << 20).sum().item() == 1 << 20  # allocation still works
+
+
+@pytest.mark.parametrize(
+    ("flags", "multiple"),
+    [
+        ({"avx2", "avx512f", "avx512_vnni"}, 16),
+        ({"avx", "avx2", "fma"}, 8),
+        ({"fp", "asimd", "bf16"}, 4),
+        (set(), 1),
+    ],
+)
+def test_channel_multiple_follows_the_vector_width(monkeypatch, flags, multiple) -> None:
+    _cpu(monkeypatch, onednn=False, flags=flags)
+    chosen, why = hardware.channel_multiple()
+    assert chosen == multiple and why

@@ -1,4 +1,5 @@
-"""What this machine runs fast: native bfloat16 or not, and a faster allocator setting.
+"""What this machine runs fast: native bfloat16 or not, the channel counts its vector
+kernels favour, and a faster allocator setting.
 
 Bottom layer: imports nothing of the package. Training, compression retraining and the demo
 ask `resolve_amp("auto", device)` instead of hard-coding a precision, because the same
@@ -115,6 +116,24 @@ def resolve_amp(amp: str, device: torch.device | str = "cpu") -> Precision:
             )
         return Precision("bf16", f"bf16 (--amp bf16; {why})")
     return Precision("bf16" if native else "none", f"auto: {why}")
+
+
+def channel_multiple() -> tuple[int, str]:
+    """The channel-count granularity this CPU's float32 kernels run fastest at, and why.
+
+    GEMM and convolution kernels (onnxruntime's MLAS, oneDNN) work in whole vector registers
+    of output channels, so a count that is not a multiple of the register width pays for the
+    full one. Measured on the channel-pruned demo model with onnxruntime (Zen 4, batch 32):
+    any counts 0.98x the dense model's latency, multiples of 8 0.64x, of 16 0.50x.
+    """
+    flags = cpu_flags()
+    if "avx512f" in flags:
+        return 16, "CPU has avx512f (16 float32 lanes)"
+    if "avx2" in flags or "avx" in flags:
+        return 8, "CPU has avx2 (8 float32 lanes)"
+    if "asimd" in flags:  # not measured on Arm: the register width is the safe granularity
+        return 4, "CPU has asimd (Arm NEON, 4 float32 lanes)"
+    return 1, "no known vector width: channel counts closest to the requested share"
 
 
 def keep_freed_memory() -> bool:

@@ -168,11 +168,17 @@ def test_compress_options_are_checked_before_anything_loads(capsys) -> None:
         "missing.safetensors",
         "--channels",
         "0.5",
+        "--channel-multiple",
+        "8",
         "--sparsity",
         "conv1=0.5,*=0",
         "--print-config",
     )
     assert code == 0, err
-    assert json.loads(out)["channels"] == 0.5 and json.loads(out)["sparsity"] == "conv1=0.5,*=0"
+    printed = json.loads(out)
+    assert (printed["channels"], printed["channel_multiple"]) == (0.5, 8)
+    assert printed["sparsity"] == "conv1=0.5,*=0"
+    code, _, err = run_cli(capsys, "compress", "m.safetensors", "--channel-multiple", "0")
+    assert code == 2 and "--channel-multiple" in err
     code, _, err = run_cli(capsys, "compress", "missing.safetensors", "--channels", "2")
     assert code == 2 and "channels share must be in (0, 1]" in err

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import squeezenet
-from squeezenet import list_models
+from squeezenet import hardware, list_models
 from squeezenet.checkpoint import save_model
 from squeezenet.compress import (
     CompressConfig,
@@ -225,6 +225,23 @@ def test_compress_prunes_channels_first_then_weights(tmp_path: Path) -> None:
         assert torch.equal(loaded(x), compressed(x))
     with pytest.raises(CompressError, match="channels share"):
         CompressConfig(channels=0.0)
+
+
+def test_channel_multiple_defaults_to_what_the_cpu_favours(monkeypatch) -> None:
+    monkeypatch.setattr(hardware, "channel_multiple", lambda: (4, "test CPU"))
+    model, train = tiny_model(batch_norm=True), tiny_dataset(16)
+    quiet = {"prune_finetune": None, "share_finetune": None, "calibration": None}
+    for asked, used, why in [(None, 4, "test CPU"), (1, 1, "asked for")]:
+        config = CompressConfig.preset("lossless", channels=0.5, channel_multiple=asked, **quiet)
+        lines: list[str] = []
+        compressed, report = compress_model(model, train, None, config, log=lines.append)
+        assert (report.channels["multiple"], report.channels["multiple_reason"]) == (used, why)
+        assert any(f"multiples of {used} ({why})" in line for line in lines)
+        counts = [n for f in compressed.config.fires for n in (f.squeeze, f.expand1x1)]
+        assert all(n % used == 0 for n in counts)
+    assert any(n % 4 for n in counts)  # the tiny model's exact plan is not all multiples of 4
+    with pytest.raises(CompressError, match="multiple must be an integer >= 1"):
+        CompressConfig(channels=0.5, channel_multiple=0)
 
 
 def test_channel_pruning_recovers_by_distillation_without_labels() -> None:

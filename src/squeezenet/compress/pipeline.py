@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .. import hardware
 from ..checkpoint import save_model
 from ..data import InMemoryDataset
 from ..engine import check_compatible, evaluate
@@ -59,7 +60,9 @@ class CompressConfig:
             channels (a smaller dense network that runs faster), then retrain as
             `prune_finetune` says; None: no channel pruning (see `channels.prune_channels`).
         channel_multiple: channel pruning keeps channel counts that are multiples of this,
-            such as 8 for AVX2 kernels; 1 comes closest to the requested share.
+            such as 8 for AVX2 kernels; 1 comes closest to the requested share; None: what
+            this CPU's kernels favour (`hardware.channel_multiple`: 16 with AVX-512, 8 with
+            AVX2), recorded in the report.
     """
 
     prune: PruneConfig = field(default_factory=PruneConfig)
@@ -70,14 +73,15 @@ class CompressConfig:
     eval_batch_size: int = 512
     calibration: CalibConfig | None = field(default_factory=CalibConfig)
     channels: float | None = None
-    channel_multiple: int = 1
+    channel_multiple: int | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.rounds, int) and self.rounds >= 1):
             raise CompressError(f"rounds must be a positive integer, got {self.rounds!r}")
         if self.channels is not None:
             check_share(self.channels)
-        check_multiple(self.channel_multiple)
+        if self.channel_multiple is not None:
+            check_multiple(self.channel_multiple)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> CompressConfig:
@@ -235,14 +239,17 @@ def _prune_channels(
     without it distilled from `model` on unlabelled `calib_images`; its report."""
     size = None if train is None else train.images.shape[-1]
     size = preprocessing_for(model, default_size=size).input_size
-    pruned, report = prune_channels(
-        model, config.channels, input_size=size, multiple=config.channel_multiple
+    multiple, why = (
+        (config.channel_multiple, "asked for")
+        if config.channel_multiple is not None
+        else hardware.channel_multiple()
     )
+    pruned, report = prune_channels(model, config.channels, input_size=size, multiple=multiple)
     if log is not None:
         log(
             f"channel pruning: {report.macs_after:,} of {report.macs_before:,} MACs "
             f"({100 * report.macs_share:.1f}%), {report.params_after:,} of "
-            f"{report.params_before:,} parameters"
+            f"{report.params_before:,} parameters, counts in multiples of {multiple} ({why})"
         )
     if train is not None and config.prune_finetune is not None:
         if log is not None:
@@ -261,7 +268,7 @@ def _prune_channels(
             config.calibration,
             log=log,
         )
-    return pruned.eval(), report.to_dict()
+    return pruned.eval(), {**report.to_dict(), "multiple": multiple, "multiple_reason": why}
 
 
 @dataclass
