@@ -16,6 +16,10 @@ Method, and why:
 - Ratios are against the best peer at each batch size: the faster of onnxruntime and
   OpenVINO running a plain export of the same network (`PEER_BACKENDS`), in the same rounds:
   the engines a user would pick instead of ours.
+- Variants (e.g. a channel-pruned copy) run in the same rounds as "variant/backend", each
+  exported into its own folder; their GFLOP/s count their own FLOPs, and their ratios are
+  against the best peer on the base model: the speed-up a smaller model buys over the engines
+  running the original. Their agreement with the base model shows what it costs.
 - The sgemm rate (a square fp32 matmul in PyTorch at the same thread count) is measured in
   the same rounds: the machine's attainable fp32 peak under the same conditions. The same
   matmul in onnxruntime is measured too (`sgemm_gflops_onnxruntime`), because PyTorch's
@@ -28,8 +32,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,118 +43,23 @@ from ..data.preprocess import to_model_input
 from ..meta import Preprocessing, preprocessing_for
 from ..models import SqueezeNet
 from ..summary import summarize
-from .backends import BACKENDS, PEER_BACKENDS, BackendUnavailable, Runner, make_runner
+from .backends import (
+    BACKENDS,
+    PEER_BACKENDS,
+    BackendUnavailable,
+    Runner,
+    check_backend_names,
+    make_runner,
+)
 from .machine import machine_info, mlas_sgemm_task, sgemm_task, torch_threads
+from .report import VARIANT_SEP, BenchReport, BenchResult, variant_runner
 from .timing import PEAK_PREFIX, interleave
 
+__all__ = ["VARIANT_BACKENDS", "BenchReport", "BenchResult", "run_benchmark"]
+
 Progress = Callable[[str], None]
-
-
-@dataclass
-class BenchResult:
-    """One backend at one batch size."""
-
-    backend: str
-    batch: int
-    input_size: int
-    threads: int
-    p50_ms: float
-    p90_ms: float
-    images_per_s: float
-    gflops: float | None  # None when the model's FLOPs are unknown (a foreign ONNX file)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class BenchReport:
-    """Everything one benchmark run measured.
-
-    Attributes:
-        machine: CPU, thread count, library versions, `sgemm_gflops` (PyTorch) and
-            `sgemm_gflops_onnxruntime`.
-        model: name, input size, FLOPs per image, parameters.
-        results: one row per backend and batch size.
-        unavailable: backend -> why it could not run here.
-        agreement: backend -> max |logit difference| and top-1 agreement with the first
-            float32 backend, proving every backend computes the same model.
-
-    Ratios are against the best peer at each batch size: the faster of the peers
-    (`PEER_BACKENDS`: onnxruntime and OpenVINO on a plain export) measured in the same run.
-    """
-
-    machine: dict[str, Any]
-    model: dict[str, Any]
-    results: list[BenchResult] = field(default_factory=list)
-    unavailable: dict[str, str] = field(default_factory=dict)
-    agreement: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "machine": self.machine,
-            "model": self.model,
-            "results": [r.to_dict() for r in self.results],
-            "unavailable": [{"backend": b, "reason": r} for b, r in self.unavailable.items()],
-            "agreement": self.agreement,
-            "best_peer": {
-                str(b): row.backend
-                for b in dict.fromkeys(r.batch for r in self.results)
-                if (row := self.best_peer(b)) is not None
-            },
-        }
-
-    def get(self, backend: str, batch: int) -> BenchResult | None:
-        """The row of `backend` at `batch`, if it ran."""
-        return next((r for r in self.results if r.backend == backend and r.batch == batch), None)
-
-    def fastest(
-        self, batch: int, *, int8: bool = False, include_peer: bool = False
-    ) -> BenchResult | None:
-        """The lowest-p50 row at `batch` among our float32 (or, with int8=True, INT8) backends.
-
-        The peers (onnxruntime and OpenVINO on a plain export) are what we compare against,
-        so they are left out unless `include_peer`.
-        """
-        rows = [
-            r
-            for r in self.results
-            if r.batch == batch
-            and _is_int8(r.backend) == int8
-            and (include_peer or r.backend not in PEER_BACKENDS)
-        ]
-        return min(rows, key=lambda r: r.p50_ms, default=None)
-
-    def best_peer(self, batch: int) -> BenchResult | None:
-        """The faster peer at `batch` (lowest p50 among `PEER_BACKENDS` that ran)."""
-        rows = [r for r in self.results if r.batch == batch and r.backend in PEER_BACKENDS]
-        return min(rows, key=lambda r: r.p50_ms, default=None)
-
-    def ratio(self, backend: str, batch: int, peer: str | None = None) -> float | None:
-        """p50 latency of `backend` / p50 of `peer` at `batch` (< 1 means faster).
-
-        Args:
-            backend: the backend measured.
-            batch: the batch size.
-            peer: the backend to divide by; None for the best peer at that batch.
-        """
-        mine = self.get(backend, batch)
-        theirs = self.best_peer(batch) if peer is None else self.get(peer, batch)
-        return None if mine is None or theirs is None else mine.p50_ms / theirs.p50_ms
-
-    def sgemm_fraction(self, row: BenchResult, peak: str = "sgemm_gflops") -> float | None:
-        """The row's achieved GFLOP/s as a fraction of a measured sgemm rate.
-
-        Args:
-            row: a result row.
-            peak: "sgemm_gflops" (PyTorch's) or "sgemm_gflops_onnxruntime".
-        """
-        rate = self.machine.get(peak)
-        return row.gflops / rate if rate and row.gflops is not None else None
-
-
-def _is_int8(backend: str) -> bool:
-    return backend.endswith("-int8")
+# The backends a variant (a smaller model of the same task) runs on unless told otherwise.
+VARIANT_BACKENDS: tuple[str, ...] = ("onnxruntime", "onnxruntime-int8")
 
 
 def _peak_tasks(size: int, threads: int) -> dict[str, Callable[[], object]]:
@@ -171,6 +79,8 @@ def run_benchmark(
     threads: int | None = None,
     *,
     onnx_path: str | os.PathLike[str] | None = None,
+    variants: Mapping[str, SqueezeNet] | None = None,
+    variant_backends: Sequence[str] = VARIANT_BACKENDS,
     rounds: int = 15,
     round_time: float = 0.1,
     warmup_time: float = 0.5,
@@ -187,6 +97,10 @@ def run_benchmark(
         input_size: square input side (default: the model's own).
         threads: threads for PyTorch and onnxruntime (default: PyTorch's current setting).
         onnx_path: an exported file for the onnxruntime backends instead of exporting `model`.
+        variants: name -> another model of the same task and input (e.g. channel-pruned),
+            timed in the same rounds on `variant_backends` as runners "name/backend".
+        variant_backends: names from `BACKENDS` to run each variant on; unavailable ones
+            are reported as "name/backend".
         rounds: interleaved rounds per batch size.
         round_time: seconds each backend runs per round (at least one call).
         warmup_time: seconds of untimed calls per backend and batch size.
@@ -196,17 +110,18 @@ def run_benchmark(
     """
     say = progress or (lambda _msg: None)
     threads = threads or torch.get_num_threads()
+    variants = dict(variants or {})
+    check_backend_names([*backends, *variant_backends])  # before any export: fail fast
     flops_model = model if model is not None else _model_for(onnx_path)
     preprocess = _preprocess_for(flops_model, onnx_path, input_size)
     size = preprocess.input_size
     report = BenchReport(machine_info(threads), _model_info(flops_model, size))
-    flops = report.model["flops_per_image"]
+    report.model["variants"] = _variants_info(variants, size, report.model["flops_per_image"])
     peaks = _peak_tasks(sgemm_size, threads)
     rates: dict[str, list[float]] = {name: [] for name in peaks}
     with torch_threads(threads), tempfile.TemporaryDirectory(prefix="squeezenet-bench-") as tmp:
-        runners = _make_runners(
-            backends, model, onnx_path, size, threads, Path(tmp), calib_images, report, say
-        )
+        lineup = _lineup(backends, model, onnx_path, variants, variant_backends, Path(tmp))
+        runners = _make_runners(lineup, size, threads, calib_images, report, say)
         for batch in batches:
             x = _input_batch(preprocess, batch)
             live = _warm_up(runners, x, warmup_time, report, say)
@@ -218,6 +133,7 @@ def run_benchmark(
             for name in peaks:
                 rates[name] += [2.0 * sgemm_size**3 / t / 1e9 for t in samples.pop(name)]
             for name, times in samples.items():
+                flops = report.flops_of(name)
                 report.results.append(_row(name, batch, size, threads, times, flops))
     for name, values in rates.items():
         report.machine[name.removeprefix(PEAK_PREFIX)] = (
@@ -273,24 +189,65 @@ def _model_info(model: SqueezeNet | None, size: int) -> dict[str, Any]:
     }
 
 
-def _make_runners(
+def _variants_info(
+    variants: dict[str, SqueezeNet], size: int, base_flops: int | None
+) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, variant in variants.items():
+        if not name or VARIANT_SEP in name:
+            raise ValueError(f"invalid variant name {name!r}: non-empty, without {VARIANT_SEP!r}")
+        if size < variant.min_input_size():
+            raise ValueError(
+                f"input size {size} is too small for variant {name!r}: "
+                f"the minimum is {variant.min_input_size()}"
+            )
+        info = _model_info(variant, size)
+        flops = info["flops_per_image"]
+        info["flops_share"] = flops / base_flops if base_flops and flops is not None else None
+        out[name] = info
+    return out
+
+
+# (runner name, backend, model, ONNX file to run instead, folder for its exported files)
+_Job = tuple[str, str, SqueezeNet | None, str | os.PathLike[str] | None, Path]
+
+
+def _lineup(
     backends: Sequence[str],
     model: SqueezeNet | None,
     onnx_path: str | os.PathLike[str] | None,
+    variants: dict[str, SqueezeNet],
+    variant_backends: Sequence[str],
+    workdir: Path,
+) -> list[_Job]:
+    """Every runner to build, in order: the peers first (any advantage of going first goes to
+    them), then our backends, then each variant's, in a folder of its own so that its exports
+    never clash with the base model's."""
+    base = sorted(dict.fromkeys(backends), key=lambda b: b not in PEER_BACKENDS)
+    jobs: list[_Job] = [(b, b, model, onnx_path, workdir) for b in base]
+    for i, (name, variant) in enumerate(variants.items()):
+        folder = workdir / f"variant_{i}"  # not the name: it need not be a valid file name
+        jobs += [
+            (variant_runner(name, b), b, variant, None, folder)
+            for b in dict.fromkeys(variant_backends)
+        ]
+    return jobs
+
+
+def _make_runners(
+    lineup: list[_Job],
     size: int,
     threads: int,
-    workdir: Path,
     calib_images: torch.Tensor | None,
     report: BenchReport,
     say: Progress,
 ) -> dict[str, Runner]:
     runners: dict[str, Runner] = {}
-    # The peers are built (and so listed) first: any advantage of going first goes to them.
-    for name in sorted(dict.fromkeys(backends), key=lambda b: b not in PEER_BACKENDS):
+    for name, backend, model, onnx_path, workdir in lineup:
         say(f"preparing {name}")
         try:
             runners[name] = make_runner(
-                name,
+                backend,
                 model=model,
                 onnx_path=onnx_path,
                 input_size=size,
