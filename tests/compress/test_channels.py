@@ -240,6 +240,18 @@ def test_channel_multiple_defaults_to_what_the_cpu_favours(monkeypatch) -> None:
         counts = [n for f in compressed.config.fires for n in (f.squeeze, f.expand1x1)]
         assert all(n % used == 0 for n in counts)
     assert any(n % 4 for n in counts)  # the tiny model's exact plan is not all multiples of 4
+
+
+def test_channels_with_the_lossless_preset_retrain_once() -> None:
+    # Channel pruning then lossless sharing: the only retraining is the channels' own; the
+    # weight-pruning phase prunes nothing, so retraining again there would only cost time.
+    model, train = tiny_model(batch_norm=True), tiny_dataset(16)
+    config = CompressConfig.preset("lossless", channels=0.5, channel_multiple=1)
+    config = config.with_finetune(prune={"epochs": 1, "batch_size": 8})
+    lines: list[str] = []
+    compress_model(model, train, None, config, log=lines.append)
+    assert "channel pruning: retraining" in lines
+    assert not any("masked retraining" in line for line in lines)
     with pytest.raises(CompressError, match="multiple must be an integer >= 1"):
         CompressConfig(channels=0.5, channel_multiple=0)
 

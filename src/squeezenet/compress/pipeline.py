@@ -308,9 +308,11 @@ def compress_to_file(
 def _prune_and_retrain(
     net: SqueezeNet, train: InMemoryDataset | None, config: CompressConfig, log: Log | None
 ) -> None:
+    # Rules that prune nothing (the lossless preset) keep the source's zeros: no retraining.
+    retrain = any(sparsity > 0 for _, sparsity in config.prune.sparsity)
     for r in range(1, config.rounds + 1):
         prune_(net, config.prune.scaled(r / config.rounds), channel_scale=bn_scales(net))
-        if train is not None and config.prune_finetune is not None:
+        if retrain and train is not None and config.prune_finetune is not None:
             if log is not None:
                 log(f"pruning round {r}/{config.rounds}: masked retraining")
             finetune_(net, train, config.prune_finetune, log=log)
