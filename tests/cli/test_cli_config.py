@@ -13,6 +13,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from squeezenet.cli import app
+from squeezenet.cli.compress import CompressOptions
 from squeezenet.cli.options import JSON, config_command, option
 from squeezenet.cli.train import EvalConfig
 from squeezenet.engine import TrainConfig
@@ -182,3 +183,14 @@ def test_compress_options_are_checked_before_anything_loads(capsys) -> None:
     assert code == 2 and "--channel-multiple" in err
     code, _, err = run_cli(capsys, "compress", "missing.safetensors", "--channels", "2")
     assert code == 2 and "channels share must be in (0, 1]" in err
+
+
+def test_shared_finetune_options_do_not_switch_phases_on() -> None:
+    lossless = CompressOptions(preset="lossless", augment="flip", batch_size=64)
+    config = lossless.to_config()
+    assert config.prune_finetune is None and config.share_finetune is None
+    config = CompressOptions(preset="lossless", augment="flip", prune_epochs=6).to_config()
+    assert config.share_finetune is None
+    assert (config.prune_finetune.epochs, config.prune_finetune.augment) == (6, "flip")
+    config = CompressOptions(preset="paper", augment="flip").to_config()
+    assert config.prune_finetune.augment == config.share_finetune.augment == "flip"

@@ -117,9 +117,13 @@ class CompressOptions:
         if self.channel_multiple is not None:
             config = dataclasses.replace(config, channel_multiple=self.channel_multiple)
         both = _given(batch_size=self.batch_size, amp=self.amp, augment=self.augment)
+        prune = _given(epochs=self.prune_epochs, lr=self.lr)
+        share = _given(epochs=self.share_epochs, lr=self.share_lr)
+        # The shared options tune the phases that run; only a phase's own options switch on a
+        # phase the preset leaves off (lossless has none: an inferred --augment must not).
         config = config.with_finetune(
-            prune={**_given(epochs=self.prune_epochs, lr=self.lr), **both},
-            share={**_given(epochs=self.share_epochs, lr=self.share_lr), **both},
+            prune={**prune, **both} if prune or config.prune_finetune else None,
+            share={**share, **both} if share or config.share_finetune else None,
         )
         calibration = _given(steps=self.calib_steps, lr=self.calib_lr)
         if calibration:  # a preset without calibration gets one
