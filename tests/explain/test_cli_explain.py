@@ -23,10 +23,17 @@ def model_file(tiny_model: SqueezeNet, tmp_path: Path) -> Path:
     [
         ("saliency", [], "map_max"),
         ("smoothgrad", ["--samples", "3"], "map_max"),
+        ("smoothgrad", ["--samples", "3", "--squared", "--aggregate", "l2"], "squared"),
+        ("integrated-gradients", ["--steps", "4", "--baseline", "mean"], "attribution_sum"),
         ("gradcam", ["--layer", "fire5", "--target", "dog"], "map_max"),
         ("activations", ["--layer", "conv1", "--channels", "4"], "channels"),
         ("fooling", ["--target", "1", "--steps", "300"], "l2_norm"),
         ("deletion", ["--steps", "4", "--attribution", "saliency"], "salient_auc"),
+        (
+            "deletion",
+            ["--attribution", "integrated-gradients", "--baseline", "mean"],
+            "salient_auc",
+        ),
     ],
 )
 def test_each_method_writes_a_png_and_json(
@@ -99,8 +106,18 @@ def test_a_table_line_without_json(
         (["--layer", "fire12"], "unknown layer 'fire12'; valid: conv1, maxpool1, fire2"),
         (["--target", "zebra"], "unknown class 'zebra'; valid: 0..2 or a name (cat, dog, bird)"),
         (["--target", "7"], "class index 7 is out of range; valid: 0..2"),
-        (["--method", "lime"], "unknown method 'lime'; valid: saliency, smoothgrad, gradcam"),
+        (
+            ["--method", "lime"],
+            "unknown method 'lime'; valid: saliency, smoothgrad, integrated-gradients, gradcam",
+        ),
         (["--samples", "3"], "--samples is for smoothgrad, not gradcam"),
+        (["--squared"], "--squared is for smoothgrad, not gradcam"),
+        (["--method", "smoothgrad", "--aggregate", "mean"], "unknown aggregate 'mean'; valid"),
+        (
+            ["--method", "integrated-gradients", "--baseline", "black"],
+            "unknown baseline 'black'; valid: blur, mean",
+        ),
+        (["--method", "saliency", "--sign", "absolute"], "--sign is for integrated-gradients"),
         (["--method", "fooling"], "fooling needs a target class"),
         (["--method", "saliency", "--layer", "fire9"], "saliency takes no layer"),
     ],

@@ -11,8 +11,10 @@ from typing import Any
 from rich.markup import escape
 
 from ..explain import METHODS, explain, save_png
+from ..explain.attribution import AGGREGATES
 from ..explain.core import as_model
 from ..explain.deletion import ATTRIBUTIONS
+from ..explain.integrated import IG_BASELINES, SIGNS
 from .app import console
 from .options import JSON, REQUIRED, THREADS, Param, config_command, option
 
@@ -35,11 +37,28 @@ class ExplainConfig:
     out: Path = option(Path("explain"), "folder for the PNGs")
     samples: int | None = option(None, "smoothgrad: noisy copies [25]", min=1)
     noise: float | None = option(None, "smoothgrad: noise std / value range [0.15]", min=0)
+    squared: bool | None = option(
+        None, "smoothgrad: average the squared gradients (SmoothGrad-squared) [no]"
+    )
+    aggregate: str | None = option(
+        None, f"smoothgrad: a pixel's channels -> one value, {' | '.join(AGGREGATES)} [max]"
+    )
+    baseline: str | None = option(
+        None,
+        f"integrated-gradients: the path's start; deletion: what deleted cells become; "
+        f"{' | '.join(IG_BASELINES)} (a blurred copy or the mean colour) [blur]",
+    )
+    blur: float | None = option(
+        None, "integrated-gradients, deletion: the blur's std / image side [0.05]", min=0
+    )
+    sign: str | None = option(
+        None, f"integrated-gradients: the map keeps {' | '.join(SIGNS)} values [positive]"
+    )
     channels: int | None = option(None, "activations: channels shown [16]", min=1)
     steps: int | None = option(
         None,
         "class-visualization: most steps [300]; fooling: most steps [500]; "
-        "deletion: deletion steps [10]",
+        "integrated-gradients: path points [32]; deletion: deletion steps [10]",
         min=1,
     )
     attribution: str | None = option(
@@ -52,8 +71,16 @@ class ExplainConfig:
 _OPTION_USE: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "samples": (("smoothgrad",), {}),
     "noise": (("smoothgrad",), {}),
+    "squared": (("smoothgrad",), {}),
+    "aggregate": (("smoothgrad",), {}),
+    "baseline": (("integrated-gradients", "deletion"), {}),
+    "blur": (("integrated-gradients", "deletion"), {}),
+    "sign": (("integrated-gradients",), {}),
     "channels": (("activations",), {}),
-    "steps": (("class-visualization", "fooling", "deletion"), {"fooling": "max_steps"}),
+    "steps": (
+        ("class-visualization", "fooling", "integrated-gradients", "deletion"),
+        {"fooling": "max_steps"},
+    ),
     "attribution": (("deletion",), {}),
     "seed": (("smoothgrad", "class-visualization", "deletion"), {}),
 }
@@ -81,8 +108,9 @@ def explain_command(
     threads: int | None,
     as_json: bool,
 ) -> None:
-    """Saliency, SmoothGrad, Grad-CAM, activations, class visualisation, fooling images and
-    the deletion check, each written as a PNG per image into --out."""
+    """Saliency, SmoothGrad, integrated gradients, Grad-CAM, activations, class
+    visualisation, fooling images and the deletion check, each written as a PNG per image
+    into --out."""
     method, layer, target, out = config.method, config.layer, config.target, config.out
     given = {name: getattr(config, name) for name in _OPTION_USE}
     options = _method_options(method, given)

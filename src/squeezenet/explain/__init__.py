@@ -1,5 +1,5 @@
-"""What the network sees: saliency, SmoothGrad, Grad-CAM, activations, class visualisation,
-fooling images and the deletion check of an attribution map.
+"""What the network sees: saliency, SmoothGrad, integrated gradients, Grad-CAM, activations,
+class visualisation, fooling images and the deletion check of an attribution map.
 
 Every function takes a SqueezeNet (or a file / run folder `load_model` reads) and an image
 file or normalised input tensor, and returns a dataclass of numpy maps, classes and
@@ -14,6 +14,7 @@ from .activations import ActivationGrid, activations
 from .attribution import AttributionMap, gradcam, saliency, smoothgrad
 from .core import ClassScore, class_names, layer_names, resolve_class, resolve_layer
 from .deletion import ATTRIBUTIONS, BASELINES, DeletionResult, auc, deletion, deletion_check
+from .integrated import integrated_gradients
 from .methods import METHODS, explain
 from .render import Explanation, save_png
 from .synthesis import SynthesizedImage, class_visualization, fooling
@@ -37,6 +38,7 @@ __all__ = [
     "explain",
     "fooling",
     "gradcam",
+    "integrated_gradients",
     "layer_names",
     "resolve_class",
     "resolve_layer",

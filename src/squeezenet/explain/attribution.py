@@ -1,8 +1,9 @@
 """Which pixels a class depends on: saliency (Simonyan et al., 2014), SmoothGrad (Smilkov et
-al., 2017) and Grad-CAM (Selvaraju et al., 2017)."""
+al., 2017) and its squared form (Hooker et al., 2019) and Grad-CAM (Selvaraju et al., 2017)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ from .core import (
 
 # Noisy copies per forward pass in SmoothGrad: bounds memory at ImageNet sizes.
 _SMOOTHGRAD_CHUNK = 8
+# How a pixel's channels become one value: max |.| (CS231n) or their Euclidean norm.
+AGGREGATES = ("max", "l2")
 
 
 @dataclass
@@ -66,7 +69,7 @@ class AttributionMap:
         }
 
 
-def _target(
+def target_class(
     model: SqueezeNet, x: torch.Tensor, target: int | str | None
 ) -> tuple[int, torch.Tensor]:
     """The class to explain (default the predicted one) and the clean image's probabilities."""
@@ -84,9 +87,42 @@ def input_gradient(model: SqueezeNet, x: torch.Tensor, target: int) -> torch.Ten
     return grad
 
 
-def _abs_max(grad: torch.Tensor) -> np.ndarray:
-    """(1, C, H, W) gradient -> (H, W) max |grad| over channels."""
-    return grad.abs().amax(1)[0].detach().cpu().float().numpy()
+def check_aggregate(aggregate: str) -> None:
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {aggregate!r}; valid: {', '.join(AGGREGATES)}")
+
+
+def aggregate_channels(attribution: torch.Tensor, aggregate: str = "max") -> np.ndarray:
+    """(1, C, H, W) per-channel attribution -> (H, W) non-negative map: max |.| over the
+    channels ("max") or their Euclidean norm ("l2")."""
+    check_aggregate(aggregate)
+    a = attribution[0].detach().float()
+    heat = a.abs().amax(0) if aggregate == "max" else a.norm(dim=0)
+    return heat.cpu().numpy()
+
+
+def noisy_gradients(
+    model: SqueezeNet, x: torch.Tensor, target: int, *, samples: int, noise: float, seed: int
+) -> Iterator[torch.Tensor]:
+    """Input gradients of `target` at `samples` copies of `x` (1, C, H, W) with Gaussian noise
+    of std `noise` times x's value range, in chunks (n, C, H, W)."""
+    sigma = noise * float(x.max() - x.min())
+    gen = torch.Generator().manual_seed(seed)
+    for start in range(0, samples, _SMOOTHGRAD_CHUNK):
+        n = min(_SMOOTHGRAD_CHUNK, samples - start)
+        eps = torch.randn((n, *x.shape[1:]), generator=gen).to(x.device) * sigma
+        yield input_gradient(model, x + eps, target)
+
+
+def smoothgrad_map(
+    mean: torch.Tensor, mean_square: torch.Tensor, *, squared: bool, aggregate: str
+) -> np.ndarray:
+    """SmoothGrad's (H, W) map from the noisy gradients' mean and mean square (1, C, H, W):
+    the mean's channels aggregated or, `squared`, the square of the aggregated root mean
+    square (max over channels of the mean squared gradient, or for l2 their sum)."""
+    if not squared:
+        return aggregate_channels(mean, aggregate)
+    return aggregate_channels(mean_square.sqrt(), aggregate) ** 2
 
 
 def saliency(
@@ -102,8 +138,8 @@ def saliency(
     net = as_model(model)
     with eval_mode(net):
         x = load_input(net, image)
-        index, probs = _target(net, x, target)
-        heat = _abs_max(input_gradient(net, x, index))
+        index, probs = target_class(net, x, target)
+        heat = aggregate_channels(input_gradient(net, x, index), "max")
     return AttributionMap(
         "saliency", to_display(net, x), heat, class_score(net, probs, index), top_class(net, probs)
     )
@@ -116,38 +152,44 @@ def smoothgrad(
     *,
     samples: int = 25,
     noise: float = 0.15,
+    squared: bool = False,
+    aggregate: str = "max",
     seed: int = 0,
 ) -> AttributionMap:
-    """SmoothGrad: the input gradient averaged over noisy copies, then max |.| over channels.
+    """SmoothGrad: the input gradient averaged over noisy copies, then max |.| over channels;
+    `squared`, SmoothGrad-squared: the mean of the squared gradients (Hooker et al., 2019).
 
     Args:
         samples: noisy copies averaged.
         noise: Gaussian noise std as a fraction of the input's value range (paper: 0.1-0.2).
+        squared: average the squared gradients instead of the gradients.
+        aggregate: how a pixel's channels become one value, "max" (of |.|) or "l2" (norm;
+            squared: the sum of the channels' mean squares).
         seed: the noise's random seed.
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
+    check_aggregate(aggregate)
     net = as_model(model)
     with eval_mode(net):
         x = load_input(net, image)
-        index, probs = _target(net, x, target)
-        sigma = noise * float(x.max() - x.min())
-        gen = torch.Generator().manual_seed(seed)
-        total = torch.zeros_like(x)
-        for start in range(0, samples, _SMOOTHGRAD_CHUNK):
-            n = min(_SMOOTHGRAD_CHUNK, samples - start)
-            eps = torch.randn((n, *x.shape[1:]), generator=gen).to(x.device) * sigma
-            total += input_gradient(net, x + eps, index).sum(0, keepdim=True)
-        heat = _abs_max(total / samples)
+        index, probs = target_class(net, x, target)
+        total, total_square = torch.zeros_like(x), torch.zeros_like(x)
+        for grad in noisy_gradients(net, x, index, samples=samples, noise=noise, seed=seed):
+            total += grad.sum(0, keepdim=True)
+            total_square += grad.square().sum(0, keepdim=True)
+        heat = smoothgrad_map(
+            total / samples, total_square / samples, squared=squared, aggregate=aggregate
+        )
     return AttributionMap(
         "smoothgrad",
         to_display(net, x),
         heat,
         class_score(net, probs, index),
         top_class(net, probs),
-        params={"samples": samples, "noise": noise},
+        params={"samples": samples, "noise": noise, "squared": squared, "aggregate": aggregate},
     )
 
 
@@ -167,7 +209,7 @@ def gradcam(
     name, path = resolve_layer(net, layer)
     with eval_mode(net):
         x = load_input(net, image)
-        index, probs = _target(net, x, target)
+        index, probs = target_class(net, x, target)
         out = staged_forward(net, x, path, layer_grad=True)
         (grad,) = torch.autograd.grad(out.scores[0, index], out.activation)
         weights = grad.mean((2, 3), keepdim=True)  # (1, C, 1, 1): a channel's importance

@@ -41,8 +41,9 @@ from .core import (
     resolve_class,
     staged_forward,
 )
+from .integrated import integrated_gradients
 
-ATTRIBUTIONS = ("saliency", "smoothgrad", "gradcam")
+ATTRIBUTIONS = ("saliency", "smoothgrad", "integrated-gradients", "gradcam")
 BASELINES = ("blur", "mean")
 # Deleted images per forward pass: bounds memory at ImageNet sizes.
 _CHUNK = 16
@@ -55,7 +56,7 @@ class DeletionResult:
     Attributes:
         image: (H, W, C) the input, values in [0, 1].
         map: (H, W) the attribution map that ordered the deletion.
-        attribution: its method ("saliency", "smoothgrad" or "gradcam").
+        attribution: its method (one of ATTRIBUTIONS).
         target: the class tracked and its probability on the intact image.
         fractions: share of the cells deleted at each point, 0 to 1.
         salient: the target's probability at each point, most important cells deleted first.
@@ -191,6 +192,8 @@ def _attribute(
         return gradcam(net, x, target, layer=layer)
     if attribution == "smoothgrad":
         return smoothgrad(net, x, target, samples=samples)
+    if attribution == "integrated-gradients":
+        return integrated_gradients(net, x, target)
     return saliency(net, x, target)
 
 
@@ -238,7 +241,7 @@ def deletion_check(
         model: a SqueezeNet or a file/run folder `load_model` reads.
         image: an image file or a normalised (C, H, W) input tensor.
         target: class index or name; None: the predicted class.
-        attributions: the maps to check: any of "saliency", "smoothgrad", "gradcam", or maps
+        attributions: the maps to check: any of ATTRIBUTIONS (each with its defaults), or maps
             already computed on this image for `target` (reused as they are).
         layer: Grad-CAM's layer (default the last Fire module).
         steps: deletion steps; the curves have steps + 1 points.

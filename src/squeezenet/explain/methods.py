@@ -8,12 +8,14 @@ from .activations import activations
 from .attribution import gradcam, saliency, smoothgrad
 from .core import ImageInput, ModelInput, as_model
 from .deletion import deletion
+from .integrated import integrated_gradients
 from .render import Explanation
 from .synthesis import class_visualization, fooling
 
 METHODS = (
     "saliency",
     "smoothgrad",
+    "integrated-gradients",
     "gradcam",
     "activations",
     "class-visualization",
@@ -65,4 +67,9 @@ def explain(
         return gradcam(net, image, target, layer=layer, **options)
     if method == "deletion":
         return deletion(net, image, target, layer=layer, **options)
-    return {"saliency": saliency, "smoothgrad": smoothgrad}[method](net, image, target, **options)
+    attribute = {
+        "saliency": saliency,
+        "smoothgrad": smoothgrad,
+        "integrated-gradients": integrated_gradients,
+    }[method]
+    return attribute(net, image, target, **options)
