@@ -59,8 +59,8 @@ DEMO_RUN = Path(__file__).resolve().parents[1] / "runs" / "demo"
 DEMO_PRUNED = DEMO_RUN.with_name("demo_pruned.sqz")  # see the module docstring
 DEMO_DATA = "fashion-mnist"
 GROUPS = ("imagenet", "demo")
-DEMO_BACKENDS = (*PEER_BACKENDS, "onnxruntime", "onnxruntime-int8")
-VARIANT_BACKENDS = ("onnxruntime", "onnxruntime-int8")
+DEMO_BACKENDS = (*PEER_BACKENDS, "onnxruntime", "onnxruntime-int8", "openvino")
+VARIANT_BACKENDS = ("onnxruntime", "onnxruntime-int8", "openvino")
 PRUNE_COMMAND = (
     "squeezenet compress runs/demo --data fashion-mnist --preset lossless --channels 0.5 "
     "--prune-epochs 6 --lr 0.05 --out runs/demo_pruned.sqz"

@@ -12,7 +12,7 @@ On SqueezeNet 1.1 (batch 1 unless stated):
     best GFLOP/s at batch 32 / sgemm GFLOP/s        >= 0.8
     INT8 top-1 drop on the accuracy model           <= 0.5 points
 and on the demo group, against the best peer on the dense model, at batch 1 and 32:
-    pruned/onnxruntime / best peer                  <= 0.6
+    pruned fp32 (onnxruntime or openvino) / best peer  <= 0.6
     pruned/onnxruntime-int8 / best peer             <= 0.4
     pruned MACs / dense MACs                        <= 0.5
     dense fp32 top-1 - pruned fp32 top-1            <= 0.5 points
@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 VARIANT = "pruned"  # the demo group's channel-pruned copy of the demo model
+FP32_RUNNERS = ("onnxruntime", "openvino")  # our fp32 deployment paths of the pruned model
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")  # INT8 dot products: onnxruntime's fast u8s8
 
 
@@ -73,11 +74,15 @@ def demo_targets(demo: dict[str, Any] | None) -> dict[str, Any]:
         return summary.get(f"batch_{batch}", {}).get("ratios_vs_best_peer", {}).get(runner)
 
     out = {}
-    for kind, runner, bound in (("fp32", "onnxruntime", 0.6), ("int8", "onnxruntime-int8", 0.4)):
+    for kind, runners, bound in (("fp32", FP32_RUNNERS, 0.6), ("int8", ("onnxruntime-int8",), 0.4)):
         for batch in (1, 32):
-            out[f"demo_pruned_{kind}_vs_peer_batch{batch} <= {bound}"] = check(
-                ratio(f"{VARIANT}/{runner}", batch), bound, True
-            )
+            timed = {r: ratio(f"{VARIANT}/{r}", batch) for r in runners}
+            timed = {r: v for r, v in timed.items() if v is not None}
+            fastest = min(timed, key=lambda r: timed[r]["median"], default=None)
+            out[f"demo_pruned_{kind}_vs_peer_batch{batch} <= {bound}"] = {
+                **check(timed.get(fastest), bound, True),
+                "why": f"fastest of {', '.join(runners)}: {fastest}",
+            }
     out["demo_pruned_macs_share <= 0.5"] = check(demo.get("macs", {}).get("share"), 0.5, True)
     out["demo_pruned_fp32_top1_drop_points <= 0.5"] = check(
         demo.get("pruned_fp32_drop_points"), 0.5, True

@@ -249,3 +249,19 @@ def test_cli_compress_retrains_a_run_folder_with_its_own_augmentation(tmp_path: 
     assert result.exit_code == 0, result.output
     saved = json.loads((run / "compressed.json").read_text())
     assert saved["config"]["prune_finetune"]["augment"] == "none"
+
+
+def test_cli_channel_pruning_reports_latency_before_and_after(tmp_path: Path) -> None:
+    weights = tmp_path / "m.safetensors"
+    squeezenet.save_model(tiny_model(batch_norm=True), weights)
+    out = tmp_path / "m.sqz"
+    args = ["compress", str(weights), "--out", str(out), "--preset", "lossless"]
+    result = CliRunner().invoke(app, [*args, "--channels", "0.5", "--channel-multiple", "1"])
+    assert result.exit_code == 0, result.output
+    assert "of the MACs" in result.output and "latency batch 1" in result.output
+    latency = json.loads(out.with_suffix(".json").read_text())["channels"]["latency"]
+    assert latency["backend"] in ("onnxruntime", "channels_last")
+    for batch in ("batch_1", "batch_32"):
+        row = latency[batch]
+        assert row["before_ms"] > 0 and row["after_ms"] > 0
+        assert row["ratio"] == pytest.approx(row["after_ms"] / row["before_ms"])

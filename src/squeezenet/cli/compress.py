@@ -16,6 +16,7 @@ from ..compress import (
     PruneConfig,
     build_report,
     compress_to_file,
+    fold_batch_norm,
 )
 from ..compress.calibrate import CalibConfig, load_calibration_images
 from ..compress.format import SqzFormatError, decode_model, read_sqz_bytes
@@ -24,6 +25,7 @@ from ..compress.prune import SPARSITY_PRESETS
 from ..compress.quantize import BITS_PRESETS
 from ..data import load_dataset_for_model
 from ..engine import load_run_config
+from ..inference.compare import latency_change
 from ..meta import preprocessing_for
 from .app import console
 from .options import JSON, REQUIRED, THREADS, Param, config_command, option
@@ -196,6 +198,9 @@ def compress_command(
         log=log,
     )
     result = outcome.report
+    if result.channels is not None:  # channels go for speed: measure it, into the report
+        result.channels["latency"] = latency_change(fold_batch_norm(model), outcome.model)
+        result.save(outcome.report_path)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
         return

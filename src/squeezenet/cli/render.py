@@ -90,4 +90,24 @@ def _compression_caption(report: CompressionReport) -> str:
         )
     if report.decode_seconds is not None:
         parts.append(f"decode {1000 * report.decode_seconds:.0f} ms")
+    if report.channels is not None:
+        parts.append(_channels_caption(report.channels))
     return "; ".join(parts)
+
+
+def _channels_caption(channels: dict) -> str:
+    """e.g. 'channels: 49.9% of the MACs, 311,770 of 732,362 parameters, top-1 93.07%,
+    latency batch 1 0.30 -> 0.17 ms (0.57x, onnxruntime)'."""
+    text = (
+        f"channels: {100 * channels['macs_share']:.1f}% of the MACs, "
+        f"{channels['params_after']:,} of {channels['params_before']:,} parameters, "
+        f"top-1 {_pct(channels.get('top1'))}"
+    )
+    latency = channels.get("latency") or {}
+    for key, row in latency.items():
+        if key.startswith("batch_") and "ratio" in row:
+            text += (
+                f", latency batch {key.removeprefix('batch_')} {row['before_ms']:.2f} -> "
+                f"{row['after_ms']:.2f} ms ({row['ratio']:.2f}x, {latency['backend']})"
+            )
+    return text
