@@ -12,10 +12,27 @@ areas per image and map, their means and the share of images that pass. See
 Two disjoint sets of images from the shared sample (500 files sorted by name, index i):
 - `--subset report` (default): i % 5 == 0, the first 100: the reported figures, written to
   bench/results/explain.json. No setting was chosen on these images.
-- `--subset tune`: odd i with i % 5 != 0, every 8th (20 images): where settings are compared
-  (`--config`, repeated; printed and written to bench/results/explain_tune.json) before any is
-  used on the report images. The reported settings were fixed from the literature beforehand;
-  only a two-image smoke run of 14 against 28 cells a side ran here.
+- `--subset tune`: odd i with i % 5 != 0, every 10th (20 images by default): where settings are
+  compared (`--config`, repeated; `--maps variants`: the candidate maps of
+  bench/explain_variants.py) before any is used on the report images; printed and written to
+  bench/results/explain_tune.json. The metric's settings were fixed from the literature
+  beforehand (only a two-image smoke run of 14 against 28 cells a side ran here) and were not
+  changed when the maps were compared. The comparison of gradient maps so far (10 of the 20
+  images; `--partial` summarises the finished ones, variants dropped part way are listed under
+  `screened_out` with their image counts):
+
+    R=/tmp/tune_rows.jsonl  # shared by the shards and the runs, resumable
+    python bench/explain.py --subset tune --images 60 --maps gradcam,variants --rows $R \
+        --shard i/2                                   # stopped after 2 images: too slow here
+    python bench/explain.py --subset tune --images 20 --maps variants --rows $R --shard i/2
+    M=saliency-max,saliency-l2,sg25-n15-max,sg50-n15-max,sg50-n15-l2,sgsq50-n15-l2,\
+    ig32-blur-pos,ig16-blur-pos                       # after 8-9 images: the rest dropped
+    python bench/explain.py --subset tune --images 20 --maps $M --rows $R --shard i/2
+    python bench/explain.py --subset tune --images 20 --maps $M --rows $R --partial
+
+Maps: gradcam (fire9), saliency, smoothgrad (`--samples`, default 25), integrated-gradients
+(`--ig-steps`, default 32, from a blurred copy), or any of the tuning variants; each row keeps
+each map's CPU seconds (one thread).
 
     python bench/explain.py [--subset report|tune] [--images N] [--maps gradcam,saliency,...]
         [--config grid=14,baseline=blur,blur=0.05 ...] [--rows FILE ... --shard i/n]
@@ -32,9 +49,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from explain_variants import VARIANTS, variant_maps
 
 from squeezenet import load_model
-from squeezenet.explain import deletion_check, gradcam, saliency, smoothgrad
+from squeezenet.explain import (
+    deletion_check,
+    gradcam,
+    integrated_gradients,
+    saliency,
+    smoothgrad,
+)
 from squeezenet.files import atomic_write_text
 from squeezenet.imagenet import imagenet_classes
 
@@ -66,32 +90,47 @@ def parse_config(text: str) -> dict[str, Any]:
 
 
 def run_image(model: Any, path: Path, target: int, configs: list[dict], args: Any) -> dict:
-    """Every map once, then the deletion check of all of them under each config."""
+    """Every map once (with its CPU seconds), then the deletion check of all of them under
+    each config."""
     make = {
         "gradcam": lambda: gradcam(model, path, target, layer=LAYER),
         "saliency": lambda: saliency(model, path, target),
         "smoothgrad": lambda: smoothgrad(model, path, target, samples=args.samples),
+        "integrated-gradients": lambda: integrated_gradients(
+            model, path, target, steps=args.ig_steps
+        ),
     }
-    maps = [make[name]() for name in args.maps]
+    maps, seconds = {}, {}
+    for name in (n for n in args.maps if n in make):
+        start = time.process_time()
+        maps[name] = make[name]()
+        seconds[name] = time.process_time() - start
+    variants = [n for n in args.maps if n in VARIANTS]
+    if variants:
+        found, cost = variant_maps(model, path, target, variants)
+        maps.update(zip(variants, found))
+        seconds.update(cost)
+    first = maps[args.maps[0]]
     row: dict[str, Any] = {
         "image": path.name,
         "class": target,
-        "probability": maps[0].target.probability,
-        "predicted": maps[0].predicted.index,
+        "probability": first.target.probability,
+        "predicted": first.predicted.index,
+        "cpu_seconds": seconds,
     }
     for n, config in enumerate(configs):
         results = deletion_check(
             model,
             path,
             target,
-            attributions=maps,
+            attributions=[maps[m] for m in args.maps],
             steps=args.steps,
             random_orders=args.random_orders,
             **config,
         )
         row[f"config{n}"] = {
-            r.attribution: {"salient_auc": r.salient_auc, "random_auc": r.random_auc}
-            for r in results
+            name: {"salient_auc": r.salient_auc, "random_auc": r.random_auc}
+            for name, r in zip(args.maps, results)
         }
     return row
 
@@ -111,7 +150,21 @@ def summarise(rows: list[dict], key: str, maps: list[str]) -> dict[str, dict]:
             "mean_random_auc": statistics.mean(random),
             "share_passing": sum(s < r for s, r in zip(salient, random)) / len(rows),
             "share_passing_top1_correct": sum(correct) / len(correct) if correct else None,
+            "cpu_seconds_per_image": statistics.mean(
+                row.get("cpu_seconds", {}).get(method, float("nan")) for row in rows
+            ),
         }
+    return out
+
+
+def screened(rows: list[dict], key: str, maps: list[str]) -> dict[str, dict]:
+    """Maps the rows hold beyond `maps` (tuning variants dropped part way), each summarised
+    over the images it was run on."""
+    extra = sorted({m for row in rows for m in row.get(key, {})} - set(maps))
+    out = {}
+    for method in extra:
+        some = [row for row in rows if method in row[key]]
+        out[method] = {"images": len(some), **summarise(some, key, [method])[method]}
     return out
 
 
@@ -128,13 +181,17 @@ def load_rows(paths: list[Path], settings: dict) -> dict[str, dict]:
             if (
                 "smoothgrad" in kept["maps"]
                 and kept["smoothgrad_samples"] != settings["smoothgrad_samples"]
+            ) or (
+                "integrated-gradients" in kept["maps"]
+                and kept.get("ig_steps") != settings["ig_steps"]
             ):
                 continue
             merged = done.setdefault(
-                row["image"], {k: v for k, v in row.items() if not k.startswith("config")}
+                row["image"],
+                {k: v for k, v in row.items() if not k.startswith("config") and k != "cpu_seconds"},
             )
             for key, value in row.items():
-                if key.startswith("config"):
+                if key.startswith("config") or key == "cpu_seconds":
                     merged.setdefault(key, {}).update(value)
     return done
 
@@ -160,6 +217,7 @@ def main() -> None:
     )
     parser.add_argument("--maps", default="gradcam,saliency,smoothgrad")
     parser.add_argument("--samples", type=int, default=25, help="SmoothGrad's noisy copies")
+    parser.add_argument("--ig-steps", type=int, default=32, help="integrated gradients' steps")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shard", default="0/1", help="i/n: this process does images i::n")
     parser.add_argument(
@@ -170,6 +228,11 @@ def main() -> None:
         help="JSONL of finished images: the first is appended to; all are reused where the "
         "settings match (shards share one; a last run over all writes the summary)",
     )
+    parser.add_argument(
+        "--partial",
+        action="store_true",
+        help="tune only: run nothing, summarise the images finished (the rest listed as not run)",
+    )
     parser.add_argument("--sample", type=Path, default=SAMPLE)
     parser.add_argument("--note", default="", help="how the rows were computed, for the record")
     args = parser.parse_args()
@@ -179,7 +242,9 @@ def main() -> None:
     if not files:
         raise SystemExit(f"no *.JPEG images in {args.sample}")
     configs = [parse_config(c) for c in (args.config or [""])]
-    args.maps = args.maps.split(",")
+    args.maps = [
+        m for name in args.maps.split(",") for m in (VARIANTS if name == "variants" else [name])
+    ]
     model = load_model(NET)
     index_of = {wnid: i for i, wnid in enumerate(imagenet_classes().wnids)}
     settings = {
@@ -188,12 +253,17 @@ def main() -> None:
         "steps": args.steps,
         "random_orders": args.random_orders,
         "smoothgrad_samples": args.samples,
+        "ig_steps": args.ig_steps,
     }
     done = load_rows(args.rows or [], settings)
     shard, shards = (int(v) for v in args.shard.split("/"))
     start = time.perf_counter()
     for n, path in enumerate(files):
-        if n % shards != shard or complete(done.get(path.name), len(configs), args.maps):
+        if (
+            args.partial
+            or n % shards != shard
+            or complete(done.get(path.name), len(configs), args.maps)
+        ):
             continue
         row = run_image(model, path, index_of[path.name.split("_")[0]], configs, args)
         done[path.name] = row
@@ -202,12 +272,16 @@ def main() -> None:
                 f.write(json.dumps({"settings": settings, "row": row}) + "\n")
         print(f"{len(done)}/{len(files)} {path.name}", flush=True)
     missing = [f.name for f in files if not complete(done.get(f.name), len(configs), args.maps)]
-    if missing:
+    if missing and not (args.partial and args.subset == "tune"):
         print(f"{len(missing)} images left to other shards; no summary written")
         return
-    rows = [done[f.name] for f in files]
+    rows = [done[f.name] for f in files if f.name not in missing]
     summaries = [
-        {"config": c, "summary": summarise(rows, f"config{n}", args.maps)}
+        {
+            "config": c,
+            "summary": summarise(rows, f"config{n}", args.maps),
+            "screened_out": screened(rows, f"config{n}", args.maps),
+        }
         for n, c in enumerate(configs)
     ]
     result = {
@@ -215,6 +289,7 @@ def main() -> None:
         "subset": args.subset,
         "model": NET.name,
         "images": len(rows),
+        "images_not_run": missing,
         "top1_correct": sum(r["predicted"] == r["class"] for r in rows),
         "target": "the image's correct class",
         "metric": "softmax probability of the target as a grid x grid lattice of cells is "
@@ -226,6 +301,7 @@ def main() -> None:
         "steps": args.steps,
         "random_orders": args.random_orders,
         "smoothgrad_samples": args.samples,
+        "integrated_gradients": {"steps": args.ig_steps, "baseline": "blur", "blur": 0.05},
         "configs": summaries,
         "per_image": rows,
         "seconds_this_run": time.perf_counter() - start,

@@ -61,7 +61,9 @@ def test_curves_delete_cells_in_the_given_order(tiny_model: SqueezeNet) -> None:
             assert p == pytest.approx(_probability(tiny_model, expected, 1), abs=1e-5)
 
 
-@pytest.mark.parametrize("attribution", ["gradcam", "saliency", "smoothgrad"])
+@pytest.mark.parametrize(
+    "attribution", ["gradcam", "saliency", "smoothgrad", "integrated-gradients"]
+)
 def test_deletion_goes_from_the_image_to_its_blurred_copy(
     tiny_model: SqueezeNet, image_file: Path, tmp_path: Path, attribution: str
 ) -> None:
