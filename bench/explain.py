@@ -21,7 +21,7 @@ Two disjoint sets of images from the shared sample (500 files sorted by name, in
   images; `--partial` summarises the finished ones, variants dropped part way are listed under
   `screened_out` with their image counts):
 
-    R=/tmp/tune_rows.jsonl  # shared by the shards and the runs, resumable
+    R=bench/results/explain_tune_rows.jsonl  # the finished rows; shards share it, resumable
     python bench/explain.py --subset tune --images 60 --maps gradcam,variants --rows $R \
         --shard i/2                                   # stopped after 2 images: too slow here
     python bench/explain.py --subset tune --images 20 --maps variants --rows $R --shard i/2
