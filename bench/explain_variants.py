@@ -32,8 +32,15 @@ from squeezenet.explain.attribution import (
     smoothgrad_map,
     target_class,
 )
-from squeezenet.explain.core import class_score, eval_mode, load_input, to_display, top_class
-from squeezenet.explain.integrated import path_gradients, reference_image, signed_map
+from squeezenet.explain.core import (
+    baseline_image,
+    class_score,
+    eval_mode,
+    load_input,
+    to_display,
+    top_class,
+)
+from squeezenet.explain.integrated import path_gradients, signed_map
 
 # name -> (noise, samples, squared, aggregate)
 SMOOTHGRAD = {
@@ -97,7 +104,7 @@ def _integrated_maps(net: Any, x: torch.Tensor, index: int, names: list[str]) ->
     wanted = {n: v for n, v in INTEGRATED.items() if n in names}
     for baseline in sorted({v[0] for v in wanted.values()}):
         steps = max(v[1] for v in wanted.values() if v[0] == baseline)
-        reference = reference_image(x, baseline, 0.05)
+        reference = baseline_image(x, baseline, 0.05)
         paths[baseline] = (
             reference,
             *_timed(

@@ -11,8 +11,8 @@ import torch
 
 from squeezenet import SqueezeNet
 from squeezenet.explain import deletion, deletion_check, gradcam, save_png
-from squeezenet.explain.core import gaussian_blur, load_input
-from squeezenet.explain.deletion import cell_labels, cell_scores, deleted_image, deletion_curves
+from squeezenet.explain.core import baseline_image, gaussian_blur, load_input
+from squeezenet.explain.deletion import cell_labels, cell_scores, deletion_curves
 
 from .util import assert_png
 
@@ -44,7 +44,7 @@ def test_blur_keeps_flat_images_and_spreads_a_dot() -> None:
     assert out.sum() == pytest.approx(1, abs=1e-5) and 0 < out[10, 10] < 0.1
     torch.testing.assert_close(out, out.T)
     assert out[10, 6] == pytest.approx(float(out[6, 10])) and out[10, 6] > 0
-    torch.testing.assert_close(deleted_image(dot, "mean"), torch.zeros_like(dot))
+    torch.testing.assert_close(baseline_image(dot, "mean"), torch.zeros_like(dot))
 
 
 def test_curves_delete_cells_in_the_given_order(tiny_model: SqueezeNet) -> None:
@@ -110,7 +110,7 @@ def test_the_check_can_fail(tiny_model: SqueezeNet, image_file: Path) -> None:
     x = load_input(tiny_model, image_file)
     cam = gradcam(tiny_model, x, 0)
     labels = cell_labels(H, W, 4)
-    removed = deleted_image(x)
+    removed = baseline_image(x)
     drops = np.zeros((H, W))
     for cell in range(16):
         alone = torch.where(labels == cell, removed, x)

@@ -20,8 +20,7 @@ from squeezenet.explain import (
     smoothgrad,
 )
 from squeezenet.explain.attribution import aggregate_channels
-from squeezenet.explain.core import load_input, staged_forward
-from squeezenet.explain.integrated import reference_image
+from squeezenet.explain.core import baseline_image, load_input, staged_forward
 
 from .util import assert_png
 
@@ -79,7 +78,7 @@ def test_integrated_gradients_add_up_to_the_score_difference(
     total, difference = result.params["attribution_sum"], result.params["score_difference"]
     assert abs(difference) > 0.1 and total == pytest.approx(difference, rel=0.05)
     x = load_input(tiny_model, image_file)
-    start = torch.zeros_like(x) if baseline == "mean" else reference_image(x, "blur", 0.25)
+    start = torch.zeros_like(x) if baseline == "mean" else baseline_image(x, "blur", 0.25)
     with torch.no_grad():
         scores = staged_forward(tiny_model, torch.cat([x, start])).scores[:, 2]
     assert float(scores[0] - scores[1]) == pytest.approx(difference, abs=1e-4)

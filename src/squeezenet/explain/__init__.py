@@ -12,8 +12,8 @@ probabilities; `save_png` draws any of them.
 
 from .activations import ActivationGrid, activations
 from .attribution import AttributionMap, gradcam, saliency, smoothgrad
-from .core import ClassScore, class_names, layer_names, resolve_class, resolve_layer
-from .deletion import ATTRIBUTIONS, BASELINES, DeletionResult, auc, deletion, deletion_check
+from .core import BASELINES, ClassScore, class_names, layer_names, resolve_class, resolve_layer
+from .deletion import ATTRIBUTIONS, DeletionResult, auc, deletion, deletion_check
 from .integrated import integrated_gradients
 from .methods import METHODS, explain
 from .render import Explanation, save_png

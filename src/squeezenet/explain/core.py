@@ -244,3 +244,20 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     padded = nn.functional.pad(x, (radius,) * 4, mode="reflect")
     rows = nn.functional.conv2d(padded, k1.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return nn.functional.conv2d(rows, k1.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+# What a removed or reference pixel becomes: a blurred copy of the image, or its mean colour.
+BASELINES = ("blur", "mean")
+
+
+def baseline_image(x: torch.Tensor, baseline: str = "blur", blur: float = 0.05) -> torch.Tensor:
+    """A blurred copy of `x` (1, C, H, W) (Gaussian std `blur` times the image side) or, for
+    "mean", the mean colour (zero in normalised space): what the deletion check deletes
+    towards and where integrated gradients' path starts."""
+    if baseline not in BASELINES:
+        raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
+    if baseline == "mean":
+        return torch.zeros_like(x)
+    if blur <= 0:
+        raise ValueError(f"blur must be > 0 (a share of the image side), got {blur}")
+    return gaussian_blur(x, blur * max(x.shape[-2:]))

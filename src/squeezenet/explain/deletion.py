@@ -35,8 +35,8 @@ from .core import (
     ImageInput,
     ModelInput,
     as_model,
+    baseline_image,
     eval_mode,
-    gaussian_blur,
     load_input,
     resolve_class,
     staged_forward,
@@ -44,7 +44,6 @@ from .core import (
 from .integrated import integrated_gradients
 
 ATTRIBUTIONS = ("saliency", "smoothgrad", "integrated-gradients", "gradcam")
-BASELINES = ("blur", "mean")
 # Deleted images per forward pass: bounds memory at ImageNet sizes.
 _CHUNK = 16
 
@@ -122,18 +121,6 @@ def cell_scores(heat: np.ndarray, labels: torch.Tensor) -> np.ndarray:
     """The map's mean over each cell: (H, W) map -> (cells,) scores."""
     flat = labels.reshape(-1).numpy()
     return np.bincount(flat, weights=heat.reshape(-1)) / np.bincount(flat)
-
-
-def deleted_image(x: torch.Tensor, baseline: str = "blur", blur: float = 0.05) -> torch.Tensor:
-    """What deleted cells become: a blurred copy of `x` (1, C, H, W) (Gaussian std `blur` times
-    the image side) or, for "mean", the mean colour (zero in normalised space)."""
-    if baseline not in BASELINES:
-        raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(BASELINES)}")
-    if baseline == "mean":
-        return torch.zeros_like(x)
-    if blur <= 0:
-        raise ValueError(f"blur must be > 0 (a share of the image side), got {blur}")
-    return gaussian_blur(x, blur * max(x.shape[-2:]))
 
 
 def deletion_curves(
@@ -256,7 +243,7 @@ def deletion_check(
     net = as_model(model)
     with eval_mode(net):
         x = load_input(net, image)
-        removed = deleted_image(x, baseline, blur)
+        removed = baseline_image(x, baseline, blur)
         index = None if target is None else resolve_class(net, target)
         maps = [
             a if isinstance(a, AttributionMap) else _attribute(net, x, index, a, layer, samples)

@@ -17,35 +17,24 @@ import torch
 from ..models import SqueezeNet
 from .attribution import AttributionMap, input_gradient, target_class
 from .core import (
+    BASELINES,
     ImageInput,
     ModelInput,
     as_model,
+    baseline_image,
     class_score,
     eval_mode,
-    gaussian_blur,
     load_input,
     staged_forward,
     to_display,
     top_class,
 )
 
-IG_BASELINES = ("blur", "mean")
+IG_BASELINES = BASELINES  # the path starts where the deletion check deletes towards
 # How a pixel's signed attribution (summed over channels) becomes the map's non-negative value.
 SIGNS = ("positive", "absolute")
 # Path points per forward pass: bounds memory at ImageNet sizes.
 _CHUNK = 8
-
-
-def reference_image(x: torch.Tensor, baseline: str = "blur", blur: float = 0.05) -> torch.Tensor:
-    """The path's start for `x` (1, C, H, W): a Gaussian-blurred copy (std `blur` times the
-    image side) or, for "mean", the mean colour (zero in normalised space)."""
-    if baseline not in IG_BASELINES:
-        raise ValueError(f"unknown baseline {baseline!r}; valid: {', '.join(IG_BASELINES)}")
-    if baseline == "mean":
-        return torch.zeros_like(x)
-    if blur <= 0:
-        raise ValueError(f"blur must be > 0 (a share of the image side), got {blur}")
-    return gaussian_blur(x, blur * max(x.shape[-2:]))
 
 
 def path_gradients(
@@ -97,7 +86,7 @@ def integrated_gradients(
     net = as_model(model)
     with eval_mode(net):
         x = load_input(net, image)
-        reference = reference_image(x, baseline, blur)
+        reference = baseline_image(x, baseline, blur)
         index, probs = target_class(net, x, target)
         total = torch.zeros_like(x)
         for grad in path_gradients(net, x, reference, index, steps):
