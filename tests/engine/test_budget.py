@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from squeezenet.engine import TrainConfig, fit, load_run_config
+from squeezenet.engine import epochs as epochs_module
 from squeezenet.engine import settings as settings_module
-from squeezenet.engine.budget import steps_within
+from squeezenet.engine.budget import EpochPlan, steps_fitting, steps_within
 from squeezenet.engine.recipes import recipe
 from squeezenet.engine.run import RunDir
 
@@ -23,6 +24,84 @@ def test_steps_within_fills_the_budget_and_plans_at_least_one_epoch() -> None:
     assert steps_within(600, 20, 100, 0.1, 5.0) == math.floor(100 * (600 - 20 - 5) / epoch_s)
     assert steps_within(600, 20, 100, 0.1, 5.0) % 100 != 0  # the last epoch is partial
     assert steps_within(10, 9, 100, 0.1, 5.0) == 100  # over budget already: still one epoch
+
+
+def test_a_plan_shrinks_when_steps_get_slower_and_never_grows() -> None:
+    plan = EpochPlan(600, steps_within(600, 20, 100, 0.1, 5.0), 0, 0.1, 5.0, 20)
+    on_time = dict(steps_per_epoch=100, step_s=0.1, eval_s=5.0)
+    # Epochs running as measured (or faster) leave the plan as it is: its margin is unspent.
+    assert plan.replanned(elapsed_s=20 + 2 * 15, steps_done=200, **on_time) is None
+    assert (
+        plan.replanned(elapsed_s=30, steps_done=200, steps_per_epoch=100, step_s=0.01, eval_s=1.0)
+        is None
+    )
+    # Steps twice as slow since the start: what is left of the budget holds fewer steps.
+    slow = plan.replanned(
+        elapsed_s=20 + 2 * 25, steps_done=200, steps_per_epoch=100, step_s=0.2, eval_s=5.0
+    )
+    assert slow is not None and 200 < slow.steps < plan.steps
+    assert slow.steps == 200 + steps_fitting(600 - 70, 100, 0.2, 5.0)
+    assert slow.epochs == -(-slow.steps // 100) and slow.first_steps == plan.steps
+    assert slow.replanned_at_s == 70
+    # Shrinking again keeps the first plan's length; a spent budget ends the run now.
+    spent = slow.replanned(elapsed_s=600, steps_done=300, **on_time)
+    assert spent is not None and spent.steps == 300 and spent.first_steps == plan.steps
+
+
+def _stall_after_epoch(monkeypatch, epoch: int, stall_s: float) -> None:
+    """From `epoch` on, the budget's clock reads `stall_s` later, as if the machine had
+    stalled then: the real re-planning logic, on a deterministic slowdown."""
+    real = epochs_module.replan
+
+    def stalled(resolved, *, elapsed_s, steps_done, steps_per_epoch, **timings):
+        late = stall_s if steps_done >= epoch * steps_per_epoch else 0.0
+        return real(
+            resolved,
+            elapsed_s=elapsed_s + late,
+            steps_done=steps_done,
+            steps_per_epoch=steps_per_epoch,
+            **timings,
+        )
+
+    monkeypatch.setattr(epochs_module, "replan", stalled)
+
+
+def test_a_run_that_falls_behind_shrinks_its_schedule_and_still_completes_it(
+    tiny_fashion: Path, tmp_path: Path, monkeypatch
+) -> None:
+    # Planned at 0.1 s a step (4 steps an epoch): ~16 epochs in 30 s. Real tiny steps are
+    # faster, so only the stall after epoch 2 can make the run late.
+    monkeypatch.setattr(settings_module, "measure_step_time", lambda *a, **k: 0.1)
+    monkeypatch.setattr(settings_module, "measure_eval_time", lambda *a, **k: 0.0)
+    _stall_after_epoch(monkeypatch, 2, 20.0)
+    config = tiny_config(tiny_fashion, tmp_path / "run", epochs=50, time=0.5, schedule="cosine")
+    result = fit(config)
+
+    plan = json.loads(RunDir(result.run_dir).config.read_text())["resolved"]["time_plan"]
+    assert plan["first_steps"] is not None and 8 < plan["steps"] < plan["first_steps"]
+    assert result.epochs_run == -(-plan["steps"] // 4) < -(-plan["first_steps"] // 4)
+    assert result.history[-1]["lr"] == pytest.approx(0.0, abs=1e-9)  # the shrunk schedule ended
+
+
+def test_a_resumed_run_continues_the_shrunk_schedule_exactly(
+    tiny_fashion: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(settings_module, "measure_step_time", lambda *a, **k: 0.1)
+    monkeypatch.setattr(settings_module, "measure_eval_time", lambda *a, **k: 0.0)
+    _stall_after_epoch(monkeypatch, 2, 20.0)
+    whole = fit(tiny_config(tiny_fashion, tmp_path / "whole", epochs=50, time=0.5))
+    config = tiny_config(tiny_fashion, tmp_path / "cut", epochs=50, time=0.5)
+
+    def stop_after_third(state: dict) -> None:
+        if state["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, hooks=[stop_after_third])
+    resumed = fit(load_run_config(config.out), resume=True)
+    assert resumed.epochs_run == whole.epochs_run
+    assert [r["lr"] for r in resumed.history] == [r["lr"] for r in whole.history]
+    assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in whole.history]
 
 
 @pytest.mark.parametrize("epoch_cost_s", [0.4, 1.5])

@@ -161,16 +161,16 @@ def test_diverged_epoch_end_stops_before_overwriting_the_checkpoint(
     tiny_fashion: Path, tmp_path: Path, monkeypatch
 ) -> None:
     """Weights that went non-finite in an epoch's last steps show only in validation."""
-    from squeezenet.engine import train as train_module
+    from squeezenet.engine import epochs as epochs_module
 
-    real_evaluate, calls = train_module.evaluate, []
+    real_evaluate, calls = epochs_module.evaluate, []
 
     def evaluate(*args, **kwargs):
         result = real_evaluate(*args, **kwargs)
         calls.append(1)
         return dataclasses.replace(result, loss=float("nan")) if len(calls) == 2 else result
 
-    monkeypatch.setattr(train_module, "evaluate", evaluate)
+    monkeypatch.setattr(epochs_module, "evaluate", evaluate)
     config = tiny_config(tiny_fashion, tmp_path / "run")
     run, saved = RunDir(config.out), {}
 

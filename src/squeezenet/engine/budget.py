@@ -4,8 +4,11 @@ Before the first epoch a throwaway copy of the model takes a few real training s
 run's own batches and scores a slice of the validation split; from those timings the run
 plans how many epochs fit in what is left of the budget, and the learning-rate schedule is
 built over exactly that many. The run then ends on time *at the end of its schedule* on any
-machine, instead of being cut off mid-schedule. The plan is stored with the run, so
-`--resume` continues the same schedule exactly.
+machine, instead of being cut off mid-schedule. After each epoch the plan is checked
+against the epoch's real cost: a machine that slows down (other jobs, thermal limits) gets
+the schedule shrunk to what still fits, as ultralytics' `time=` does, so the run still ends
+on time at the end of a (shorter) schedule. The plan is stored with the run, so `--resume`
+continues the same schedule exactly.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -37,6 +40,8 @@ class EpochPlan:
         step_s: measured seconds per training step (after warm-up).
         eval_s: estimated seconds per validation pass.
         planned_at_s: seconds of the budget already spent when the plan was made.
+        replanned_at_s: seconds spent when the plan was last shrunk (None: never).
+        first_steps: the steps first planned, before any shrinking (None: never shrunk).
     """
 
     budget_s: float
@@ -45,6 +50,8 @@ class EpochPlan:
     step_s: float
     eval_s: float
     planned_at_s: float
+    replanned_at_s: float | None = None
+    first_steps: int | None = None
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -57,16 +64,52 @@ class EpochPlan:
             f"{1000 * self.step_s:.0f} ms/step, ~{epoch_s:.0f} s/epoch with evaluation)"
         )
 
+    def replanned(
+        self,
+        *,
+        elapsed_s: float,
+        steps_done: int,
+        steps_per_epoch: int,
+        step_s: float,
+        eval_s: float,
+    ) -> EpochPlan | None:
+        """After an epoch that cost `step_s` per step and `eval_s` to validate: the plan
+        shrunk to the steps that still fit, or None while the rest of it fits. Never grown:
+        a quiet machine keeps exactly the schedule it planned."""
+        left = self.budget_s - elapsed_s
+        steps = steps_done + steps_fitting(left, steps_per_epoch, step_s, eval_s)
+        if steps >= self.steps:
+            return None
+        return replace(
+            self,
+            steps=steps,
+            epochs=-(-steps // steps_per_epoch),
+            replanned_at_s=elapsed_s,
+            first_steps=self.first_steps or self.steps,
+        )
+
+    def describe_replan(self, steps_per_epoch: int, step_s: float, was_steps: int) -> str:
+        return (
+            f"time budget: steps now take {1000 * step_s:.0f} ms (planned "
+            f"{1000 * self.step_s:.0f}); schedule shrunk to {self.steps} steps "
+            f"({self.steps / steps_per_epoch:.2f} epochs, was {was_steps}) to end on time"
+        )
+
 
 def steps_within(
     budget_s: float, spent_s: float, steps_per_epoch: int, step_s: float, eval_s: float
 ) -> int:
-    """How many training steps fit in `budget_s - spent_s` (at least one epoch's), with each
-    epoch's evaluation and file writes priced in and one more evaluation kept in hand for
-    the final report."""
+    """How many training steps to plan in `budget_s - spent_s`: what fits, but at least
+    one epoch's."""
+    fit = steps_fitting(budget_s - spent_s, steps_per_epoch, step_s, eval_s)
+    return max(steps_per_epoch, fit)
+
+
+def steps_fitting(left_s: float, steps_per_epoch: int, step_s: float, eval_s: float) -> int:
+    """Training steps that fit in `left_s` seconds, with each epoch's evaluation and file
+    writes priced in and one more evaluation kept in hand for the final report."""
     epoch_s = (steps_per_epoch * step_s + eval_s) * (1 + _MARGIN) + _EPOCH_OVERHEAD_S
-    left = budget_s - spent_s - eval_s
-    return max(steps_per_epoch, math.floor(steps_per_epoch * left / epoch_s))
+    return max(0, math.floor(steps_per_epoch * (left_s - eval_s) / epoch_s))
 
 
 def measure_step_time(

@@ -61,8 +61,15 @@ def build_scheduler(
     *,
     total_steps: int,
     warmup_steps: int,
+    steps_done: int = 0,
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """A per-step schedule: "cosine" (warmup + cosine), "onecycle" or "constant"."""
+    """A per-step schedule: "cosine" (warmup + cosine), "onecycle" or "constant".
+
+    `steps_done > 0` builds it mid-run, at that step, on an optimizer a schedule of the same
+    name already drove (its groups hold the peak and initial LRs): how a time budget that is
+    re-planned stretches or shrinks the rest of the schedule.
+    """
+    last = steps_done - 1
     # OneCycleLR divides by the length of its warm-up phase (pct_start * total - 1), so it
     # needs >= 2 warm-up steps; runs too short for that (smoke tests) use warmup + cosine.
     if name == "onecycle" and total_steps >= 4:
@@ -72,12 +79,17 @@ def build_scheduler(
         # likewise), but SGD set to no momentum must keep none.
         cycle = "betas" in optimizer.defaults or optimizer.defaults.get("momentum", 0) > 0
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=max_lrs, total_steps=total_steps, pct_start=pct, cycle_momentum=cycle
+            optimizer,
+            max_lr=max_lrs,
+            total_steps=total_steps,
+            pct_start=pct,
+            cycle_momentum=cycle,
+            last_epoch=last,
         )
     if name == "onecycle":
         name = "cosine"
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; choose one of {SCHEDULES}")
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total_steps, warmup_steps, name)
+        optimizer, lambda step: lr_factor(step, total_steps, warmup_steps, name), last_epoch=last
     )

@@ -112,14 +112,14 @@ class RunDir:
             FileNotFoundError: the folder holds no run.
         """
         if not self.checkpoint.exists():
-            self._check_settings(settings, self._read_config())
+            self._check_settings(settings, self.read_config())
             return 0, -1.0, []
         state = self.load_checkpoint()
         self._check_settings(settings, json.loads(state["config"]))
         self.restore(state, model, optimizer, scheduler)
         return state["epoch"], float(state["best_top1"]), list(state["history"])
 
-    def _read_config(self) -> dict[str, Any]:
+    def read_config(self) -> dict[str, Any]:
         if not self.config.exists():
             raise FileNotFoundError(f"nothing to resume: {self.config} does not exist")
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -127,6 +127,29 @@ def resolve_settings(
     epochs = -(-steps // len(loader))
     plan = EpochPlan(budget, steps, epochs, step_s, eval_s, spent)
     return ResolvedSettings(precision, epochs, torch.get_num_threads(), world, plan)
+
+
+def replan(
+    resolved: ResolvedSettings,
+    *,
+    elapsed_s: float,
+    steps_done: int,
+    steps_per_epoch: int,
+    step_s: float,
+    eval_s: float,
+) -> ResolvedSettings | None:
+    """A time budget checked after an epoch (`EpochPlan.replanned`): the settings with the
+    plan shrunk to what still fits, or None when there is no budget or the plan still fits."""
+    if resolved.plan is None:
+        return None
+    plan = resolved.plan.replanned(
+        elapsed_s=elapsed_s,
+        steps_done=steps_done,
+        steps_per_epoch=steps_per_epoch,
+        step_s=step_s,
+        eval_s=eval_s,
+    )
+    return None if plan is None else replace(resolved, epochs=plan.epochs, plan=plan)
 
 
 def read_resolved(run: RunDir, config: TrainConfig) -> ResolvedSettings:

@@ -10,11 +10,9 @@ pure functions of (seed, epoch), and the global RNG state is saved with the chec
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,22 +20,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..checkpoint import load_model, save_model
-from ..data import BatchLoader
+from ..checkpoint import load_model
 from ..hardware import keep_freed_memory
-from ..models import SqueezeNet
 from . import distributed as dist
 from .config import AUGMENTS, TrainConfig, load_run_config, parse_device, resolve_device
-from .evaluate import EvalResult, evaluate
-from .logger import TensorBoardLogger, open_logger
+from .epochs import RunState, Training, end_epoch, keep_to_budget, planned_schedule, train_epoch
+from .evaluate import EvalResult
+from .logger import open_logger
 from .loop import NonFiniteLossError, train_one_epoch
-from .optim import build_scheduler
-from .plots import plot_confusion, plot_curves
-from .progress import EpochProgress
+from .plots import plot_confusion
 from .run import RunDir, claim_run_dir
 from .settings import ResolvedSettings, make_optimizer, read_resolved, resolve_settings
 from .setup import (
-    TrainData,
     build_augment,
     build_loader,
     build_model,
@@ -90,53 +84,6 @@ class FitResult:
 Hook = Callable[[dict[str, Any]], None]
 
 
-@dataclass
-class Training:
-    """Everything the epochs work with (built once by `_prepare`)."""
-
-    config: TrainConfig
-    run: RunDir
-    data: TrainData
-    loader: BatchLoader
-    model: SqueezeNet  # what is saved and evaluated
-    step_model: nn.Module  # what steps: the model, wrapped for DDP and/or compiled
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-    loss_fn: nn.Module
-    device: torch.device
-    resolved: ResolvedSettings
-    rank: int
-    world: int
-
-    @property
-    def is_main(self) -> bool:
-        return dist.is_main(self.rank)
-
-    @property
-    def total_steps(self) -> int:  # a time budget's last epoch may be partial
-        return self.resolved.total_steps(len(self.loader))
-
-    def evaluate(self, model: nn.Module) -> EvalResult:
-        return evaluate(
-            model,
-            self.data.val,
-            batch_size=self.config.eval_batch_size,
-            normalize=self.data.normalize,
-            device=next(model.parameters()).device,
-            channels_last=self.config.channels_last,
-        )
-
-
-@dataclass
-class RunState:
-    """What the run has done so far: restored from the checkpoint on resume."""
-
-    epochs_done: int = 0
-    best_top1: float = -1.0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    final_eval: EvalResult | None = None  # the last epoch's evaluation (rank 0)
-
-
 def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()) -> FitResult:
     """Train `config.model` (or fine-tune `config.weights`) on `config.data`.
 
@@ -151,34 +98,18 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     state = _start_or_resume(t, resume)
     logger = open_logger(t.config.logger, t.run.root) if t.is_main else None
     try:
-        for epoch in range(state.epochs_done, t.resolved.epochs):
+        epoch = state.epochs_done
+        while epoch < t.resolved.epochs:  # a time budget may shrink the count as it goes
             t_epoch = time.perf_counter()
-            stats = _train_epoch(t, epoch, logger)
-            if not t.is_main:
-                dist.barrier()
-                continue
-            val = t.evaluate(t.model)
-            if not math.isfinite(val.loss):  # the epoch's last steps diverged: keep old files
-                raise NonFiniteLossError(
-                    f"validation loss is {val.loss} after epoch {epoch + 1}; stopped. The last "
-                    "good checkpoint is kept. Lower --lr, set --grad-clip, or check the data."
-                )
-            row = {
-                "epoch": epoch + 1,
-                "lr": t.optimizer.param_groups[0]["lr"],
-                **stats,
-                "val_loss": val.loss,
-                "val_top1": val.top1,
-                "val_top5": val.top5,
-                "epoch_time_s": time.perf_counter() - t_epoch,
-            }
-            state.history.append(row)
-            state.final_eval = val
-            _write_epoch(t, state, val)
-            _report_epoch(t, row, logger)
+            stats = train_epoch(t, epoch, logger)
+            train_s = time.perf_counter() - t_epoch
+            eval_s = end_epoch(t, state, epoch, stats, t_epoch, logger) if t.is_main else 0.0
             dist.barrier()
-            for hook in hooks:
-                hook({"epoch": epoch + 1, "model": t.model, "metrics": row})
+            if t.is_main:
+                for hook in hooks:
+                    hook({"epoch": epoch + 1, "model": t.model, "metrics": state.history[-1]})
+            epoch += 1
+            keep_to_budget(t, state, epoch, train_s, eval_s, t0)
     finally:
         if logger is not None:
             logger.close()
@@ -253,13 +184,7 @@ def _optimization(
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """The optimizer (frozen parameters left out) and a schedule over the planned steps."""
     optimizer = make_optimizer(model, config)
-    scheduler = build_scheduler(
-        optimizer,
-        config.schedule,
-        total_steps=resolved.total_steps(steps_per_epoch),
-        warmup_steps=round(config.warmup_epochs * steps_per_epoch),
-    )
-    return optimizer, scheduler
+    return optimizer, planned_schedule(config, optimizer, resolved, steps_per_epoch)
 
 
 def _start_or_resume(t: Training, resume: bool) -> RunState:
@@ -275,81 +200,16 @@ def _start_or_resume(t: Training, resume: bool) -> RunState:
             )
         return RunState()
     done, best, history = t.run.resume(t.config.to_dict(), t.model, t.optimizer, t.scheduler)
+    if t.resolved.plan is not None and t.resolved.plan.first_steps is not None:
+        # config.json holds the shrunk plan; a checkpoint written before the shrinking holds
+        # the schedule over the old one: rebuild it over the new plan, where it stands.
+        position = t.scheduler.last_epoch
+        t.scheduler = planned_schedule(t.config, t.optimizer, t.resolved, len(t.loader), position)
     if done >= epochs and t.run.results.is_file():
         raise ValueError(f"{t.run.root} already finished all {epochs} epochs")
-    return RunState(done, best, history)
-
-
-def _train_epoch(t: Training, epoch: int, logger: TensorBoardLogger | None) -> dict[str, float]:
-    """One epoch's steps (fewer in a time budget's partial last epoch)."""
-    steps = len(t.loader)
-    epoch_steps = min(steps, t.total_steps - epoch * steps)
-    t.loader.set_epoch(epoch)
-    on_step = None
-    if logger is not None:
-
-        def on_step(step: int, loss: float, top1: float) -> None:
-            logger.step(epoch * steps + step, loss, top1, t.optimizer.param_groups[0]["lr"])
-
-    bar = EpochProgress(
-        epoch, t.resolved.epochs, epoch_steps, enabled=t.config.progress and t.is_main
-    )
-    try:
-        return train_one_epoch(
-            t.step_model,
-            t.loader,
-            t.optimizer,
-            scheduler=t.scheduler,
-            loss_fn=t.loss_fn,
-            device=t.device,
-            amp=t.resolved.precision.amp,
-            grad_clip=t.config.grad_clip,
-            progress=bar,
-            shard=(t.rank, t.world),
-            max_steps=epoch_steps,
-            on_step=on_step,
-        )
-    finally:
-        bar.close()
-
-
-def _write_epoch(t: Training, state: RunState, val: EvalResult) -> None:
-    """Persist one finished epoch: weights, metrics, curves, then the resume checkpoint last."""
-    save_model(t.model, t.run.last)
-    if val.top1 > state.best_top1:
-        state.best_top1 = val.top1
-        save_model(t.model, t.run.best)
-    t.run.write_metrics(state.history)
-    plot_curves(state.history, t.run.curves)
-    t.run.save_checkpoint(
-        {
-            "model": t.model.state_dict(),
-            "optimizer": t.optimizer.state_dict(),
-            "scheduler": t.scheduler.state_dict(),
-            "epoch": len(state.history),
-            "best_top1": state.best_top1,
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "history": state.history,
-            "config": json.dumps(t.config.to_dict()),
-            # The weights alone cannot tell small_input, stem_pool, simple bypass or the head's
-            # ReLU: load_model reads the architecture and preprocessing from here.
-            "model_config": json.dumps(t.model.config.to_dict()),
-            "meta": json.dumps(t.model.meta.to_dict()),
-        }
-    )
-
-
-def _report_epoch(t: Training, row: dict[str, Any], logger: TensorBoardLogger | None) -> None:
-    if logger is not None:
-        logger.epoch(row, row["epoch"] * len(t.loader))
-    if t.config.progress:
-        print(
-            f"epoch {row['epoch']}/{t.resolved.epochs} train_loss {row['train_loss']:.4f} "
-            f"val_top1 {row['val_top1']:.4f} val_top5 {row['val_top5']:.4f} "
-            f"({row['epoch_time_s']:.0f}s, {row['train_images_per_s']:.0f} img/s)",
-            flush=True,
-        )
+    plan = t.resolved.plan
+    spent = (plan.planned_at_s if plan else 0.0) + sum(row["epoch_time_s"] for row in history)
+    return RunState(done, best, history, spent_before_s=spent)
 
 
 def _finish(t: Training, state: RunState, t0: float) -> FitResult:
