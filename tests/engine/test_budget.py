@@ -48,16 +48,18 @@ def test_a_plan_shrinks_when_steps_get_slower_and_never_grows() -> None:
     assert spent is not None and spent.steps == 300 and spent.first_steps == plan.steps
 
 
-def _stall_after_epoch(monkeypatch, epoch: int, stall_s: float) -> None:
-    """From `epoch` on, the budget's clock reads `stall_s` later, as if the machine had
-    stalled then: the real re-planning logic, on a deterministic slowdown."""
+def _plan_then_stall(monkeypatch, planned_steps: int, epoch: int, stall_s: float) -> None:
+    """A deterministic clock for the budget: the first plan is `planned_steps`, each step
+    costs 0.4 s, and from `epoch` on the clock reads `stall_s` later, as if the machine had
+    stalled then. The real re-planning logic runs on it, whatever the machine's own speed."""
+    monkeypatch.setattr(settings_module, "steps_within", lambda *a, **k: planned_steps)
     real = epochs_module.replan
 
     def stalled(resolved, *, elapsed_s, steps_done, steps_per_epoch, **timings):
         late = stall_s if steps_done >= epoch * steps_per_epoch else 0.0
         return real(
             resolved,
-            elapsed_s=elapsed_s + late,
+            elapsed_s=0.4 * steps_done + late,
             steps_done=steps_done,
             steps_per_epoch=steps_per_epoch,
             **timings,
@@ -69,16 +71,16 @@ def _stall_after_epoch(monkeypatch, epoch: int, stall_s: float) -> None:
 def test_a_run_that_falls_behind_shrinks_its_schedule_and_still_completes_it(
     tiny_fashion: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    # Planned at 0.1 s a step (4 steps an epoch): ~16 epochs in 30 s. Real tiny steps are
-    # faster, so only the stall after epoch 2 can make the run late.
+    # Planned at 0.1 s a step (4 steps an epoch): 40 steps of a 30 s budget; only the
+    # 20 s stall after epoch 2 makes the run late.
     monkeypatch.setattr(settings_module, "measure_step_time", lambda *a, **k: 0.1)
     monkeypatch.setattr(settings_module, "measure_eval_time", lambda *a, **k: 0.0)
-    _stall_after_epoch(monkeypatch, 2, 20.0)
+    _plan_then_stall(monkeypatch, 40, 2, 20.0)
     config = tiny_config(tiny_fashion, tmp_path / "run", epochs=50, time=0.5, schedule="cosine")
     result = fit(config)
 
     plan = json.loads(RunDir(result.run_dir).config.read_text())["resolved"]["time_plan"]
-    assert plan["first_steps"] is not None and 8 < plan["steps"] < plan["first_steps"]
+    assert plan["first_steps"] == 40 and 8 < plan["steps"] < 40
     assert result.epochs_run == -(-plan["steps"] // 4) < -(-plan["first_steps"] // 4)
     assert result.history[-1]["lr"] == pytest.approx(0.0, abs=1e-9)  # the shrunk schedule ended
 
@@ -88,7 +90,7 @@ def test_a_resumed_run_continues_the_shrunk_schedule_exactly(
 ) -> None:
     monkeypatch.setattr(settings_module, "measure_step_time", lambda *a, **k: 0.1)
     monkeypatch.setattr(settings_module, "measure_eval_time", lambda *a, **k: 0.0)
-    _stall_after_epoch(monkeypatch, 2, 20.0)
+    _plan_then_stall(monkeypatch, 40, 2, 20.0)
     whole = fit(tiny_config(tiny_fashion, tmp_path / "whole", epochs=50, time=0.5))
     config = tiny_config(tiny_fashion, tmp_path / "cut", epochs=50, time=0.5)
 

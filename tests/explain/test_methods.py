@@ -129,9 +129,11 @@ def test_activations_are_the_strongest_channels(
 def test_class_visualization_raises_the_target_probability(
     tiny_model: SqueezeNet, tmp_path: Path
 ) -> None:
-    result = class_visualization(tiny_model, "bird", steps=150, input_size=H)
+    # A random tiny model plateaus near 0.8 for a while (159 steps to 0.9 on one CPU, under
+    # 150 on another: float summation order), so the ascent gets room to finish.
+    result = class_visualization(tiny_model, "bird", steps=400, input_size=H)
     assert result.reached and result.target.probability >= 0.9 > result.start_probability
-    assert result.steps < 150 and len(result.history) == result.steps + 1
+    assert result.steps < 400 and len(result.history) == result.steps + 1
     assert result.image.shape == (H, W, 1) and 0 <= result.image.min() <= result.image.max() <= 1
     with torch.no_grad():  # the returned input is what was measured
         p = tiny_model(result.input).softmax(1)[0, 2]
