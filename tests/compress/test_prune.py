@@ -149,3 +149,27 @@ def test_bad_finetune_augment_is_named_before_any_work() -> None:
     with pytest.raises(CompressError, match="augment must be one of .* got 'twirl'"):
         FinetuneConfig(augment="twirl")
     assert FinetuneConfig(augment="flip").augment == "flip"  # every training augmentation
+
+
+def test_masked_weights_keep_the_layout_of_what_they_mask() -> None:
+    """A single-channel conv1 (grayscale input) must stay channels_last once masked: else
+    every layer after it runs in NCHW during retraining."""
+    from squeezenet.compress import FinetuneConfig, finetune_
+
+    from .conftest import tiny_dataset
+
+    net = tiny_model(in_channels=1)
+    prune_(net, PruneConfig({"*": 0.5}))
+    net.to(memory_format=torch.channels_last)
+    conv1 = conv_layers(net)["features.0"]
+    assert conv1.weight.shape[1] == 1
+    assert conv1.weight.stride() == conv1.parametrizations.weight.original.stride()
+    out = conv1(torch.randn(2, 1, 16, 16))
+    assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()
+    # Retraining runs channels_last and hands the model back in the default layout.
+    finetune_(
+        net.to(memory_format=torch.contiguous_format),
+        tiny_dataset(16, channels=1),
+        FinetuneConfig(epochs=1, batch_size=8, augment="none"),
+    )
+    assert all(p.is_contiguous() for p in net.parameters())

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from ..data import InMemoryDataset
@@ -148,20 +149,27 @@ def finetune_(
                 f"top-1 {100 * stats['train_top1']:.2f}%"
             )
 
-    stats = train_steps(
-        model,
-        train,
-        total,
-        optimizer,
-        scheduler=scheduler,
-        loss_fn=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
-        batch_size=batch,
-        normalize=input_normalizer(pre),
-        augment=build_augment(config.augment, train.images.shape[-1]),
-        amp=precision.amp,
-        seed=config.seed,
-        show_progress=log is not None,
-        after_pass=after_pass,
-    )
+    # Trained as `fit` trains: channels_last (NCHW weights under channels_last inputs ran
+    # 1.33x slower per step); the model is handed back in the default layout, which the
+    # .sqz encoder and safetensors expect. Parameters stay the same objects (the optimizer's).
+    model.to(memory_format=torch.channels_last)
+    try:
+        stats = train_steps(
+            model,
+            train,
+            total,
+            optimizer,
+            scheduler=scheduler,
+            loss_fn=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+            batch_size=batch,
+            normalize=input_normalizer(pre),
+            augment=build_augment(config.augment, train.images.shape[-1]),
+            amp=precision.amp,
+            seed=config.seed,
+            show_progress=log is not None,
+            after_pass=after_pass,
+        )
+    finally:
+        model.to(memory_format=torch.contiguous_format)
     model.eval()
     return stats

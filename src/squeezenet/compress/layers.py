@@ -11,6 +11,8 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
+import torch
+
 from ..models import SqueezeNet, conv_layers
 
 T = TypeVar("T")
@@ -20,6 +22,7 @@ Rules = tuple[tuple[str, T], ...]
 __all__ = [
     "CompressError",
     "conv_layers",
+    "laid_out_like",
     "normalize_rules",
     "paper_names",
     "parse_rules",
@@ -29,6 +32,19 @@ __all__ = [
 
 class CompressError(ValueError):
     """A compression setting or input that cannot work (names the bad value)."""
+
+
+def laid_out_like(value: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """`value` with `reference`'s memory layout (a differentiable copy only when they differ).
+
+    A parametrization's elementwise output picks its own strides, and for a single-channel
+    kernel (conv1 of a grayscale model, 64x1x3x3) channels_last and contiguous strides are
+    equally valid, so `weight * mask` comes back contiguous: conv1 then runs in NCHW and so
+    does every layer after it, which made masked retraining 1.33x slower per step.
+    """
+    if value.stride() == reference.stride():
+        return value
+    return torch.empty_like(reference).copy_(value)
 
 
 def paper_names(model: SqueezeNet) -> dict[str, str]:

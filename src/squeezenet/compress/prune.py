@@ -21,7 +21,14 @@ import torch.nn.utils.parametrize as parametrize
 from torch import nn
 
 from ..models import SqueezeNet
-from .layers import CompressError, Rules, conv_layers, normalize_rules, resolve_rules
+from .layers import (
+    CompressError,
+    Rules,
+    conv_layers,
+    laid_out_like,
+    normalize_rules,
+    resolve_rules,
+)
 
 # The SqueezeNet paper's Table 1 pattern (Deep Compression on ImageNet): squeeze and
 # expand1x1 dense, expand3x3 ~33% kept, conv10 20% kept, fire9 a little sparser.
@@ -90,7 +97,7 @@ class Masked(nn.Module):
         self.register_buffer("mask", mask)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        return weight * self.mask
+        return laid_out_like(weight * self.mask, weight)
 
 
 def keep_count(numel: int, sparsity: float) -> int:

@@ -23,7 +23,14 @@ import torch.nn.utils.parametrize as parametrize
 from torch import nn
 
 from ..models import SqueezeNet
-from .layers import CompressError, Rules, conv_layers, normalize_rules, resolve_rules
+from .layers import (
+    CompressError,
+    Rules,
+    conv_layers,
+    laid_out_like,
+    normalize_rules,
+    resolve_rules,
+)
 from .prune import get_mask
 
 RAW_BITS = 32  # "bits" value meaning: no sharing, keep float32 weights
@@ -132,7 +139,7 @@ class Shared(nn.Module):
         self.register_buffer("mask", mask)
 
     def forward(self, codebook: torch.Tensor) -> torch.Tensor:
-        return codebook[self.index] * self.mask
+        return laid_out_like(codebook[self.index] * self.mask, self.mask)
 
     def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
         # Called once by register_parametrization: the trainable tensor becomes the codebook.
