@@ -5,10 +5,11 @@ run's own batches and scores a slice of the validation split; from those timings
 plans how many epochs fit in what is left of the budget, and the learning-rate schedule is
 built over exactly that many. The run then ends on time *at the end of its schedule* on any
 machine, instead of being cut off mid-schedule. After each epoch the plan is checked
-against the epoch's real cost: a machine that slows down (other jobs, thermal limits) gets
-the schedule shrunk to what still fits, as ultralytics' `time=` does, so the run still ends
-on time at the end of a (shorter) schedule. The plan is stored with the run, so `--resume`
-continues the same schedule exactly.
+against the epoch's real cost, as ultralytics' `time=` does: a machine that slows down
+(other jobs, thermal limits) gets the schedule shrunk to what still fits, and one that runs
+faster than the first few steps said gets it stretched, so the run ends on time at the end
+of its schedule and leaves little of the budget unused. The plan is stored with the run,
+so `--resume` continues the same schedule exactly.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from torch import nn
 # and plots (about a second here), plus a margin for a machine that slows down later.
 _EPOCH_OVERHEAD_S = 1.5
 _MARGIN = 0.05
+# A re-plan that changes the schedule by less than this share of it is not worth the jump
+# in learning rate (and a quiet machine then keeps exactly the schedule it planned).
+_REPLAN_DEADBAND = 0.02
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,8 @@ class EpochPlan:
         step_s: measured seconds per training step (after warm-up).
         eval_s: estimated seconds per validation pass.
         planned_at_s: seconds of the budget already spent when the plan was made.
-        replanned_at_s: seconds spent when the plan was last shrunk (None: never).
-        first_steps: the steps first planned, before any shrinking (None: never shrunk).
+        replanned_at_s: seconds spent when the plan was last changed (None: never).
+        first_steps: the steps first planned, before any change (None: never changed).
     """
 
     budget_s: float
@@ -74,11 +78,11 @@ class EpochPlan:
         eval_s: float,
     ) -> EpochPlan | None:
         """After an epoch that cost `step_s` per step and `eval_s` to validate: the plan
-        shrunk to the steps that still fit, or None while the rest of it fits. Never grown:
-        a quiet machine keeps exactly the schedule it planned."""
+        resized to the steps that fit what is left of the budget, or None while that is
+        within 2% of the plan."""
         left = self.budget_s - elapsed_s
-        steps = steps_done + steps_fitting(left, steps_per_epoch, step_s, eval_s)
-        if steps >= self.steps:
+        steps = max(steps_done, steps_done + steps_fitting(left, steps_per_epoch, step_s, eval_s))
+        if abs(steps - self.steps) <= _REPLAN_DEADBAND * self.steps:
             return None
         return replace(
             self,
@@ -89,9 +93,10 @@ class EpochPlan:
         )
 
     def describe_replan(self, steps_per_epoch: int, step_s: float, was_steps: int) -> str:
+        change = "shrunk" if self.steps < was_steps else "stretched"
         return (
-            f"time budget: steps now take {1000 * step_s:.0f} ms (planned "
-            f"{1000 * self.step_s:.0f}); schedule shrunk to {self.steps} steps "
+            f"time budget: steps take {1000 * step_s:.0f} ms (planned "
+            f"{1000 * self.step_s:.0f}); schedule {change} to {self.steps} steps "
             f"({self.steps / steps_per_epoch:.2f} epochs, was {was_steps}) to end on time"
         )
 
