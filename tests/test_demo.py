@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from squeezenet import demo
 from squeezenet.models import get_model_config
 
@@ -44,3 +46,13 @@ def test_model_row_follows_the_config() -> None:
     assert demo.describe_model(small, (1, 32, 32)) == (
         "squeezenet1_1 (BatchNorm, small-input stem, 1x32x32)"
     )
+
+
+def test_the_demo_trains_for_less_when_its_deadline_is_near() -> None:
+    # 15 minutes, 1 of them spent on set-up: the recipe's 9 minutes fit.
+    assert demo.training_minutes(9.0, 14 * 60) == 9.0
+    # A slow set-up: training gets its share of what is left after the export reserve.
+    left = 10 * 60
+    expected = demo.TRAIN_SHARE * (left - demo.EXPORT_RESERVE_S) / 60
+    assert expected < 9.0 and demo.training_minutes(9.0, left) == pytest.approx(expected)
+    assert demo.training_minutes(9.0, -60) == 0.5  # already late: still trains a little
