@@ -12,6 +12,7 @@ extra figure; the headline ratio is float32 against float32. Writes
 bench/results/train_throughput.json.
 
     python bench/train_throughput.py [--steps 40] [--blocks 3] [--batch-size 128] [--threads 2]
+        [--out bench/results/train_throughput.json]
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument(
         "--worker", choices=["plain", "ours-none", "ours-auto"], help=argparse.SUPPRESS
     )
@@ -201,10 +203,10 @@ def main() -> None:
     if "ours-auto" in rates:
         result["ours_bf16_images_per_s"] = statistics.median(rates["ours-auto"])
         result["ratio_bf16"] = result["ours_bf16_images_per_s"] / plain
-    atomic_write_text(RESULTS, json.dumps(result, indent=2) + "\n")
+    atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(
         f"fp32: plain {plain:.0f} img/s, ours {ours:.0f} img/s, ratio {ours / plain:.2f}x "
-        f"-> {RESULTS}"
+        f"-> {args.out}"
     )
 
 
