@@ -11,6 +11,9 @@ gradients' CPU time (one thread):
 - SmoothGrad (Smilkov et al., 2017) with 25 or 50 noisy copies of std 10, 15 or 20% of the
   input's range, max or L2 over channels, plain or squared (the mean of the squared gradients,
   Hooker et al., 2019, ROAR's most faithful);
+- saliency and SmoothGrad of the class's log-probability instead of its score ("-lp"): the
+  gradient of log softmax, evidence for the class against the others, is what the deletion
+  check's softmax probability responds to;
 - integrated gradients (Sundararajan et al., 2017) from a blurred copy (std 5% of the side;
   Sturmfels et al., 2020) in 32 or 16 steps (the 16 are every other point of the 32), positive
   part or absolute value of the channel sum, and from the mean colour in 16 steps.
@@ -42,16 +45,19 @@ from squeezenet.explain.core import (
 )
 from squeezenet.explain.integrated import path_gradients, signed_map
 
-# name -> (noise, samples, squared, aggregate)
+# name -> (noise, samples, squared, aggregate, objective); "-lp": the log-probability's gradient
 SMOOTHGRAD = {
-    "sg25-n15-max": (0.15, 25, False, "max"),
-    "sg50-n15-max": (0.15, 50, False, "max"),
-    "sg50-n15-l2": (0.15, 50, False, "l2"),
-    "sgsq25-n15-l2": (0.15, 25, True, "l2"),
-    "sgsq50-n15-max": (0.15, 50, True, "max"),
-    "sgsq50-n15-l2": (0.15, 50, True, "l2"),
-    "sg25-n20-max": (0.20, 25, False, "max"),
-    "sgsq25-n20-l2": (0.20, 25, True, "l2"),
+    "sg25-n15-max": (0.15, 25, False, "max", "score"),
+    "sg50-n15-max": (0.15, 50, False, "max", "score"),
+    "sg50-n15-l2": (0.15, 50, False, "l2", "score"),
+    "sgsq25-n15-l2": (0.15, 25, True, "l2", "score"),
+    "sgsq50-n15-max": (0.15, 50, True, "max", "score"),
+    "sgsq50-n15-l2": (0.15, 50, True, "l2", "score"),
+    "sg25-n20-max": (0.20, 25, False, "max", "score"),
+    "sgsq25-n20-l2": (0.20, 25, True, "l2", "score"),
+    "sg25-n15-max-lp": (0.15, 25, False, "max", "log-probability"),
+    "sg50-n15-max-lp": (0.15, 50, False, "max", "log-probability"),
+    "sg50-n15-l2-lp": (0.15, 50, False, "l2", "log-probability"),
 }
 # name -> (baseline, steps computed, steps used, sign)
 INTEGRATED = {
@@ -59,7 +65,7 @@ INTEGRATED = {
     "ig16-blur-pos": ("blur", 32, 16, "positive"),
     "ig16-mean-pos": ("mean", 16, 16, "positive"),
 }
-GRADIENT = ("saliency-max", "saliency-l2", "gradxinput-pos")
+GRADIENT = ("saliency-max", "saliency-l2", "gradxinput-pos", "saliency-lp-max", "saliency-lp-l2")
 VARIANTS = (*GRADIENT, *SMOOTHGRAD, *INTEGRATED)
 
 
@@ -77,21 +83,31 @@ def _gradient_maps(net: Any, x: torch.Tensor, index: int, names: list[str]) -> t
         "saliency-l2": aggregate_channels(grad, "l2"),
         "gradxinput-pos": signed_map(product, "positive"),
     }
-    return heats, dict.fromkeys(heats, seconds)
+    costs = dict.fromkeys(heats, seconds)
+    if any(n.startswith("saliency-lp") for n in names):
+        grad, seconds = _timed(lambda: input_gradient(net, x, index, "log-probability"))
+        for aggregate in ("max", "l2"):
+            heats[f"saliency-lp-{aggregate}"] = aggregate_channels(grad, aggregate)
+            costs[f"saliency-lp-{aggregate}"] = seconds
+    return heats, costs
 
 
 def _smoothgrad_maps(net: Any, x: torch.Tensor, index: int, names: list[str]) -> tuple[dict, dict]:
     heats, costs, noisy = {}, {}, {}
     wanted = {n: v for n, v in SMOOTHGRAD.items() if n in names}
-    for noise in sorted({v[0] for v in wanted.values()}):
-        most = max(v[1] for v in wanted.values() if v[0] == noise)
-        noisy[noise] = _timed(
-            lambda noise=noise, most=most: torch.cat(
-                list(noisy_gradients(net, x, index, samples=most, noise=noise, seed=0))
+    for key in sorted({(v[0], v[4]) for v in wanted.values()}):
+        most = max(v[1] for v in wanted.values() if (v[0], v[4]) == key)
+        noisy[key] = _timed(
+            lambda key=key, most=most: torch.cat(
+                list(
+                    noisy_gradients(
+                        net, x, index, samples=most, noise=key[0], seed=0, objective=key[1]
+                    )
+                )
             )
         )
-    for name, (noise, samples, squared, aggregate) in wanted.items():
-        grads, seconds = noisy[noise]
+    for name, (noise, samples, squared, aggregate, objective) in wanted.items():
+        grads, seconds = noisy[(noise, objective)]
         used = grads[:samples]
         mean, square = used.mean(0, keepdim=True), used.square().mean(0, keepdim=True)
         heats[name] = smoothgrad_map(mean, square, squared=squared, aggregate=aggregate)

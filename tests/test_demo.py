@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -56,3 +57,16 @@ def test_the_demo_trains_for_less_when_its_deadline_is_near() -> None:
     expected = demo.TRAIN_SHARE * (left - demo.EXPORT_RESERVE_S) / 60
     assert expected < 9.0 and demo.training_minutes(9.0, left) == pytest.approx(expected)
     assert demo.training_minutes(9.0, -60) == 0.5  # already late: still trains a little
+
+
+def test_compression_retraining_scales_with_the_time_left() -> None:
+    trained = SimpleNamespace(history=[{"epoch_time_s": 40.0}, {"epoch_time_s": 40.0}])
+    planned_s = 40.0 * (
+        demo.PRUNE_ROUNDS * demo.PRUNE_EPOCHS
+        + demo.SHARE_EPOCHS
+        + demo.EVAL_PASSES * demo.EVAL_SHARE
+    )
+    half = demo.EXPORT_RESERVE_S + planned_s / 2
+    assert demo.retraining_share(trained, half) == pytest.approx(0.5)
+    assert demo.retraining_share(trained, 3600) == demo.MAX_RETRAINING_SHARE  # spare time
+    assert demo.retraining_share(trained, 0) == 0.2  # late: still a little retraining

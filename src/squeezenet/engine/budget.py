@@ -92,11 +92,14 @@ class EpochPlan:
             first_steps=self.first_steps or self.steps,
         )
 
-    def describe_replan(self, steps_per_epoch: int, step_s: float, was_steps: int) -> str:
+    def describe_replan(self, steps_per_epoch: int, epoch_s: float, was_steps: int) -> str:
+        """e.g. 'time budget: epochs take 39 s (priced at 42 s with margin); schedule
+        stretched to 5973 steps (12.76 epochs, was 5505) to end on time'."""
+        priced = epoch_cost(steps_per_epoch, self.step_s, self.eval_s)
         change = "shrunk" if self.steps < was_steps else "stretched"
         return (
-            f"time budget: steps take {1000 * step_s:.0f} ms (planned "
-            f"{1000 * self.step_s:.0f}); schedule {change} to {self.steps} steps "
+            f"time budget: epochs take {epoch_s:.0f} s (priced at {priced:.0f} s with "
+            f"margin); schedule {change} to {self.steps} steps "
             f"({self.steps / steps_per_epoch:.2f} epochs, was {was_steps}) to end on time"
         )
 
@@ -113,8 +116,14 @@ def steps_within(
 def steps_fitting(left_s: float, steps_per_epoch: int, step_s: float, eval_s: float) -> int:
     """Training steps that fit in `left_s` seconds, with each epoch's evaluation and file
     writes priced in and one more evaluation kept in hand for the final report."""
-    epoch_s = (steps_per_epoch * step_s + eval_s) * (1 + _MARGIN) + _EPOCH_OVERHEAD_S
+    epoch_s = epoch_cost(steps_per_epoch, step_s, eval_s)
     return max(0, math.floor(steps_per_epoch * (left_s - eval_s) / epoch_s))
+
+
+def epoch_cost(steps_per_epoch: int, step_s: float, eval_s: float) -> float:
+    """Seconds an epoch is priced at: its steps and evaluation with a margin, and the file
+    writes."""
+    return (steps_per_epoch * step_s + eval_s) * (1 + _MARGIN) + _EPOCH_OVERHEAD_S
 
 
 def measure_step_time(

@@ -75,6 +75,10 @@ class RunState:
     final_eval: EvalResult | None = None  # the last epoch's evaluation (rank 0)
     # A resumed run's time budget counts what the run spent before it stopped.
     spent_before_s: float = 0.0
+    # (training, evaluation) seconds of each full epoch this process ran: the time budget
+    # prices the rest at their mean, as ultralytics does (one epoch's noise would make the
+    # schedule stretch and shrink in turn).
+    epoch_seconds: list[tuple[float, float]] = field(default_factory=list)
 
 
 def planned_schedule(
@@ -131,13 +135,17 @@ def end_epoch(
 def keep_to_budget(
     t: Training, state: RunState, epochs_done: int, train_s: float, eval_s: float, t0: float
 ) -> None:
-    """A time budget checked after each epoch: if the steps got slower than planned, the
-    rest of the schedule shrinks to what still fits (rank 0 decides, every rank adopts;
-    config.json records it, so --resume continues the shrunk schedule)."""
+    """A time budget checked after each epoch: priced at the mean cost of the epochs run so
+    far, the rest of the schedule is stretched or shrunk to what fits the budget left (rank
+    0 decides, every rank adopts; config.json records it, so --resume continues it)."""
     steps_per_epoch = len(t.loader)
     done = min(epochs_done * steps_per_epoch, t.total_steps)
     if t.resolved.plan is None or done >= t.total_steps:
         return
+    state.epoch_seconds.append((train_s, eval_s))
+    mean_train_s, mean_eval_s = (
+        sum(c) / len(state.epoch_seconds) for c in zip(*state.epoch_seconds)
+    )
     new = None
     if t.is_main:
         new = replan(
@@ -145,8 +153,8 @@ def keep_to_budget(
             elapsed_s=state.spent_before_s + time.perf_counter() - t0,
             steps_done=done,
             steps_per_epoch=steps_per_epoch,
-            step_s=train_s / steps_per_epoch,
-            eval_s=eval_s,
+            step_s=mean_train_s / steps_per_epoch,
+            eval_s=mean_eval_s,
         )
     new = dist.broadcast_object(new)
     if new is None:
@@ -157,8 +165,8 @@ def keep_to_budget(
     if t.is_main:
         t.run.write_json(t.run.config, {**t.run.read_config(), "resolved": new.to_dict()})
         if t.config.progress:
-            step_s = train_s / steps_per_epoch
-            print(new.plan.describe_replan(steps_per_epoch, step_s, was), flush=True)
+            epoch_s = mean_train_s + mean_eval_s
+            print(new.plan.describe_replan(steps_per_epoch, epoch_s, was), flush=True)
 
 
 def train_epoch(t: Training, epoch: int, logger: TensorBoardLogger | None) -> dict[str, float]:

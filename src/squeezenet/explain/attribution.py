@@ -31,6 +31,10 @@ from .core import (
 _SMOOTHGRAD_CHUNK = 8
 # How a pixel's channels become one value: max |.| (CS231n) or their Euclidean norm.
 AGGREGATES = ("max", "l2")
+# What a gradient map differentiates: the class evidence (conv10's pooled output, as CS231n
+# and the saliency paper), or the log of the class's softmax probability: evidence for the
+# class against the others, which is what the deletion check's probability measures.
+OBJECTIVES = ("score", "log-probability")
 
 
 @dataclass
@@ -79,11 +83,19 @@ def target_class(
     return index, probs
 
 
-def input_gradient(model: SqueezeNet, x: torch.Tensor, target: int) -> torch.Tensor:
-    """d(class evidence of `target`) / d(input) for a batch (N, C, H, W) of inputs."""
+def input_gradient(
+    model: SqueezeNet, x: torch.Tensor, target: int, objective: str = "score"
+) -> torch.Tensor:
+    """d(`objective` of `target`) / d(input) for a batch (N, C, H, W) of inputs (OBJECTIVES)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
     x = x.detach().clone().requires_grad_(True)
-    score = staged_forward(model, x).scores[:, target].sum()
-    (grad,) = torch.autograd.grad(score, x)
+    out = staged_forward(model, x)
+    if objective == "score":
+        value = out.scores[:, target].sum()
+    else:
+        value = out.logits.float().log_softmax(1)[:, target].sum()
+    (grad,) = torch.autograd.grad(value, x)
     return grad
 
 
@@ -102,7 +114,14 @@ def aggregate_channels(attribution: torch.Tensor, aggregate: str = "max") -> np.
 
 
 def noisy_gradients(
-    model: SqueezeNet, x: torch.Tensor, target: int, *, samples: int, noise: float, seed: int
+    model: SqueezeNet,
+    x: torch.Tensor,
+    target: int,
+    *,
+    samples: int,
+    noise: float,
+    seed: int,
+    objective: str = "score",
 ) -> Iterator[torch.Tensor]:
     """Input gradients of `target` at `samples` copies of `x` (1, C, H, W) with Gaussian noise
     of std `noise` times x's value range, in chunks (n, C, H, W)."""
@@ -111,7 +130,7 @@ def noisy_gradients(
     for start in range(0, samples, _SMOOTHGRAD_CHUNK):
         n = min(_SMOOTHGRAD_CHUNK, samples - start)
         eps = torch.randn((n, *x.shape[1:]), generator=gen).to(x.device) * sigma
-        yield input_gradient(model, x + eps, target)
+        yield input_gradient(model, x + eps, target, objective)
 
 
 def smoothgrad_map(
