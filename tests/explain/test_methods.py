@@ -71,6 +71,19 @@ def test_saliency_is_the_input_gradient_of_the_target(tiny_model: SqueezeNet) ->
     assert result.target.index == 2 and result.target.name == "bird"
 
 
+def test_the_log_probability_gradient_is_that_of_log_softmax(tiny_model: SqueezeNet) -> None:
+    from squeezenet.explain.attribution import input_gradient
+
+    x = torch.randn(2, 1, H, W)
+    xg = x.clone().requires_grad_(True)
+    tiny_model(xg).log_softmax(1)[:, 2].sum().backward()
+    got = input_gradient(tiny_model, x, 2, "log-probability")
+    torch.testing.assert_close(got, xg.grad, rtol=1e-4, atol=1e-7)
+    assert not torch.allclose(got, input_gradient(tiny_model, x, 2))  # not the score's
+    with pytest.raises(ValueError, match="unknown objective 'logit'; valid: score, log-prob"):
+        input_gradient(tiny_model, x, 2, "logit")
+
+
 def test_a_class_by_index_or_name(tiny_model: SqueezeNet, image_file: Path) -> None:
     assert gradcam(tiny_model, image_file, "dog").target.index == 1
     assert gradcam(tiny_model, image_file, "DOG").target.index == 1  # case does not matter
