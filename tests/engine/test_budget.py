@@ -45,6 +45,12 @@ def test_a_plan_follows_the_measured_epochs_both_ways() -> None:
     )
     assert fast is not None and fast.steps == 200 + steps_fitting(600 - 36, 100, 0.05, 3.0)
     assert fast.steps > plan.steps and fast.first_steps == plan.steps
+    # In the schedule's last quarter it may still shrink, but no longer stretch.
+    late = int(0.8 * plan.steps)
+    assert (
+        plan.replanned(elapsed_s=100, steps_done=late, steps_per_epoch=100, step_s=0.05, eval_s=3.0)
+        is None
+    )
     # A spent budget ends the run now, and changes keep the first plan's length on record.
     spent = slow.replanned(elapsed_s=600, steps_done=300, **on_time)
     assert spent is not None and spent.steps == 300 and spent.first_steps == plan.steps

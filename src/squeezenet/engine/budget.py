@@ -30,6 +30,9 @@ _MARGIN = 0.05
 # A re-plan that changes the schedule by less than this share of it is not worth the jump
 # in learning rate (and a quiet machine then keeps exactly the schedule it planned).
 _REPLAN_DEADBAND = 0.02
+# Each epoch is priced with the margin, so a steady run keeps finding some budget unspent;
+# it is spent by stretching only in the first three quarters of the schedule.
+_STRETCH_UNTIL = 0.75
 
 
 @dataclass(frozen=True)
@@ -79,11 +82,13 @@ class EpochPlan:
     ) -> EpochPlan | None:
         """After an epoch that cost `step_s` per step and `eval_s` to validate: the plan
         resized to the steps that fit what is left of the budget, or None while that is
-        within 2% of the plan."""
+        within 2% of the plan, or would stretch it in its last quarter."""
         left = self.budget_s - elapsed_s
         steps = max(steps_done, steps_done + steps_fitting(left, steps_per_epoch, step_s, eval_s))
         if abs(steps - self.steps) <= _REPLAN_DEADBAND * self.steps:
             return None
+        if steps > self.steps and steps_done > _STRETCH_UNTIL * self.steps:
+            return None  # the learning rate is annealing: a stretch would raise it again
         return replace(
             self,
             steps=steps,
