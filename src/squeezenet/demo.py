@@ -175,7 +175,7 @@ def export_step(model, train, test, run_dir: Path, res: DemoResults) -> None:
         res.add(f"latency batch 1, {backend}", value)
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="SqueezeNet on Fashion-MNIST, end to end")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"))
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
@@ -192,6 +192,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.budget > 0:
         parser.error(f"--budget must be > 0 minutes, got {args.budget}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     start = time.perf_counter()
     deadline = (args.started_at or time.time()) + 60 * args.budget
 
