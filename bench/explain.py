@@ -29,8 +29,10 @@ Two disjoint sets of images from the shared sample (500 files sorted by name, in
     ig32-blur-pos,ig16-blur-pos                       # after 8-9 images: the rest dropped
     python bench/explain.py --subset tune --images 20 --maps $M --rows $R --shard i/2
     python bench/explain.py --subset tune --images 20 --maps $M --rows $R --partial
-    M=saliency-lp-max,saliency-lp-l2,sg50-n15-l2-lp,sg50-n15-max-lp,sg25-n15-max-lp
-    python bench/explain.py --subset tune --images 20 --maps $M --rows $R --shard i/2
+    L=saliency-lp-max,saliency-lp-l2,sg50-n15-l2-lp,sg50-n15-max-lp,sg25-n15-max-lp
+    python bench/explain.py --subset tune --images 20 --maps $L --rows $R --shard i/2
+    python bench/explain.py --subset tune --images 20 --maps $M,$L --rows $R --partial
+                                                      # every map finished on all 20
 
 Maps: gradcam (fire9), saliency, smoothgrad (`--samples`, default 25), integrated-gradients
 (`--ig-steps`, default 32, from a blurred copy), or any of the tuning variants; each row keeps

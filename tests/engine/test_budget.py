@@ -67,6 +67,8 @@ def _plan_then_stall(monkeypatch, planned_steps: int, epoch: int, stall_s: float
     measured at 0.4 s and an epoch of 4 costs 3.2 s with its overheads, as the planner
     prices it; from `epoch` on the clock reads `stall_s` later, as if the machine had
     stalled then. The real re-planning logic runs on it, whatever the machine's own speed."""
+    monkeypatch.setattr(settings_module, "measure_step_time", lambda *a, **k: 0.1)
+    monkeypatch.setattr(settings_module, "measure_eval_time", lambda *a, **k: 0.0)
     monkeypatch.setattr(settings_module, "steps_within", lambda *a, **k: planned_steps)
     real = epochs_module.replan
 
@@ -87,10 +89,8 @@ def _plan_then_stall(monkeypatch, planned_steps: int, epoch: int, stall_s: float
 def test_a_run_that_falls_behind_shrinks_its_schedule_and_still_completes_it(
     tiny_fashion: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    # Planned at 0.1 s a step (4 steps an epoch): 40 steps of a 30 s budget; only the
-    # 20 s stall after epoch 2 makes the run late.
-    monkeypatch.setattr(settings_module, "measure_step_time", lambda *a, **k: 0.1)
-    monkeypatch.setattr(settings_module, "measure_eval_time", lambda *a, **k: 0.0)
+    # 40 steps (4 an epoch) planned in a 30 s budget; only the 20 s stall after epoch 2
+    # makes the run late.
     _plan_then_stall(monkeypatch, 40, 2, 20.0)
     config = tiny_config(tiny_fashion, tmp_path / "run", epochs=50, time=0.5, schedule="cosine")
     result = fit(config)
@@ -105,7 +105,6 @@ def test_a_run_faster_than_planned_stretches_its_schedule_and_completes_it(
     tiny_fashion: Path, tmp_path: Path, monkeypatch
 ) -> None:
     # First planned at 3 epochs of a 30 s budget; epochs then cost 3.2 s, so ~9 fit.
-    monkeypatch.setattr(settings_module, "measure_eval_time", lambda *a, **k: 0.0)
     _plan_then_stall(monkeypatch, 12, 99, 0.0)
     config = tiny_config(tiny_fashion, tmp_path / "run", epochs=50, time=0.5, schedule="cosine")
     result = fit(config)
@@ -119,8 +118,6 @@ def test_a_run_faster_than_planned_stretches_its_schedule_and_completes_it(
 def test_a_resumed_run_continues_the_shrunk_schedule_exactly(
     tiny_fashion: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(settings_module, "measure_step_time", lambda *a, **k: 0.1)
-    monkeypatch.setattr(settings_module, "measure_eval_time", lambda *a, **k: 0.0)
     _plan_then_stall(monkeypatch, 40, 2, 10.0)
     whole = fit(tiny_config(tiny_fashion, tmp_path / "whole", epochs=50, time=0.5))
     config = tiny_config(tiny_fashion, tmp_path / "cut", epochs=50, time=0.5)

@@ -98,12 +98,12 @@ class EpochPlan:
         )
 
     def describe_replan(self, steps_per_epoch: int, epoch_s: float, was_steps: int) -> str:
-        """e.g. 'time budget: epochs take 39 s (priced at 42 s with margin); schedule
+        """e.g. 'time budget: epochs take 39 s (first planned at 42 s with margin); schedule
         stretched to 5973 steps (12.76 epochs, was 5505) to end on time'."""
         priced = epoch_cost(steps_per_epoch, self.step_s, self.eval_s)
         change = "shrunk" if self.steps < was_steps else "stretched"
         return (
-            f"time budget: epochs take {epoch_s:.0f} s (priced at {priced:.0f} s with "
+            f"time budget: epochs take {epoch_s:.0f} s (first planned at {priced:.0f} s with "
             f"margin); schedule {change} to {self.steps} steps "
             f"({self.steps / steps_per_epoch:.2f} epochs, was {was_steps}) to end on time"
         )

@@ -139,7 +139,8 @@ def replan(
     eval_s: float,
 ) -> ResolvedSettings | None:
     """A time budget checked after an epoch (`EpochPlan.replanned`): the settings with the
-    plan shrunk to what still fits, or None when there is no budget or the plan still fits."""
+    plan resized to what fits the budget left, or None when there is no budget or the plan
+    stands."""
     if resolved.plan is None:
         return None
     plan = resolved.plan.replanned(

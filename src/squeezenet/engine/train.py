@@ -99,7 +99,7 @@ def fit(config: TrainConfig, *, resume: bool = False, hooks: Sequence[Hook] = ()
     logger = open_logger(t.config.logger, t.run.root) if t.is_main else None
     try:
         epoch = state.epochs_done
-        while epoch < t.resolved.epochs:  # a time budget may shrink the count as it goes
+        while epoch < t.resolved.epochs:  # a time budget may resize the count as it goes
             t_epoch = time.perf_counter()
             stats = train_epoch(t, epoch, logger)
             train_s = time.perf_counter() - t_epoch
@@ -201,8 +201,8 @@ def _start_or_resume(t: Training, resume: bool) -> RunState:
         return RunState()
     done, best, history = t.run.resume(t.config.to_dict(), t.model, t.optimizer, t.scheduler)
     if t.resolved.plan is not None and t.resolved.plan.first_steps is not None:
-        # config.json holds the shrunk plan; a checkpoint written before the shrinking holds
-        # the schedule over the old one: rebuild it over the new plan, where it stands.
+        # config.json holds the re-planned length; a checkpoint written before the change
+        # holds the schedule over the old one: rebuild it over the new plan, where it stands.
         position = t.scheduler.last_epoch
         t.scheduler = planned_schedule(t.config, t.optimizer, t.resolved, len(t.loader), position)
     if done >= epochs and t.run.results.is_file():
