@@ -72,6 +72,7 @@ SAMPLE = ROOT.parent / "shared" / "imagenet" / "sample"
 RESULTS = ROOT / "bench" / "results"
 LAYER = "fire9"
 DEFAULT = {"grid": 14, "baseline": "blur", "blur": 0.05}
+LOG_PROBABILITY = "log-probability"  # the "-lp" maps differentiate the class's log-probability
 
 
 def select(files: list[Path], subset: str, images: int) -> list[Path]:
@@ -100,6 +101,10 @@ def run_image(model: Any, path: Path, target: int, configs: list[dict], args: An
         "gradcam": lambda: gradcam(model, path, target, layer=LAYER),
         "saliency": lambda: saliency(model, path, target),
         "smoothgrad": lambda: smoothgrad(model, path, target, samples=args.samples),
+        "saliency-lp": lambda: saliency(model, path, target, objective=LOG_PROBABILITY),
+        "smoothgrad-lp": lambda: smoothgrad(
+            model, path, target, samples=args.samples, objective=LOG_PROBABILITY
+        ),
         "integrated-gradients": lambda: integrated_gradients(
             model, path, target, steps=args.ig_steps
         ),
@@ -183,7 +188,7 @@ def load_rows(paths: list[Path], settings: dict) -> dict[str, dict]:
             if any(kept[k] != settings[k] for k in ("configs", "steps", "random_orders")):
                 continue
             if (
-                "smoothgrad" in kept["maps"]
+                {"smoothgrad", "smoothgrad-lp"} & set(kept["maps"])
                 and kept["smoothgrad_samples"] != settings["smoothgrad_samples"]
             ) or (
                 "integrated-gradients" in kept["maps"]

@@ -49,24 +49,31 @@ def test_model_row_follows_the_config() -> None:
     )
 
 
-def test_the_demo_trains_for_less_when_its_deadline_is_near() -> None:
-    # 15 minutes, 1 of them spent on set-up: the recipe's 9 minutes fit.
-    assert demo.training_minutes(9.0, 14 * 60) == 9.0
-    # A slow set-up: training gets its share of what is left after the export reserve.
-    left = 10 * 60
-    expected = demo.TRAIN_SHARE * (left - demo.EXPORT_RESERVE_S) / 60
-    assert expected < 9.0 and demo.training_minutes(9.0, left) == pytest.approx(expected)
-    assert demo.training_minutes(9.0, -60) == 0.5  # already late: still trains a little
+def test_the_demo_trains_until_its_deadline_less_the_work_after() -> None:
+    # 15 minutes, 1 of them spent on set-up: training gets the rest but the export reserve
+    # and the margin; compression's epochs are fit's own reserve (priced at its step time).
+    left = 14 * 60
+    expected = (left - demo.EXPORT_RESERVE_S - demo.DEADLINE_MARGIN_S) / 60
+    assert demo.training_minutes(left) == pytest.approx(expected)
+    assert demo.training_minutes(-60) == demo.MIN_TRAINING_MIN  # late: still trains a little
+
+
+def test_the_demo_config_has_a_time_budget_and_a_reserve(tmp_path: Path, monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(demo, "fit", calls.append)
+    demo.train_step(tmp_path / "run", None, None, 10 * 60)
+    config = calls[0]
+    assert config.time == pytest.approx(demo.training_minutes(10 * 60))
+    assert config.time_reserve == pytest.approx(demo.RETRAINING_EPOCHS * demo.RETRAINING_STEP_COST)
+    assert config.amp == "auto"
+    demo.train_step(tmp_path / "run", 3, None, 10 * 60)  # --epochs: a fixed length instead
+    assert calls[1].time is None and calls[1].epochs == 3
 
 
 def test_compression_retraining_scales_with_the_time_left() -> None:
     trained = SimpleNamespace(history=[{"epoch_time_s": 40.0}, {"epoch_time_s": 40.0}])
-    planned_s = 40.0 * (
-        demo.PRUNE_ROUNDS * demo.PRUNE_EPOCHS
-        + demo.SHARE_EPOCHS
-        + demo.EVAL_PASSES * demo.EVAL_SHARE
-    )
-    half = demo.EXPORT_RESERVE_S + planned_s / 2
+    planned_s = 40.0 * demo.RETRAINING_EPOCHS * demo.RETRAINING_STEP_COST
+    half = demo.EXPORT_RESERVE_S + demo.DEADLINE_MARGIN_S + planned_s / 2
     assert demo.retraining_share(trained, half) == pytest.approx(0.5)
     assert demo.retraining_share(trained, 3600) == demo.MAX_RETRAINING_SHARE  # spare time
     assert demo.retraining_share(trained, 0) == 0.2  # late: still a little retraining

@@ -36,11 +36,14 @@ console = make_console()
 LATENCY_BACKENDS = ("eager", "onnxruntime", "onnxruntime-int8")
 # `make demo` must end within 15 minutes on a fresh clone, set-up included: the Makefile passes
 # the time the command started (--started-at), so a slow set-up leaves less to train. Training
-# gets the recipe's time budget (9 min) or TRAIN_SHARE of what is left after the export
-# reserve, whichever is less; compression retraining gets what remains after training.
+# gets what is left of the budget after the export reserve and a safety margin, less the
+# compression retraining's epochs (`fit`'s time reserve, priced at the run's own measured
+# step time): on any machine it trains as long as the deadline allows and leaves exactly
+# the epochs compression retrains for.
 DEMO_BUDGET_MIN = 15.0
-TRAIN_SHARE = 0.7
 EXPORT_RESERVE_S = 45  # ONNX export, INT8 calibration, three evaluations, latency
+DEADLINE_MARGIN_S = 30  # the end of the demo stays this far from its deadline
+MIN_TRAINING_MIN = 0.5  # already late: still train a little
 # Measured on a 5-epoch demo model (92.42%): 0.5 epoch per round lost 1.72 points, 1.0 lost
 # 1.18; a 0.85-scaled sparsity (-1.46), 5 bits (-1.70) or lr 0.02 with label smoothing (-1.71)
 # did not help more.
@@ -55,6 +58,10 @@ MAX_RETRAINING_SHARE = 1.0
 # 27.2x with the full preset; distillation from the dense model did not help (-0.69).
 SPARSITY_SCALE = 0.85
 EVAL_PASSES, EVAL_SHARE = 4, 0.1  # test-split evaluations in compression, each ~0.1 epoch
+# Compression's work in training epochs: the retraining, its evaluations, and the masked and
+# weight-shared layers' extra cost per step.
+RETRAINING_EPOCHS = PRUNE_ROUNDS * PRUNE_EPOCHS + SHARE_EPOCHS + EVAL_PASSES * EVAL_SHARE
+RETRAINING_STEP_COST = 1.2
 
 
 @dataclass
@@ -87,11 +94,10 @@ def describe_training(result: FitResult) -> str:
     return f"{text}, {precision} ({result.resolved.precision.reason})"
 
 
-def training_minutes(recipe_minutes: float, left_s: float) -> float:
-    """The training run's time budget: the recipe's, or less when the demo's deadline is
-    nearer (at least half a minute, so that a late start still trains something)."""
-    share = TRAIN_SHARE * (left_s - EXPORT_RESERVE_S) / 60
-    return max(0.5, min(recipe_minutes, share))
+def training_minutes(left_s: float) -> float:
+    """The training run's time budget: what is left of the demo's, less the export reserve
+    and the margin (the compression's epochs are `fit`'s own reserve within it)."""
+    return max(MIN_TRAINING_MIN, (left_s - EXPORT_RESERVE_S - DEADLINE_MARGIN_S) / 60)
 
 
 def train_step(out: Path, epochs: int | None, data_dir: str | None, left_s: float) -> FitResult:
@@ -99,7 +105,8 @@ def train_step(out: Path, epochs: int | None, data_dir: str | None, left_s: floa
     if epochs is not None:  # a fixed length instead of the recipe's time budget
         settings["epochs"], settings["time"] = epochs, None
     else:
-        settings["time"] = training_minutes(settings["time"], left_s)
+        settings["time"] = training_minutes(left_s)
+        settings["time_reserve"] = RETRAINING_EPOCHS * RETRAINING_STEP_COST
     settings["data_dir"] = data_dir
     if out.exists():  # the demo's own folder: every demo run starts clean
         shutil.rmtree(out)
@@ -111,8 +118,8 @@ def retraining_share(trained: FitResult, left_s: float) -> float:
     fits in `left_s` (what is left of the demo's budget), priced at the training run's own
     epoch time."""
     epoch_s = sum(row["epoch_time_s"] for row in trained.history) / max(len(trained.history), 1)
-    planned_s = (PRUNE_ROUNDS * PRUNE_EPOCHS + SHARE_EPOCHS + EVAL_PASSES * EVAL_SHARE) * epoch_s
-    left = left_s - EXPORT_RESERVE_S
+    planned_s = RETRAINING_EPOCHS * RETRAINING_STEP_COST * epoch_s
+    left = left_s - EXPORT_RESERVE_S - DEADLINE_MARGIN_S
     return min(MAX_RETRAINING_SHARE, max(0.2, left / max(planned_s, 1e-9)))
 
 

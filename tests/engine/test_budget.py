@@ -26,6 +26,21 @@ def test_steps_within_fills_the_budget_and_plans_at_least_one_epoch() -> None:
     assert steps_within(10, 9, 100, 0.1, 5.0) == 100  # over budget already: still one epoch
 
 
+def test_a_reserve_leaves_epochs_of_training_time_unspent() -> None:
+    epoch_s = 15 * 1.05 + 1.5
+    # Two epochs' worth of steps (2 x 100 x 0.1 s) come off what is left before planning.
+    assert steps_within(600, 20, 100, 0.1, 5.0, 2.0) == math.floor(
+        100 * (600 - 20 - 5 - 20) / epoch_s
+    )
+    plan = EpochPlan(
+        600, steps_within(600, 20, 100, 0.1, 5.0, 2.0), 0, 0.1, 5.0, 20, None, None, 2.0
+    )
+    # Steps twice as slow: the reserve is re-priced at the new step time (2 x 100 x 0.2 s).
+    slow = plan.replanned(elapsed_s=70, steps_done=200, steps_per_epoch=100, step_s=0.2, eval_s=5.0)
+    assert slow is not None and slow.reserve_epochs == 2.0
+    assert slow.steps == 200 + math.floor(100 * (600 - 70 - 5 - 40) / (25 * 1.05 + 1.5))
+
+
 def test_a_plan_follows_the_measured_epochs_both_ways() -> None:
     plan = EpochPlan(600, steps_within(600, 20, 100, 0.1, 5.0), 0, 0.1, 5.0, 20)
     on_time = dict(steps_per_epoch=100, step_s=0.1, eval_s=5.0)

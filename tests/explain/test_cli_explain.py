@@ -22,6 +22,7 @@ def model_file(tiny_model: SqueezeNet, tmp_path: Path) -> Path:
     ("method", "args", "key"),
     [
         ("saliency", [], "map_max"),
+        ("saliency", ["--objective", "log-probability"], "objective"),
         ("smoothgrad", ["--samples", "3"], "map_max"),
         ("smoothgrad", ["--samples", "3", "--squared", "--aggregate", "l2"], "squared"),
         ("integrated-gradients", ["--steps", "4", "--baseline", "mean"], "attribution_sum"),
@@ -29,6 +30,11 @@ def model_file(tiny_model: SqueezeNet, tmp_path: Path) -> Path:
         ("activations", ["--layer", "conv1", "--channels", "4"], "channels"),
         ("fooling", ["--target", "1", "--steps", "300"], "l2_norm"),
         ("deletion", ["--steps", "4", "--attribution", "saliency"], "salient_auc"),
+        (
+            "deletion",
+            ["--attribution", "smoothgrad", "--samples", "2", "--objective", "log-probability"],
+            "salient_auc",
+        ),
         (
             "deletion",
             ["--attribution", "integrated-gradients", "--baseline", "mean"],
@@ -110,8 +116,10 @@ def test_a_table_line_without_json(
             ["--method", "lime"],
             "unknown method 'lime'; valid: saliency, smoothgrad, integrated-gradients, gradcam",
         ),
-        (["--samples", "3"], "--samples is for smoothgrad, not gradcam"),
+        (["--samples", "3"], "--samples is for smoothgrad, deletion, not gradcam"),
         (["--squared"], "--squared is for smoothgrad, not gradcam"),
+        (["--objective", "log-probability"], "--objective is for saliency, smoothgrad, deletion"),
+        (["--method", "saliency", "--objective", "logit"], "unknown objective 'logit'; valid"),
         (["--method", "smoothgrad", "--aggregate", "mean"], "unknown aggregate 'mean'; valid"),
         (
             ["--method", "integrated-gradients", "--baseline", "black"],

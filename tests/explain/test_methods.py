@@ -84,6 +84,26 @@ def test_the_log_probability_gradient_is_that_of_log_softmax(tiny_model: Squeeze
         input_gradient(tiny_model, x, 2, "logit")
 
 
+def test_saliency_and_smoothgrad_take_the_objective(tiny_model: SqueezeNet) -> None:
+    x = torch.randn(1, H, W)
+    xg = x[None].clone().requires_grad_(True)
+    tiny_model(xg).log_softmax(1)[0, 2].backward()
+    lp = saliency(tiny_model, x, target=2, objective="log-probability")
+    np.testing.assert_allclose(lp.map, xg.grad.abs()[0, 0].numpy(), rtol=1e-4, atol=1e-7)
+    assert lp.params["objective"] == "log-probability"
+    assert not np.allclose(lp.map, saliency(tiny_model, x, target=2).map)
+    # SmoothGrad without noise is the saliency of the same objective.
+    still = smoothgrad(tiny_model, x, 2, samples=2, noise=0.0, objective="log-probability")
+    np.testing.assert_allclose(still.map, lp.map, rtol=1e-4, atol=1e-7)
+    for run in (
+        lambda: saliency(tiny_model, x, 2, objective="logit"),
+        lambda: smoothgrad(tiny_model, x, 2, objective="logit"),
+        lambda: deletion(tiny_model, x, 2, attribution="saliency", objective="logit"),
+    ):
+        with pytest.raises(ValueError, match="unknown objective 'logit'; valid: score, log-prob"):
+            run()
+
+
 def test_a_class_by_index_or_name(tiny_model: SqueezeNet, image_file: Path) -> None:
     assert gradcam(tiny_model, image_file, "dog").target.index == 1
     assert gradcam(tiny_model, image_file, "DOG").target.index == 1  # case does not matter

@@ -11,7 +11,7 @@ from typing import Any
 from rich.markup import escape
 
 from ..explain import METHODS, explain, save_png
-from ..explain.attribution import AGGREGATES
+from ..explain.attribution import AGGREGATES, OBJECTIVES
 from ..explain.core import as_model
 from ..explain.deletion import ATTRIBUTIONS
 from ..explain.integrated import IG_BASELINES, SIGNS
@@ -35,13 +35,20 @@ class ExplainConfig:
         "class-visualization and fooling",
     )
     out: Path = option(Path("explain"), "folder for the PNGs")
-    samples: int | None = option(None, "smoothgrad: noisy copies [25]", min=1)
+    samples: int | None = option(
+        None, "smoothgrad, deletion of a smoothgrad map: noisy copies [25]", min=1
+    )
     noise: float | None = option(None, "smoothgrad: noise std / value range [0.15]", min=0)
     squared: bool | None = option(
         None, "smoothgrad: average the squared gradients (SmoothGrad-squared) [no]"
     )
     aggregate: str | None = option(
         None, f"smoothgrad: a pixel's channels -> one value, {' | '.join(AGGREGATES)} [max]"
+    )
+    objective: str | None = option(
+        None,
+        f"saliency, smoothgrad, deletion: the gradient of the class's {' | '.join(OBJECTIVES)} "
+        "[score]",
     )
     baseline: str | None = option(
         None,
@@ -69,10 +76,11 @@ class ExplainConfig:
 
 # Method-specific options: the methods each one applies to and the keyword it becomes.
 _OPTION_USE: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
-    "samples": (("smoothgrad",), {}),
+    "samples": (("smoothgrad", "deletion"), {}),
     "noise": (("smoothgrad",), {}),
     "squared": (("smoothgrad",), {}),
     "aggregate": (("smoothgrad",), {}),
+    "objective": (("saliency", "smoothgrad", "deletion"), {}),
     "baseline": (("integrated-gradients", "deletion"), {}),
     "blur": (("integrated-gradients", "deletion"), {}),
     "sign": (("integrated-gradients",), {}),

@@ -49,6 +49,8 @@ class EpochPlan:
         planned_at_s: seconds of the budget already spent when the plan was made.
         replanned_at_s: seconds spent when the plan was last changed (None: never).
         first_steps: the steps first planned, before any change (None: never changed).
+        reserve_epochs: epochs' worth of training time (at the measured step time) the plan
+            leaves unspent at the end, for work that follows in the same budget.
     """
 
     budget_s: float
@@ -59,6 +61,7 @@ class EpochPlan:
     planned_at_s: float
     replanned_at_s: float | None = None
     first_steps: int | None = None
+    reserve_epochs: float = 0.0
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -84,7 +87,8 @@ class EpochPlan:
         resized to the steps that fit what is left of the budget, or None while that is
         within 2% of the plan, or would stretch it in its last quarter."""
         left = self.budget_s - elapsed_s
-        steps = max(steps_done, steps_done + steps_fitting(left, steps_per_epoch, step_s, eval_s))
+        fitting = steps_fitting(left, steps_per_epoch, step_s, eval_s, self.reserve_epochs)
+        steps = max(steps_done, steps_done + fitting)
         if abs(steps - self.steps) <= _REPLAN_DEADBAND * self.steps:
             return None
         if steps > self.steps and steps_done > _STRETCH_UNTIL * self.steps:
@@ -110,19 +114,32 @@ class EpochPlan:
 
 
 def steps_within(
-    budget_s: float, spent_s: float, steps_per_epoch: int, step_s: float, eval_s: float
+    budget_s: float,
+    spent_s: float,
+    steps_per_epoch: int,
+    step_s: float,
+    eval_s: float,
+    reserve_epochs: float = 0.0,
 ) -> int:
     """How many training steps to plan in `budget_s - spent_s`: what fits, but at least
     one epoch's."""
-    fit = steps_fitting(budget_s - spent_s, steps_per_epoch, step_s, eval_s)
+    fit = steps_fitting(budget_s - spent_s, steps_per_epoch, step_s, eval_s, reserve_epochs)
     return max(steps_per_epoch, fit)
 
 
-def steps_fitting(left_s: float, steps_per_epoch: int, step_s: float, eval_s: float) -> int:
+def steps_fitting(
+    left_s: float,
+    steps_per_epoch: int,
+    step_s: float,
+    eval_s: float,
+    reserve_epochs: float = 0.0,
+) -> int:
     """Training steps that fit in `left_s` seconds, with each epoch's evaluation and file
-    writes priced in and one more evaluation kept in hand for the final report."""
+    writes priced in, one more evaluation kept in hand for the final report, and
+    `reserve_epochs` epochs of training steps' time left over."""
     epoch_s = epoch_cost(steps_per_epoch, step_s, eval_s)
-    return max(0, math.floor(steps_per_epoch * (left_s - eval_s) / epoch_s))
+    reserve_s = reserve_epochs * steps_per_epoch * step_s
+    return max(0, math.floor(steps_per_epoch * (left_s - eval_s - reserve_s) / epoch_s))
 
 
 def epoch_cost(steps_per_epoch: int, step_s: float, eval_s: float) -> float:

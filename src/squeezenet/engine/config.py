@@ -41,6 +41,8 @@ class TrainConfig:
         exist_ok: write into the run folder even if it holds a run (its files are replaced).
         epochs: training epochs.
         time: minutes for the whole run: the schedule spans them (overrides epochs).
+        time_reserve: with --time, leave this many epochs' worth of training time (at the
+            measured step time) unspent, for work that follows in the same budget.
         batch_size: global batch size.
         optimizer: sgd | adamw.
         lr: peak learning rate.
@@ -78,6 +80,7 @@ class TrainConfig:
     exist_ok: bool = False  # write into an existing run folder (its files are replaced)
     epochs: int = 10
     time: float | None = None  # minutes for the whole run: overrides epochs (see budget.py)
+    time_reserve: float = 0.0  # epochs of training time a --time budget leaves unspent
     batch_size: int = 128
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -105,6 +108,7 @@ class TrainConfig:
             "lr": 0 < self.lr < math.inf,
             "momentum": 0 <= self.momentum < math.inf,
             "time": self.time is None or 0 < self.time < math.inf,
+            "time_reserve": 0 <= self.time_reserve < math.inf,
             "label_smoothing": 0 <= self.label_smoothing < 1,
             "warmup_epochs": self.warmup_epochs >= 0,
             "val_fraction": 0 <= self.val_fraction < 1,

@@ -123,9 +123,11 @@ def resolve_settings(
         eval_s = measure_eval_time(score, len(val_data))
     spent = time.perf_counter() - t0
     budget = 60 * config.time
-    steps = int(dist.broadcast_object(steps_within(budget, spent, len(loader), step_s, eval_s)))
+    reserve = config.time_reserve
+    steps = steps_within(budget, spent, len(loader), step_s, eval_s, reserve)
+    steps = int(dist.broadcast_object(steps))
     epochs = -(-steps // len(loader))
-    plan = EpochPlan(budget, steps, epochs, step_s, eval_s, spent)
+    plan = EpochPlan(budget, steps, epochs, step_s, eval_s, spent, reserve_epochs=reserve)
     return ResolvedSettings(precision, epochs, torch.get_num_threads(), world, plan)
 
 

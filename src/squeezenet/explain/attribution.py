@@ -83,12 +83,16 @@ def target_class(
     return index, probs
 
 
+def check_objective(objective: str) -> None:
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
+
+
 def input_gradient(
     model: SqueezeNet, x: torch.Tensor, target: int, objective: str = "score"
 ) -> torch.Tensor:
     """d(`objective` of `target`) / d(input) for a batch (N, C, H, W) of inputs (OBJECTIVES)."""
-    if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; valid: {', '.join(OBJECTIVES)}")
+    check_objective(objective)
     x = x.detach().clone().requires_grad_(True)
     out = staged_forward(model, x)
     if objective == "score":
@@ -145,7 +149,11 @@ def smoothgrad_map(
 
 
 def saliency(
-    model: ModelInput, image: ImageInput, target: int | str | None = None
+    model: ModelInput,
+    image: ImageInput,
+    target: int | str | None = None,
+    *,
+    objective: str = "score",
 ) -> AttributionMap:
     """Vanilla gradient saliency: max over channels of |d class score / d input|.
 
@@ -153,14 +161,23 @@ def saliency(
         model: a SqueezeNet or a file/run folder `load_model` reads.
         image: an image file or a normalised (C, H, W) input tensor.
         target: class index or name; None explains the predicted class.
+        objective: what is differentiated (OBJECTIVES): the class score (CS231n, the
+            saliency paper) or its log-probability (the evidence for the class against the
+            others; the more faithful of the two by the deletion check, README).
     """
+    check_objective(objective)
     net = as_model(model)
     with eval_mode(net):
         x = load_input(net, image)
         index, probs = target_class(net, x, target)
-        heat = aggregate_channels(input_gradient(net, x, index), "max")
+        heat = aggregate_channels(input_gradient(net, x, index, objective), "max")
     return AttributionMap(
-        "saliency", to_display(net, x), heat, class_score(net, probs, index), top_class(net, probs)
+        "saliency",
+        to_display(net, x),
+        heat,
+        class_score(net, probs, index),
+        top_class(net, probs),
+        params={"objective": objective},
     )
 
 
@@ -174,6 +191,7 @@ def smoothgrad(
     squared: bool = False,
     aggregate: str = "max",
     seed: int = 0,
+    objective: str = "score",
 ) -> AttributionMap:
     """SmoothGrad: the input gradient averaged over noisy copies, then max |.| over channels;
     `squared`, SmoothGrad-squared: the mean of the squared gradients (Hooker et al., 2019).
@@ -185,18 +203,24 @@ def smoothgrad(
         aggregate: how a pixel's channels become one value, "max" (of |.|) or "l2" (norm;
             squared: the sum of the channels' mean squares).
         seed: the noise's random seed.
+        objective: what is differentiated, the class score or its log-probability (as in
+            `saliency`).
     """
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
     check_aggregate(aggregate)
+    check_objective(objective)
     net = as_model(model)
     with eval_mode(net):
         x = load_input(net, image)
         index, probs = target_class(net, x, target)
         total, total_square = torch.zeros_like(x), torch.zeros_like(x)
-        for grad in noisy_gradients(net, x, index, samples=samples, noise=noise, seed=seed):
+        grads = noisy_gradients(
+            net, x, index, samples=samples, noise=noise, seed=seed, objective=objective
+        )
+        for grad in grads:
             total += grad.sum(0, keepdim=True)
             total_square += grad.square().sum(0, keepdim=True)
         heat = smoothgrad_map(
@@ -208,7 +232,13 @@ def smoothgrad(
         heat,
         class_score(net, probs, index),
         top_class(net, probs),
-        params={"samples": samples, "noise": noise, "squared": squared, "aggregate": aggregate},
+        params={
+            "samples": samples,
+            "noise": noise,
+            "squared": squared,
+            "aggregate": aggregate,
+            "objective": objective,
+        },
     )
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..models import SqueezeNet
-from .attribution import AttributionMap, gradcam, saliency, smoothgrad
+from .attribution import AttributionMap, check_objective, gradcam, saliency, smoothgrad
 from .core import (
     ClassScore,
     ImageInput,
@@ -174,14 +174,15 @@ def _attribute(
     attribution: str,
     layer: str | None,
     samples: int,
+    objective: str,
 ) -> AttributionMap:
     if attribution == "gradcam":
         return gradcam(net, x, target, layer=layer)
     if attribution == "smoothgrad":
-        return smoothgrad(net, x, target, samples=samples)
+        return smoothgrad(net, x, target, samples=samples, objective=objective)
     if attribution == "integrated-gradients":
         return integrated_gradients(net, x, target)
-    return saliency(net, x, target)
+    return saliency(net, x, target, objective=objective)
 
 
 def _check_settings(
@@ -220,6 +221,7 @@ def deletion_check(
     blur: float = 0.05,
     random_orders: int = 3,
     samples: int = 25,
+    objective: str = "score",
     seed: int = 0,
 ) -> list[DeletionResult]:
     """The deletion check of several maps of one image against one shared random baseline.
@@ -237,16 +239,21 @@ def deletion_check(
         blur: the blur's Gaussian std as a share of the image side.
         random_orders: random orders averaged for the baseline curve.
         samples: SmoothGrad's noisy copies.
+        objective: what saliency and SmoothGrad differentiate, the class score or its
+            log-probability (`saliency`).
         seed: seeds the random orders and the tie-breaking among equal cell scores.
     """
     _check_settings(attributions, layer, steps, random_orders, grid)
+    check_objective(objective)
     net = as_model(model)
     with eval_mode(net):
         x = load_input(net, image)
         removed = baseline_image(x, baseline, blur)
         index = None if target is None else resolve_class(net, target)
         maps = [
-            a if isinstance(a, AttributionMap) else _attribute(net, x, index, a, layer, samples)
+            a
+            if isinstance(a, AttributionMap)
+            else _attribute(net, x, index, a, layer, samples, objective)
             for a in attributions
         ]
         index = maps[0].target.index if index is None else index
