@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from squeezenet.engine import TrainConfig, fit, load_run_config
 from squeezenet.engine import epochs as epochs_module
 from squeezenet.engine import settings as settings_module
-from squeezenet.engine.budget import EpochPlan, steps_fitting, steps_within
+from squeezenet.engine.budget import EpochPlan, reserve_seconds, steps_fitting, steps_within
 from squeezenet.engine.recipes import recipe
 from squeezenet.engine.run import RunDir
 
@@ -32,13 +33,20 @@ def test_a_reserve_leaves_epochs_of_training_time_unspent() -> None:
     assert steps_within(600, 20, 100, 0.1, 5.0, 2.0) == math.floor(
         100 * (600 - 20 - 5 - 20) / epoch_s
     )
-    plan = EpochPlan(
-        600, steps_within(600, 20, 100, 0.1, 5.0, 2.0), 0, 0.1, 5.0, 20, None, None, 2.0
-    )
+    plan = EpochPlan(600, steps_within(600, 20, 100, 0.1, 5.0, 2.0), 0, 0.1, 5.0, 20)
+    plan = dataclasses.replace(plan, reserve_epochs=2.0)
     # Steps twice as slow: the reserve is re-priced at the new step time (2 x 100 x 0.2 s).
     slow = plan.replanned(elapsed_s=70, steps_done=200, steps_per_epoch=100, step_s=0.2, eval_s=5.0)
     assert slow is not None and slow.reserve_epochs == 2.0
     assert slow.steps == 200 + math.floor(100 * (600 - 70 - 5 - 40) / (25 * 1.05 + 1.5))
+
+
+def test_a_reserve_takes_at_most_a_share_of_the_budget() -> None:
+    # 20 epochs of 10 s would be 200 s of a 300 s budget: capped at 30%, 90 s.
+    assert reserve_seconds(20, 100, 0.1, 300) == pytest.approx(90)
+    assert reserve_seconds(2, 100, 0.1, 300) == pytest.approx(20)  # under the cap: as asked
+    epoch_s = 15 * 1.05 + 1.5
+    assert steps_within(300, 0, 100, 0.1, 5.0, 20) == math.floor(100 * (300 - 5 - 90) / epoch_s)
 
 
 def test_a_plan_follows_the_measured_epochs_both_ways() -> None:

@@ -33,6 +33,9 @@ _REPLAN_DEADBAND = 0.02
 # Each epoch is priced with the margin, so a steady run keeps finding some budget unspent;
 # it is spent by stretching only in the first three quarters of the schedule.
 _STRETCH_UNTIL = 0.75
+# A time reserve (work after training) takes at most this share of the budget: on a slow
+# machine the run itself comes first, and what follows gets the rest.
+_RESERVE_MAX_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,8 @@ class EpochPlan:
         planned_at_s: seconds of the budget already spent when the plan was made.
         replanned_at_s: seconds spent when the plan was last changed (None: never).
         first_steps: the steps first planned, before any change (None: never changed).
-        reserve_epochs: epochs' worth of training time (at the measured step time) the plan
-            leaves unspent at the end, for work that follows in the same budget.
+        reserve_epochs: epochs' worth of training time (at the measured step time, at most
+            30% of the budget) the plan leaves unspent, for work that follows in the budget.
     """
 
     budget_s: float
@@ -87,7 +90,8 @@ class EpochPlan:
         resized to the steps that fit what is left of the budget, or None while that is
         within 2% of the plan, or would stretch it in its last quarter."""
         left = self.budget_s - elapsed_s
-        fitting = steps_fitting(left, steps_per_epoch, step_s, eval_s, self.reserve_epochs)
+        reserve = reserve_seconds(self.reserve_epochs, steps_per_epoch, step_s, self.budget_s)
+        fitting = steps_fitting(left, steps_per_epoch, step_s, eval_s, reserve)
         steps = max(steps_done, steps_done + fitting)
         if abs(steps - self.steps) <= _REPLAN_DEADBAND * self.steps:
             return None
@@ -123,8 +127,17 @@ def steps_within(
 ) -> int:
     """How many training steps to plan in `budget_s - spent_s`: what fits, but at least
     one epoch's."""
-    fit = steps_fitting(budget_s - spent_s, steps_per_epoch, step_s, eval_s, reserve_epochs)
+    reserve = reserve_seconds(reserve_epochs, steps_per_epoch, step_s, budget_s)
+    fit = steps_fitting(budget_s - spent_s, steps_per_epoch, step_s, eval_s, reserve)
     return max(steps_per_epoch, fit)
+
+
+def reserve_seconds(
+    reserve_epochs: float, steps_per_epoch: int, step_s: float, budget_s: float
+) -> float:
+    """Seconds kept for work after training: `reserve_epochs` epochs of training steps, at
+    most _RESERVE_MAX_SHARE of the budget."""
+    return min(reserve_epochs * steps_per_epoch * step_s, _RESERVE_MAX_SHARE * budget_s)
 
 
 def steps_fitting(
@@ -132,13 +145,12 @@ def steps_fitting(
     steps_per_epoch: int,
     step_s: float,
     eval_s: float,
-    reserve_epochs: float = 0.0,
+    reserve_s: float = 0.0,
 ) -> int:
     """Training steps that fit in `left_s` seconds, with each epoch's evaluation and file
     writes priced in, one more evaluation kept in hand for the final report, and
-    `reserve_epochs` epochs of training steps' time left over."""
+    `reserve_s` seconds left over."""
     epoch_s = epoch_cost(steps_per_epoch, step_s, eval_s)
-    reserve_s = reserve_epochs * steps_per_epoch * step_s
     return max(0, math.floor(steps_per_epoch * (left_s - eval_s - reserve_s) / epoch_s))
 
 

@@ -42,7 +42,7 @@ class TrainConfig:
         epochs: training epochs.
         time: minutes for the whole run: the schedule spans them (overrides epochs).
         time_reserve: with --time, leave this many epochs' worth of training time (at the
-            measured step time) unspent, for work that follows in the same budget.
+            measured step time; at most 30% of the budget) unspent, for work after training.
         batch_size: global batch size.
         optimizer: sgd | adamw.
         lr: peak learning rate.
