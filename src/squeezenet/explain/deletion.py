@@ -185,6 +185,29 @@ def _attribute(
     return saliency(net, x, target, objective=objective)
 
 
+def _maps(
+    net: SqueezeNet,
+    x: torch.Tensor,
+    target: int | None,
+    attributions: Sequence[str | AttributionMap],
+    layer: str | None,
+    samples: int,
+    objective: str,
+) -> list[AttributionMap]:
+    """The maps to check: those given as they are, the others computed; all of `x` and one
+    class (`target`, or the first map's)."""
+    maps = [
+        a
+        if isinstance(a, AttributionMap)
+        else _attribute(net, x, target, a, layer, samples, objective)
+        for a in attributions
+    ]
+    index = maps[0].target.index if target is None else target
+    if any(m.target.index != index or m.map.shape != x.shape[-2:] for m in maps):
+        raise ValueError("the maps given must all be of this image and one class")
+    return maps
+
+
 def _check_settings(
     attributions: Sequence[str | AttributionMap],
     layer: str | None,
@@ -250,15 +273,8 @@ def deletion_check(
         x = load_input(net, image)
         removed = baseline_image(x, baseline, blur)
         index = None if target is None else resolve_class(net, target)
-        maps = [
-            a
-            if isinstance(a, AttributionMap)
-            else _attribute(net, x, index, a, layer, samples, objective)
-            for a in attributions
-        ]
-        index = maps[0].target.index if index is None else index
-        if any(m.target.index != index or m.map.shape != x.shape[-2:] for m in maps):
-            raise ValueError("the maps given must all be of this image and one class")
+        maps = _maps(net, x, index, attributions, layer, samples, objective)
+        index = maps[0].target.index
         labels = cell_labels(*x.shape[-2:], grid)
         n = int(labels.max()) + 1
         rng = np.random.default_rng(seed)
