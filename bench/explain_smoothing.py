@@ -25,35 +25,35 @@ import json
 from pathlib import Path
 
 import torch
-from explain import NET, RESULTS, SAMPLE, select
+from explain import LOG_PROBABILITY, NET, RESULTS, SAMPLE, select
 
 from squeezenet import load_model
 from squeezenet.explain import deletion_check, saliency
-from squeezenet.explain.attribution import aggregate_channels, input_gradient, noisy_gradients
+from squeezenet.explain.attribution import aggregate_channels, noisy_gradients
 from squeezenet.explain.core import eval_mode, gaussian_blur, load_input
 from squeezenet.files import atomic_write_text
 from squeezenet.imagenet import imagenet_classes
 
 SIGMAS = (0, 4, 8)
 TUNING_POOL = 200  # every tuning image: odd index, not a multiple of 5
-LP = "log-probability"
 
 
 def gradient_maps(model, path: Path, target: int) -> tuple[object, dict]:
-    """The score's saliency (as an AttributionMap to copy) and every unblurred map by name."""
+    """The score's saliency (as an AttributionMap to copy) and every unblurred map by name;
+    SmoothGrad's max and L2 maps share one set of noisy gradients."""
     base = saliency(model, path, target)
+    heats = {
+        "sal": base.map,
+        "sal-lp": saliency(model, path, target, objective=LOG_PROBABILITY).map,
+    }
     with eval_mode(model):
         x = load_input(model, path)
-        grads = torch.cat(
-            list(noisy_gradients(model, x, target, samples=25, noise=0.15, seed=0, objective=LP))
+        noisy = noisy_gradients(
+            model, x, target, samples=25, noise=0.15, seed=0, objective=LOG_PROBABILITY
         )
-        mean = grads.mean(0, keepdim=True)
-        heats = {
-            "sal": base.map,
-            "sal-lp": aggregate_channels(input_gradient(model, x, target, LP), "max"),
-            "sg25-lp": aggregate_channels(mean, "max"),
-            "sg25-lp-l2": aggregate_channels(mean, "l2"),
-        }
+        mean = torch.cat(list(noisy)).mean(0, keepdim=True)
+    heats["sg25-lp"] = aggregate_channels(mean, "max")
+    heats["sg25-lp-l2"] = aggregate_channels(mean, "l2")
     return base, heats
 
 
