@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from squeezenet import demo
+from squeezenet.engine.budget import reserve_seconds
 from squeezenet.models import get_model_config
 
 from .helpers import write_tiny_fashion
@@ -71,9 +72,24 @@ def test_the_demo_config_has_a_time_budget_and_a_reserve(tmp_path: Path, monkeyp
 
 
 def test_compression_retraining_scales_with_the_time_left() -> None:
-    trained = SimpleNamespace(history=[{"epoch_time_s": 40.0}, {"epoch_time_s": 40.0}])
+    # 40 s of training steps an epoch (50,000 images at a mean 1,250 img/s); the epochs' wall
+    # times include evaluation and are not the price.
+    rows = [{"train_images_per_s": r, "epoch_time_s": 60.0} for r in (1500.0, 1000.0)]
+    trained = SimpleNamespace(history=rows)
     planned_s = 40.0 * demo.RETRAINING_EPOCHS * demo.RETRAINING_STEP_COST
     half = demo.EXPORT_RESERVE_S + demo.DEADLINE_MARGIN_S + planned_s / 2
-    assert demo.retraining_share(trained, half) == pytest.approx(0.5)
-    assert demo.retraining_share(trained, 3600) == demo.MAX_RETRAINING_SHARE  # spare time
-    assert demo.retraining_share(trained, 0) == 0.2  # late: still a little retraining
+    assert demo.retraining_share(trained, 50_000, half) == pytest.approx(0.5)
+    assert demo.retraining_share(trained, 50_000, 3600) == demo.MAX_RETRAINING_SHARE
+    assert demo.retraining_share(trained, 50_000, 0) == 0.2  # late: still a little retraining
+
+
+def test_compression_is_priced_as_fits_time_reserve() -> None:
+    # The time fit kept back (its reserve at the run's step time) buys all the retraining.
+    batch, rate, images = 128, 1250.0, 50_048
+    reserve_s = reserve_seconds(
+        demo.RETRAINING_EPOCHS * demo.RETRAINING_STEP_COST, images // batch, batch / rate, 1e6
+    )
+    trained = SimpleNamespace(history=[{"train_images_per_s": rate, "epoch_time_s": 99.0}])
+    left = reserve_s + demo.EXPORT_RESERVE_S + demo.DEADLINE_MARGIN_S
+    assert demo.retraining_share(trained, images, left) == pytest.approx(1.0)
+    assert demo.retraining_share(trained, images, left - 10) < 1.0

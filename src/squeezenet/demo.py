@@ -120,11 +120,13 @@ def train_step(out: Path, epochs: int | None, data_dir: str | None, left_s: floa
     return fit(TrainConfig(**settings, out=str(out)))
 
 
-def retraining_share(trained: FitResult, left_s: float) -> float:
+def retraining_share(trained: FitResult, train_images: int, left_s: float) -> float:
     """The fraction (0.2..MAX_RETRAINING_SHARE) of the planned compression retraining that
-    fits in `left_s` (what is left of the demo's budget), priced at the training run's own
-    epoch time."""
-    epoch_s = sum(row["epoch_time_s"] for row in trained.history) / max(len(trained.history), 1)
+    fits in `left_s` (what is left of the demo's budget), priced as `fit`'s time reserve is:
+    at the training run's own measured step rate, an epoch being `train_images` images
+    (evaluation is priced within RETRAINING_EPOCHS, not per epoch)."""
+    rates = [row["train_images_per_s"] for row in trained.history]
+    epoch_s = train_images / max(sum(rates) / max(len(rates), 1), 1e-9)
     planned_s = RETRAINING_EPOCHS * RETRAINING_STEP_COST * epoch_s
     left = left_s - EXPORT_RESERVE_S - DEADLINE_MARGIN_S
     return min(MAX_RETRAINING_SHARE, max(0.2, left / max(planned_s, 1e-9)))
@@ -236,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     res.add("training", describe_training(trained))
 
     console.rule("3/4 Deep Compression")
-    share = retraining_share(trained, left_s())
+    share = retraining_share(trained, len(train), left_s())
     compress_step(model, train, test, run_dir, res, recipe("demo"), share)
 
     console.rule("4/4 ONNX export, INT8, latency")

@@ -6,13 +6,21 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from squeezenet.engine import TrainConfig, fit, load_run_config
+from squeezenet.engine import budget as budget_module
 from squeezenet.engine import epochs as epochs_module
 from squeezenet.engine import settings as settings_module
-from squeezenet.engine.budget import EpochPlan, reserve_seconds, steps_fitting, steps_within
+from squeezenet.engine.budget import (
+    EpochPlan,
+    measure_eval_time,
+    reserve_seconds,
+    steps_fitting,
+    steps_within,
+)
 from squeezenet.engine.recipes import recipe
 from squeezenet.engine.run import RunDir
 
@@ -47,6 +55,22 @@ def test_a_reserve_takes_at_most_a_share_of_the_budget() -> None:
     assert reserve_seconds(2, 100, 0.1, 300) == pytest.approx(20)  # under the cap: as asked
     epoch_s = 15 * 1.05 + 1.5
     assert steps_within(300, 0, 100, 0.1, 5.0, 20) == math.floor(100 * (300 - 5 - 90) / epoch_s)
+
+
+def test_the_evaluation_estimate_leaves_out_one_off_costs(monkeypatch) -> None:
+    # A fake clock: the first evaluation of 1,024 images takes 4 s (kernel selection), later
+    # ones 1 s; 10,000 images then take ~9.8 s, not 39.
+    clock = [0.0]
+    calls: list[int] = []
+
+    def evaluate(n: int) -> None:
+        calls.append(n)
+        clock[0] += 4.0 if len(calls) == 1 else 1.0
+
+    monkeypatch.setattr(budget_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    assert measure_eval_time(evaluate, 10_000) == pytest.approx(10_000 / 1024)
+    assert calls == [1024, 1024]
+    assert measure_eval_time(evaluate, 100) == pytest.approx(1.0)  # all of a small split
 
 
 def test_a_plan_follows_the_measured_epochs_both_ways() -> None:
