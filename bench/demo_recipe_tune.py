@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +37,7 @@ from pathlib import Path
 import torch
 
 from squeezenet.files import atomic_write_text
+from squeezenet.inference.machine import machine_info
 
 RESULTS = Path(__file__).parent / "results" / "demo_recipe_tune.json"
 HELD_OUT = "0.16666667"
@@ -115,9 +115,9 @@ def summarise(root: Path) -> None:
         "CPU's epoch budget (held-out sixth of the training split, seed 0)",
         "rows": sorted(rows, key=lambda r: (r["epochs"], -r["held_out_top1"])),
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            # the runs' machine; the load average at summary time would say nothing of them
+            **{k: v for k, v in machine_info(1).items() if k != "load_average_1m_at_start"},
             "capped_at": os.environ.get("ONEDNN_MAX_CPU_ISA"),
-            "torch": torch.__version__,
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         },
     }
