@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from squeezenet.engine.run import RunDir
 from squeezenet.files import atomic_write_text
 from squeezenet.inference.machine import machine_info
 
@@ -70,7 +71,7 @@ def run_dir(root: Path, name: str, epochs: int) -> Path:
 def train(name: str, args: argparse.Namespace) -> None:
     """Train one setting unless its run folder already holds results."""
     out = run_dir(args.root, name, args.epochs)
-    if (out / "results.json").exists():
+    if RunDir(out).results.exists():
         return
     command = [
         *(sys.executable, "-m", "squeezenet", "train", "--recipe", "demo"),
@@ -86,14 +87,14 @@ def collect(root: Path) -> list[dict]:
     """Every finished run under `root`: its setting, epochs and held-out top-1."""
     rows = []
     for folder in sorted(root.glob("*-e*")):
-        results = folder / "results.json"
-        if not results.exists():
+        run = RunDir(folder)
+        if not run.results.exists():
             continue
         name, _, epochs = folder.name.rpartition("-e")
         if name not in SETTINGS:
             continue
-        final = json.loads(results.read_text())["final"]
-        config = json.loads((folder / "config.json").read_text())
+        final = json.loads(run.results.read_text())["final"]
+        config = run.read_config()
         rows.append(
             {
                 "setting": name,

@@ -69,6 +69,9 @@ EVAL_PASSES, EVAL_SHARE = 4, 0.1  # test-split evaluations in compression, each 
 # 2.65 epochs at the training run's 56 s of steps an epoch; AVX2-capped Zen 4, float32).
 RETRAINING_EPOCHS = PRUNE_ROUNDS * PRUNE_EPOCHS + SHARE_EPOCHS + EVAL_PASSES * EVAL_SHARE
 RETRAINING_STEP_COST = 1.1
+# Compression's work in epochs of training steps: `fit`'s time reserve, and what
+# `retraining_share` prices.
+RESERVE_EPOCHS = RETRAINING_EPOCHS * RETRAINING_STEP_COST
 
 
 @dataclass
@@ -113,7 +116,7 @@ def train_step(out: Path, epochs: int | None, data_dir: str | None, left_s: floa
         settings["epochs"], settings["time"] = epochs, None
     else:
         settings["time"] = training_minutes(left_s)
-        settings["time_reserve"] = RETRAINING_EPOCHS * RETRAINING_STEP_COST
+        settings["time_reserve"] = RESERVE_EPOCHS
     settings["data_dir"] = data_dir
     if out.exists():  # the demo's own folder: every demo run starts clean
         shutil.rmtree(out)
@@ -127,7 +130,7 @@ def retraining_share(trained: FitResult, train_images: int, left_s: float) -> fl
     (evaluation is priced within RETRAINING_EPOCHS, not per epoch)."""
     rates = [row["train_images_per_s"] for row in trained.history]
     epoch_s = train_images / max(sum(rates) / max(len(rates), 1), 1e-9)
-    planned_s = RETRAINING_EPOCHS * RETRAINING_STEP_COST * epoch_s
+    planned_s = RESERVE_EPOCHS * epoch_s
     left = left_s - EXPORT_RESERVE_S - DEADLINE_MARGIN_S
     return min(MAX_RETRAINING_SHARE, max(0.2, left / max(planned_s, 1e-9)))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -41,8 +40,8 @@ def test_a_reserve_leaves_epochs_of_training_time_unspent() -> None:
     assert steps_within(600, 20, 100, 0.1, 5.0, 2.0) == math.floor(
         100 * (600 - 20 - 5 - 20) / epoch_s
     )
-    plan = EpochPlan(600, steps_within(600, 20, 100, 0.1, 5.0, 2.0), 0, 0.1, 5.0, 20)
-    plan = dataclasses.replace(plan, reserve_epochs=2.0)
+    steps = steps_within(600, 20, 100, 0.1, 5.0, 2.0)
+    plan = EpochPlan(600, steps, 0, 0.1, 5.0, 20, reserve_epochs=2.0)
     # Steps twice as slow: the reserve is re-priced at the new step time (2 x 100 x 0.2 s).
     slow = plan.replanned(elapsed_s=70, steps_done=200, steps_per_epoch=100, step_s=0.2, eval_s=5.0)
     assert slow is not None and slow.reserve_epochs == 2.0
