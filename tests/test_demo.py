@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from squeezenet import demo
+from squeezenet.engine import FitResult
 from squeezenet.engine.budget import reserve_seconds
 from squeezenet.models import get_model_config
 
@@ -39,6 +40,15 @@ def test_demo_runs_every_step(tmp_path: Path, capsys) -> None:
     ):
         assert label in text, label
     assert "(BatchNorm, strided small-input stem, 1x28x28)" in text  # the demo recipe's model
+
+
+def test_training_row_counts_a_partial_last_epoch_as_a_fraction(tmp_path: Path) -> None:
+    def trained(epochs: float, begun: int) -> FitResult:
+        return FitResult(tmp_path, 0.9, None, begun, 512.4, [], None, epochs)
+
+    assert demo.describe_training(trained(161 / 16, 11)) == "10.06 epochs in 512 s"
+    assert demo.describe_training(trained(12.0, 12)) == "12 epochs in 512 s"
+    assert demo.describe_training(trained(1.0, 1)) == "1 epoch in 512 s"
 
 
 def test_model_row_follows_the_config() -> None:

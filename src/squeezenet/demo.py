@@ -22,7 +22,7 @@ from typing import Any
 from rich.table import Table
 
 from .checkpoint import load_model
-from .cli.render import compression_table, make_console
+from .cli.render import compression_table, epochs_text, make_console
 from .compress import CompressConfig, PruneConfig, compress_to_file
 from .data import load_dataset
 from .engine import FitResult, TrainConfig, evaluate, fit
@@ -93,8 +93,9 @@ def describe_model(config: SqueezeNetConfig, image_shape: tuple[int, ...]) -> st
 
 
 def describe_training(result: FitResult) -> str:
-    """e.g. '7 epochs in 512 s (time budget 9.0 min), float32 (auto: CPU (AVX2) has no ...)'."""
-    text = f"{result.epochs_run} epochs in {result.wall_time_s:.0f} s"
+    """e.g. '7.42 epochs in 512 s (time budget 9.0 min), float32 (auto: CPU (AVX2) has no
+    ...)'."""
+    text = f"{epochs_text(result)} in {result.wall_time_s:.0f} s"
     if result.resolved is None:
         return text
     plan = result.resolved.plan

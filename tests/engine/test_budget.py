@@ -144,6 +144,7 @@ def test_a_run_that_falls_behind_shrinks_its_schedule_and_still_completes_it(
     plan = json.loads(RunDir(result.run_dir).config.read_text())["resolved"]["time_plan"]
     assert plan["first_steps"] == 40 and 8 < plan["steps"] < 40
     assert result.epochs_run == -(-plan["steps"] // 4) < -(-plan["first_steps"] // 4)
+    assert result.epochs_trained == plan["steps"] / 4  # fractional where the last is partial
     assert result.history[-1]["lr"] == pytest.approx(0.0, abs=1e-9)  # the shrunk schedule ended
 
 

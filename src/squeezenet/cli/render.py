@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..compress import CompressionReport
+from ..engine import FitResult
 
 
 def make_console(*, stderr: bool = False) -> Console:
@@ -15,6 +16,14 @@ def make_console(*, stderr: bool = False) -> Console:
     and summary rows are not wrapped into unreadable, ungreppable pieces in logs)."""
     stream = sys.stderr if stderr else sys.stdout
     return Console(stderr=stderr, width=None if stream.isatty() else 160)
+
+
+def epochs_text(result: FitResult) -> str:
+    """'12 epochs', or '10.06 epochs' where a time budget's last epoch was partial."""
+    trained = result.epochs_trained
+    if trained != round(trained):
+        return f"{trained:.2f} epochs"
+    return "1 epoch" if trained == 1 else f"{trained:.0f} epochs"
 
 
 def compression_table(report: CompressionReport) -> Table:

@@ -20,6 +20,7 @@ from ..models import SqueezeNetConfig
 from .app import console, err_console
 from .models import MODEL_ARG, merge_model_args, parse_model_args
 from .options import JSON, REQUIRED, THREADS, Param, config_command, config_params, option
+from .render import epochs_text
 
 MAX_CONFUSION_CLASSES = 30  # a wider confusion matrix is unreadable in a terminal
 
@@ -122,7 +123,7 @@ def train_command(config: TrainConfig, *, resume: bool, **_options: Any) -> None
     console.print(
         f"{split} top-1: final {result.final_top1:.4f}, "
         f"best {result.best_top1:.4f} after "
-        f"{result.epochs_run} epochs, {result.wall_time_s:.0f}s; "
+        f"{epochs_text(result)}, {result.wall_time_s:.0f}s; "
         f"run folder: {result.run_dir}"
     )
 

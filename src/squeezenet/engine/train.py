@@ -65,6 +65,8 @@ class FitResult:
         best_eval: the best weights' full evaluation (None on DDP ranks other than 0).
         history: one metrics row per epoch, as in metrics.csv.
         resolved: what the precision and a time budget became on this machine.
+        epochs_trained: training steps run over steps per epoch: 10.06 where a time
+            budget's last epoch was partial and `epochs_run` counts 11 begun.
     """
 
     run_dir: Path
@@ -74,6 +76,7 @@ class FitResult:
     wall_time_s: float
     history: list[dict[str, Any]]
     resolved: ResolvedSettings | None = None
+    epochs_trained: float = 0.0
 
     @property
     def final_top1(self) -> float:
@@ -220,8 +223,13 @@ def _finish(t: Training, state: RunState, t0: float) -> FitResult:
     """
     config, run, history = t.config, t.run, state.history
     wall = time.perf_counter() - t0
+    steps_per_epoch = len(t.loader)
+    trained = min(len(history) * steps_per_epoch, t.total_steps) / steps_per_epoch
+    result = FitResult(
+        run.root, state.best_top1, None, len(history), wall, history, t.resolved, trained
+    )
     if not t.is_main:
-        return FitResult(run.root, state.best_top1, None, len(history), wall, history, t.resolved)
+        return result
     final_eval = state.final_eval
     if final_eval is None and history:  # resumed after the last epoch's checkpoint
         final_eval = t.evaluate(t.model)
@@ -244,7 +252,7 @@ def _finish(t: Training, state: RunState, t0: float) -> FitResult:
             "finished": _now(),
         },
     )
-    return FitResult(run.root, state.best_top1, best_eval, len(history), wall, history, t.resolved)
+    return dataclasses.replace(result, best_eval=best_eval)
 
 
 def _now() -> str:
