@@ -41,11 +41,10 @@ HELD_OUT = 0.16666667
 DEFAULT_LR = 0.01  # what `demo.PRUNE_LR` replaced: "base" is the demo's config at this lr
 
 
-def demo_variant(change: str) -> CompressConfig:
-    """The demo's compression with `change`: 'PATTERN=S,...' sparsities, 'bits:PATTERN=B,...'
-    bits (a pattern the demo has gets the new value; a new one goes first, so it wins) or
-    'epochs=E' per pruning round."""
-    config = demo.demo_compress_config(recipe("demo"), 1.0)
+def demo_variant(config: CompressConfig, change: str) -> CompressConfig:
+    """The demo's compression `config` with `change`: 'PATTERN=S,...' sparsities,
+    'bits:PATTERN=B,...' bits (a pattern the demo has gets the new value; a new one goes
+    first, so it wins) or 'epochs=E' per pruning round."""
     if change.startswith("epochs="):
         return config.with_finetune(prune={"epochs": float(change.removeprefix("epochs="))})
     bits = change.startswith("bits:")
@@ -67,11 +66,11 @@ def setting(name: str) -> CompressConfig:
     """'demo' or 'demo:CHANGE' (see `demo_variant`), 'base' (the demo's at the compress
     default lr), 'lrX' (masked retraining's peak lr), 'ls' (label smoothing 0.1 in both
     phases, as in training) or 'r3' (three pruning rounds of 2/3 epoch)."""
-    if name == "demo":
-        return demo.demo_compress_config(recipe("demo"), 1.0)
-    if name.startswith("demo:"):
-        return demo_variant(name.removeprefix("demo:"))
     config = demo.demo_compress_config(recipe("demo"), 1.0)
+    if name == "demo":
+        return config
+    if name.startswith("demo:"):
+        return demo_variant(config, name.removeprefix("demo:"))
     if name == "base":
         return config.with_finetune(prune={"lr": DEFAULT_LR})
     if name.startswith("lr"):

@@ -86,7 +86,7 @@ def test_compression_retraining_scales_with_the_time_left() -> None:
     # times include evaluation and are not the price.
     rows = [{"train_images_per_s": r, "epoch_time_s": 60.0} for r in (1500.0, 1000.0)]
     trained = SimpleNamespace(history=rows)
-    planned_s = 40.0 * demo.RETRAINING_EPOCHS * demo.RETRAINING_STEP_COST
+    planned_s = 40.0 * demo.RESERVE_EPOCHS
     half = demo.EXPORT_RESERVE_S + demo.DEADLINE_MARGIN_S + planned_s / 2
     assert demo.retraining_share(trained, 50_000, half) == pytest.approx(0.5)
     assert demo.retraining_share(trained, 50_000, 3600) == demo.MAX_RETRAINING_SHARE
@@ -96,9 +96,7 @@ def test_compression_retraining_scales_with_the_time_left() -> None:
 def test_compression_is_priced_as_fits_time_reserve() -> None:
     # The time fit kept back (its reserve at the run's step time) buys all the retraining.
     batch, rate, images = 128, 1250.0, 50_048
-    reserve_s = reserve_seconds(
-        demo.RETRAINING_EPOCHS * demo.RETRAINING_STEP_COST, images // batch, batch / rate, 1e6
-    )
+    reserve_s = reserve_seconds(demo.RESERVE_EPOCHS, images // batch, batch / rate, 1e6)
     trained = SimpleNamespace(history=[{"train_images_per_s": rate, "epoch_time_s": 99.0}])
     left = reserve_s + demo.EXPORT_RESERVE_S + demo.DEADLINE_MARGIN_S
     assert demo.retraining_share(trained, images, left) == pytest.approx(1.0)
